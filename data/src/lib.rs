@@ -1,0 +1,1 @@
+//! Data-quality pipelines (see issue: filtering and deduplication).

@@ -1,0 +1,1 @@
+//! The kernel IR's pretty printer, used by snapshots and `VIBEE_DUMP=ir`.

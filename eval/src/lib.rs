@@ -1,0 +1,1 @@
+//! The evaluation harness (see issue: `vibee eval`).
