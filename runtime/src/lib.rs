@@ -12,6 +12,8 @@ pub mod cube;
 pub mod device;
 pub mod error;
 pub mod launch;
+pub mod optim;
+pub mod schedule;
 
 pub use buffer::Buffer;
 pub use device::Device;
