@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""Record parity goldens for vibee-eval from the REAL lm-evaluation-harness.
+
+Run by hand (not in CI):
+
+    python3 -m venv .venv && .venv/bin/pip install "lm-eval[math]"
+    .venv/bin/python scripts/eval_goldens.py
+
+It runs the harness's own task configs (arc_easy, arc_challenge, hellaswag,
+winogrande, gsm8k, mmlu subtasks, hendrycks_math_algebra, minerva_math_algebra)
+over the small fixture datasets in eval/tests/fixtures/, with `HashLM`, a
+deterministic fake model whose scores are a function of an FNV-1a hash of the
+request text. vibee-eval's `FakeModel` implements the same function, so the Rust
+tests can rebuild every prompt (exact string equality) and reproduce every
+metric and standard error written to eval/tests/goldens/<name>.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Bootstrap draws must be in-process so that they are reproducible run to run.
+os.environ.setdefault("DISABLE_MULTIPROC", "1")
+
+import lm_eval  # noqa: E402
+from lm_eval.api.metrics import bootstrap_stderr, median  # noqa: E402
+from lm_eval.api.model import LM  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "eval" / "tests" / "fixtures"
+GOLDENS = ROOT / "eval" / "tests" / "goldens"
+
+MASK64 = 0xFFFFFFFFFFFFFFFF
+
+
+def fnv1a64(text: str) -> int:
+    """64-bit FNV-1a over the UTF-8 bytes (mirrors vibee_eval::model::fake)."""
+    h = 0xCBF29CE484222325
+    for byte in text.encode("utf-8"):
+        h ^= byte
+        h = (h * 0x100000001B3) & MASK64
+    return h
+
+
+def fake_loglikelihood(context: str, continuation: str) -> tuple[float, bool]:
+    h = fnv1a64(context + "\x00" + continuation)
+    ll = -((h % 50000) / 1000.0) - 0.25 * len(continuation)
+    return ll, ((h >> 20) & 3) == 0
+
+
+GEN_TEMPLATES = [
+    "Let me think. The total is {n}.\n#### {n}\n\nQuestion: ignored",
+    "We get {n} after adding 1 and 2.",
+    "I am not sure.",
+    "The answer is ${n}.",
+    "So x = \\boxed{{n}}.\nFinal Answer: The final answer is ${n}$. I hope it is correct.\n\nProblem: next",
+    "#### {n}.",
+]
+GEN_ANSWERS = ["1", "3", "2", "4,000", "5", "-6", "\\frac{1}{2}", "3.0", "1000", "90^\\circ", "\\frac12", "5/2"]
+
+
+def fake_generate(context: str, until: list[str]) -> str:
+    h = fnv1a64(context)
+    template = GEN_TEMPLATES[(h >> 4) % len(GEN_TEMPLATES)]
+    answer = GEN_ANSWERS[(h >> 16) % len(GEN_ANSWERS)]
+    text = template.replace("{n}", answer)
+    for stop in until:
+        if stop:
+            text = text.split(stop)[0]
+    return text
+
+
+class HashLM(LM):
+    """The harness-side twin of vibee's FakeModel."""
+
+    def loglikelihood(self, requests):
+        return [fake_loglikelihood(*req.args) for req in requests]
+
+    def loglikelihood_rolling(self, requests):
+        raise NotImplementedError("no rolling tasks in the goldens")
+
+    def generate_until(self, requests):
+        out = []
+        for req in requests:
+            context, gen_kwargs = req.args
+            out.append(fake_generate(context, list(gen_kwargs.get("until", []))))
+        return out
+
+
+def local(task: str, files: dict[str, str], **extra) -> dict:
+    """A harness task spec overriding only where the documents come from."""
+    data_files = {split: str(FIXTURES / rel) for split, rel in files.items()}
+    return {
+        "task": task,
+        "dataset_path": "json",
+        "dataset_name": None,
+        "dataset_kwargs": {"data_files": data_files},
+        **extra,
+    }
+
+
+MMLU_SUBJECTS = {
+    "stem": ["abstract_algebra", "astronomy"],
+    "humanities": ["philosophy"],
+    "other": ["marketing"],
+    "social_sciences": ["econometrics"],
+}
+
+
+def mmlu_spec(subject: str) -> dict:
+    return local(
+        f"mmlu_{subject}",
+        {"test": f"mmlu/{subject}/test.jsonl", "dev": f"mmlu/{subject}/dev.jsonl"},
+    )
+
+
+_MANAGER = None
+
+
+def build(spec: dict):
+    """Build a registered harness task (its real YAML), overriding only `spec`'s keys.
+
+    A bare dict passed to simple_evaluate would define a new inline task instead.
+    """
+    global _MANAGER
+    if _MANAGER is None:
+        from lm_eval.tasks import TaskManager
+
+        _MANAGER = TaskManager()
+    if "group" in spec:
+        return _MANAGER._factory._build_group(spec["group"], spec, None, _MANAGER._index)
+    entry = _MANAGER._entry(spec["task"])
+    return _MANAGER._factory.build(entry, overrides=spec, registry=_MANAGER._index)
+
+
+def run(name: str, specs: list, num_fewshot: int | None = None) -> dict:
+    results = lm_eval.simple_evaluate(
+        model=HashLM(),
+        tasks=[build(s) for s in specs],
+        num_fewshot=num_fewshot,
+        log_samples=True,
+        bootstrap_iters=100000,
+    )
+    samples = {}
+    for task, rows in results["samples"].items():
+        samples[task] = [
+            {
+                "doc_id": row["doc_id"],
+                "doc": row["doc"],
+                "target": row["target"],
+                "arguments": [list(a) if isinstance(a, (list, tuple)) else a for a in row["arguments"]],
+                "resps": row["resps"],
+                "filter": row["filter"],
+                "filtered_resps": row["filtered_resps"],
+                "metrics": {m: row[m] for m in row.get("metrics", []) if m in row},
+            }
+            for row in rows
+        ]
+    golden = {
+        "lm_eval_version": lm_eval.__version__ if hasattr(lm_eval, "__version__") else "unknown",
+        "python": sys.version.split()[0],
+        "results": results["results"],
+        "groups": results.get("groups", {}),
+        "group_subtasks": results.get("group_subtasks", {}),
+        "n-shot": results["n-shot"],
+        "n-samples": results["n-samples"],
+        "samples": samples,
+    }
+    GOLDENS.mkdir(parents=True, exist_ok=True)
+    (GOLDENS / f"{name}.json").write_text(json.dumps(golden, indent=1, ensure_ascii=False, default=str) + "\n")
+    print(f"wrote {name}: {json.dumps(results['results'], default=str)[:300]}")
+    return golden
+
+
+def py_random_golden() -> None:
+    """Python's Mersenne Twister draws, for vibee_eval's port of it."""
+    out = {"seeds": {}}
+    for seed in [0, 1, 42, 1234, 2**32 + 5]:
+        rnd = random.Random(seed)
+        out["seeds"][str(seed)] = {
+            "getrandbits32": [rnd.getrandbits(32) for _ in range(5)],
+            "random": [rnd.random() for _ in range(5)],
+            "sample_10_3": random.Random(seed).sample(range(10), 3),
+            "sample_100_7": random.Random(seed).sample(range(100), 7),
+            "choices_5_8": random.Random(seed).choices(range(5), k=8),
+        }
+    xs = [float((i * 7919) % 13) for i in range(40)]
+    out["bootstrap_median"] = {"xs": xs, "iters": 2000, "stderr": bootstrap_stderr(median, xs, 2000)}
+    (GOLDENS / "py_random.json").write_text(json.dumps(out, indent=1) + "\n")
+
+
+def math_normalization_golden() -> None:
+    """Hendrycks strip_string/is_equiv and Minerva normalize_final_answer on edge cases."""
+    sys.path.insert(0, str(Path(lm_eval.__file__).parent / "tasks"))
+    from hendrycks_math import utils as hm  # type: ignore
+    from minerva_math import utils as mm  # type: ignore
+
+    cases = [
+        "\\frac12", "\\frac{1}{2}", "0.5", ".5", "1/2", "a/b", "-1/2", "\\dfrac{5}{2}", "5/2",
+        "90^\\circ", "90^{\\circ}", "\\$5", "10\\%", "x = 3", "k=\\sqrt2", "\\sqrt{2}",
+        "3 \\text{ cm}", "\\left( 1, 2 \\right)", "\\frac", "\\sqrt", "1\\text{ m}\\text{ s}",
+        "4,000", "1,000,000", "0,1", "\\text{(A)}", "\\boxed{3}", "$\\frac{2}{3}$",
+        "10 dollars", "5 feet", "\\mbox{and}", "2\\pi cm", "\\left(3, \\frac{\\pi}{2}\\right)",
+        "\\sqrt[3]8", "\\sqrt3x", "\\frac{a}{b}c", "1\\!000", "12 apples", "a = b = 7",
+        "\\textbf{9}", "\\overline{12}", "3.0", "-6", "  7  ", "", "\u00e9t\u00e9 5",
+    ]
+    strip = {}
+    for c in cases:
+        try:
+            strip[c] = hm.strip_string(c)
+        except Exception as e:  # noqa: BLE001 - the harness swallows these too
+            strip[c] = {"error": type(e).__name__}
+    pairs = [[a, b, hm.is_equiv(a, b)] for a in cases for b in ["\\frac{1}{2}", "3", "a/b", "\\frac", "5/2", "90"]]
+    boxed = [
+        "so $\\boxed{3}$.", "\\boxed 5$ then", "\\fbox{x}", "none", "\\boxed{\\frac{1}{2}}", "\\boxed{{a}b",
+    ]
+    last_boxed = {s: hm.last_boxed_only_string(s) for s in boxed}
+    minerva = {c: mm.normalize_final_answer(c) for c in cases}
+    unnorm = [
+        "Final Answer: The final answer is $5$. I hope it is correct.",
+        "Final Answer: The final answer is 7",
+        "no final answer here",
+        "Final Answer: The final answer is $\\frac{1}{2}$. I hope it is correct. Final Answer: The final answer is 3. I hope it is correct.",
+    ]
+    unnormalized = {t: mm.get_unnormalized_answer(t) for t in unnorm}
+    out = {"strip_string": strip, "is_equiv": pairs, "last_boxed_only_string": last_boxed,
+           "minerva_normalize_final_answer": minerva, "minerva_get_unnormalized_answer": unnormalized}
+    (GOLDENS / "math_normalization.json").write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
+
+
+def main() -> None:
+    only = set(sys.argv[1:])
+
+    def want(name: str) -> bool:
+        return not only or name in only
+
+    if want("arc_easy"):
+        run("arc_easy", [local("arc_easy", {"test": "arc_easy/test.jsonl", "train": "arc_easy/train.jsonl"})])
+    if want("arc_easy_3shot"):
+        run("arc_easy_3shot", [local("arc_easy", {"test": "arc_easy/test.jsonl", "train": "arc_easy/train.jsonl"})], num_fewshot=3)
+    if want("arc_challenge"):
+        run("arc_challenge", [local("arc_challenge", {"test": "arc_challenge/test.jsonl", "train": "arc_easy/train.jsonl"})])
+    if want("hellaswag"):
+        run("hellaswag", [local("hellaswag", {"validation": "hellaswag/validation.jsonl", "train": "hellaswag/validation.jsonl"})])
+    if want("winogrande"):
+        run("winogrande", [local("winogrande", {"validation": "winogrande/validation.jsonl", "train": "winogrande/train.jsonl"})])
+    if want("winogrande_2shot"):
+        run("winogrande_2shot", [local("winogrande", {"validation": "winogrande/validation.jsonl", "train": "winogrande/train.jsonl"})], num_fewshot=2)
+    if want("gsm8k"):
+        run("gsm8k", [local("gsm8k", {"test": "gsm8k/test.jsonl", "train": "gsm8k/train.jsonl"})])
+    if want("hendrycks_math"):
+        run("hendrycks_math", [local("hendrycks_math_algebra", {"test": "hendrycks_math/test.jsonl", "train": "hendrycks_math/test.jsonl"})])
+    if want("minerva_math"):
+        run("minerva_math", [local("minerva_math_algebra", {"test": "hendrycks_math/test.jsonl", "train": "hendrycks_math/test.jsonl"})])
+    for shots in (0, 5):
+        if want(f"mmlu_{shots}shot"):
+            groups = [
+                {
+                    "group": f"mmlu_fixture_{cat}",
+                    "group_alias": cat,
+                    "task": [mmlu_spec(s) for s in subjects],
+                    "aggregate_metric_list": [{"metric": "acc", "weight_by_size": True}],
+                }
+                for cat, subjects in MMLU_SUBJECTS.items()
+            ]
+            top = {
+                "group": "mmlu_fixture",
+                "task": groups,
+                "aggregate_metric_list": [{"metric": "acc", "weight_by_size": True}],
+            }
+            run(f"mmlu_{shots}shot", [top], num_fewshot=shots)
+    if want("py_random"):
+        py_random_golden()
+    if want("math_normalization"):
+        math_normalization_golden()
+
+
+if __name__ == "__main__":
+    main()
