@@ -1,0 +1,2 @@
+//! Optimizer-step throughput benchmark (being written).
+fn main() {}

@@ -1,0 +1,171 @@
+//! The golden-ratio optimizer: AdamW whose coefficients all come from φ, with a Nesterov-style
+//! look-ahead blended in golden proportion. vibee's own design; there is no published
+//! reference.
+//!
+//! # Definition
+//!
+//! With φ = (1 + √5)/2 and gradient `g` at step `t` (1-based):
+//!
+//! ```text
+//! β₁ = 1 − φ⁻⁵  ≈ 0.909830          (momentum window φ⁵  ≈ 11.09 steps)
+//! β₂ = 1 − φ⁻¹⁵ ≈ 0.999269          (variance window φ¹⁵ ≈ 1364 steps; β₂ = 1 − (1 − β₁)³)
+//! m ← β₁·m + (1 − β₁)·g
+//! v ← β₂·v + (1 − β₂)·g²
+//! m̂ = m / (1 − β₁ᵗ),  v̂ = v / (1 − β₂ᵗ)
+//! d = φ⁻¹·m̂ + φ⁻²·g                 (φ⁻¹ + φ⁻² = 1: a convex blend of momentum and gradient)
+//! p ← p·(1 − lr·wd) − lr · d / (√v̂ + ε)
+//! ```
+//!
+//! Why these numbers: the windows of the two moments are powers of φ whose exponents are in
+//! ratio 1:3, which puts β₁, β₂ next to the values practice settled on (0.9, 0.999) without
+//! tuning; the look-ahead weights are the unique pair `(a, a²)` summing to 1 (`a = 1/φ`),
+//! so at `t = 1` the step is exactly `lr·g/(|g| + ε)`, like Adam's. Whether it trains
+//! better than AdamW is an empirical question: the comparison on the training example
+//! (same budget, several seeds) waits for the training stack and will be reported whatever
+//! it shows.
+
+use serde::{Deserialize, Serialize};
+
+use super::kernel::zip4;
+use super::{
+    Float, OptimError, Optimizer, ParamSet, StateDict, check_non_negative, load_slot, views, zeros,
+};
+
+/// The golden ratio φ.
+pub const PHI: f64 = 1.618_033_988_749_895;
+
+/// Hyperparameters of [`Golden`]. The moment coefficients are fixed by the definition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoldenConfig {
+    /// Learning rate.
+    #[serde(default = "defaults::lr")]
+    pub lr: f64,
+    /// Decoupled weight decay.
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// Added to `sqrt(v̂)`.
+    #[serde(default = "defaults::eps")]
+    pub eps: f64,
+}
+
+mod defaults {
+    pub fn lr() -> f64 {
+        1e-3
+    }
+    pub fn eps() -> f64 {
+        1e-8
+    }
+}
+
+impl GoldenConfig {
+    /// Learning rate `lr`, weight decay `weight_decay`.
+    pub fn new(lr: f64, weight_decay: f64) -> Self {
+        Self {
+            lr,
+            weight_decay,
+            eps: defaults::eps(),
+        }
+    }
+
+    /// `β₁ = 1 − φ⁻⁵`.
+    pub fn beta1() -> f64 {
+        1.0 - PHI.powi(-5)
+    }
+
+    /// `β₂ = 1 − φ⁻¹⁵`.
+    pub fn beta2() -> f64 {
+        1.0 - PHI.powi(-15)
+    }
+
+    /// Checks every field.
+    pub fn validate(&self) -> Result<(), OptimError> {
+        check_non_negative("lr", self.lr)?;
+        check_non_negative("weight_decay", self.weight_decay)?;
+        check_non_negative("eps", self.eps)
+    }
+}
+
+/// The golden-ratio optimizer (see the module docs for the definition).
+#[derive(Debug, Clone)]
+pub struct Golden<T> {
+    cfg: GoldenConfig,
+    params: ParamSet,
+    step: u64,
+    exp_avg: Vec<Vec<T>>,
+    exp_avg_sq: Vec<Vec<T>>,
+}
+
+impl<T: Float> Golden<T> {
+    /// A new optimizer over `params`.
+    pub fn new(cfg: GoldenConfig, params: ParamSet) -> Self {
+        Self {
+            exp_avg: zeros(&params),
+            exp_avg_sq: zeros(&params),
+            cfg,
+            params,
+            step: 0,
+        }
+    }
+}
+
+impl<T: Float> Optimizer<T> for Golden<T> {
+    fn name(&self) -> &'static str {
+        "golden"
+    }
+    fn params(&self) -> &ParamSet {
+        &self.params
+    }
+    fn lr(&self) -> f64 {
+        self.cfg.lr
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.cfg.lr = lr;
+    }
+    fn steps(&self) -> u64 {
+        self.step
+    }
+
+    fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<(), OptimError> {
+        self.params.check(params, grads)?;
+        self.cfg.validate()?;
+        self.step += 1;
+        let (b1, b2) = (GoldenConfig::beta1(), GoldenConfig::beta2());
+        let t = self.step as i32;
+        let (bc1, bc2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+        let (beta1, keep1, beta2, keep2) = (T::of(b1), T::of(1.0 - b1), T::of(b2), T::of(1.0 - b2));
+        let (w_m, w_g) = (T::of(1.0 / (PHI * bc1)), T::of(PHI.powi(-2)));
+        let (inv_bc2_sqrt, eps) = (T::of(1.0 / bc2.sqrt()), T::of(self.cfg.eps));
+        for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
+            let info = self.params.get(i);
+            let lr = self.cfg.lr * info.lr_scale;
+            let decay = T::of(1.0 - lr * self.cfg.weight_decay * info.decay_scale);
+            let neg_lr = T::of(-lr);
+            let (m, v) = (&mut self.exp_avg[i], &mut self.exp_avg_sq[i]);
+            zip4(p, g, m, v, |p, g, m, v| {
+                for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                    *m = beta1 * *m + keep1 * g;
+                    *v = beta2 * *v + keep2 * g * g;
+                    let direction = w_m * *m + w_g * g;
+                    *p = *p * decay + neg_lr * direction / (v.sqrt() * inv_bc2_sqrt + eps);
+                }
+            });
+        }
+        Ok(())
+    }
+
+    fn state_dict(&self) -> StateDict {
+        let mut sd = StateDict::new("golden", self.step);
+        sd.put(&self.params, "exp_avg", &views(&self.exp_avg));
+        sd.put(&self.params, "exp_avg_sq", &views(&self.exp_avg_sq));
+        sd
+    }
+
+    fn load_state_dict(&mut self, state: &StateDict) -> Result<(), OptimError> {
+        state.expect("golden")?;
+        self.exp_avg = load_slot(state, &self.params, "exp_avg")?;
+        self.exp_avg_sq = load_slot(state, &self.params, "exp_avg_sq")?;
+        self.step = state.step;
+        Ok(())
+    }
+}

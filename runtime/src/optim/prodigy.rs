@@ -1,0 +1,362 @@
+//! Prodigy (Mishchenko & Defazio 2023, "Prodigy: An Expeditiously Adaptive Parameter-Free
+//! Learner"), numerically as `prodigyopt` 1.1: Adam whose step is scaled by a global
+//! estimate `d` of the distance to the solution.
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Float, OptimError, Optimizer, ParamSet, StateDict, check_beta, check_non_negative, load_slot,
+    views, zeros,
+};
+
+/// Hyperparameters of [`Prodigy`]; the defaults are `prodigyopt`'s.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProdigyConfig {
+    /// Learning-rate multiplier on `d` (leave at 1 unless scheduling).
+    #[serde(default = "defaults::one")]
+    pub lr: f64,
+    /// `(β₁, β₂)` of the Adam moments.
+    #[serde(default = "defaults::betas")]
+    pub betas: (f64, f64),
+    /// Decay of the `d` statistics; `None` means `sqrt(β₂)`.
+    #[serde(default)]
+    pub beta3: Option<f64>,
+    /// Added to `sqrt(v)`, scaled by `d`.
+    #[serde(default = "defaults::eps")]
+    pub eps: f64,
+    /// Weight decay.
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// AdamW-style decoupled decay (otherwise L2 in the gradient).
+    #[serde(default = "defaults::yes")]
+    pub decouple: bool,
+    /// Adam bias correction folded into the step.
+    #[serde(default)]
+    pub use_bias_correction: bool,
+    /// Keep `lr` out of the denominator statistic during warmup.
+    #[serde(default)]
+    pub safeguard_warmup: bool,
+    /// Initial `d`.
+    #[serde(default = "defaults::d0")]
+    pub d0: f64,
+    /// Multiplies the `d` estimate.
+    #[serde(default = "defaults::one")]
+    pub d_coef: f64,
+    /// Largest factor `d` may grow by per step; `None` is unbounded.
+    #[serde(default)]
+    pub growth_rate: Option<f64>,
+    /// Use every `slice_p`-th element for the `d` statistics (memory saving).
+    #[serde(default = "defaults::slice_p")]
+    pub slice_p: usize,
+}
+
+mod defaults {
+    pub fn one() -> f64 {
+        1.0
+    }
+    pub fn betas() -> (f64, f64) {
+        (0.9, 0.999)
+    }
+    pub fn eps() -> f64 {
+        1e-8
+    }
+    pub fn yes() -> bool {
+        true
+    }
+    pub fn d0() -> f64 {
+        1e-6
+    }
+    pub fn slice_p() -> usize {
+        1
+    }
+}
+
+impl Default for ProdigyConfig {
+    fn default() -> Self {
+        Self {
+            lr: 1.0,
+            betas: defaults::betas(),
+            beta3: None,
+            eps: defaults::eps(),
+            weight_decay: 0.0,
+            decouple: true,
+            use_bias_correction: false,
+            safeguard_warmup: false,
+            d0: defaults::d0(),
+            d_coef: 1.0,
+            growth_rate: None,
+            slice_p: 1,
+        }
+    }
+}
+
+impl ProdigyConfig {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<(), OptimError> {
+        check_non_negative("lr", self.lr)?;
+        check_beta("betas.0", self.betas.0)?;
+        check_beta("betas.1", self.betas.1)?;
+        if let Some(b) = self.beta3 {
+            check_beta("beta3", b)?;
+        }
+        check_non_negative("weight_decay", self.weight_decay)?;
+        if !(self.d0 > 0.0 && self.d0.is_finite()) {
+            return Err(OptimError::Config {
+                field: "d0",
+                reason: format!("must be finite and > 0, got {}", self.d0),
+            });
+        }
+        if self.slice_p == 0 {
+            return Err(OptimError::Config {
+                field: "slice_p",
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The global `d` statistics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct DEstimate {
+    d: f64,
+    d_max: f64,
+    d_numerator: f64,
+}
+
+/// Prodigy. Per-parameter learning-rate multipliers must be 0 or 1, as in the reference
+/// (which allows only groups at `lr` or at 0).
+#[derive(Debug, Clone)]
+pub struct Prodigy<T> {
+    cfg: ProdigyConfig,
+    params: ParamSet,
+    k: u64,
+    est: DEstimate,
+    exp_avg: Vec<Vec<T>>,
+    exp_avg_sq: Vec<Vec<T>>,
+    s: Vec<Vec<T>>,
+    p0: Vec<Vec<T>>,
+}
+
+impl<T: Float> Prodigy<T> {
+    /// A new optimizer over `params`.
+    pub fn new(cfg: ProdigyConfig, params: ParamSet) -> Self {
+        let sliced = params
+            .iter()
+            .map(|p| vec![T::ZERO; p.numel().div_ceil(cfg.slice_p.max(1))])
+            .collect();
+        Self {
+            est: DEstimate {
+                d: cfg.d0,
+                d_max: cfg.d0,
+                d_numerator: 0.0,
+            },
+            exp_avg: zeros(&params),
+            exp_avg_sq: zeros(&params),
+            s: sliced,
+            p0: Vec::new(),
+            cfg,
+            params,
+            k: 0,
+        }
+    }
+
+    /// The current distance estimate `d` (the effective learning rate is `d·lr`).
+    pub fn d(&self) -> f64 {
+        self.est.d
+    }
+
+    /// The gradient the moments see: with coupled decay, `g + wd·p`.
+    fn grad_at(&self, i: usize, p: T, g: T) -> T {
+        if self.cfg.decouple || self.cfg.weight_decay == 0.0 {
+            g
+        } else {
+            g + T::of(self.cfg.weight_decay * self.params.get(i).decay_scale) * p
+        }
+    }
+
+    /// First pass: moments and `s`; returns (numerator increment, denominator).
+    fn accumulate(&mut self, params: &[&mut [T]], grads: &[&[T]], dlr: f64) -> (f64, f64) {
+        let (b1, b2) = self.cfg.betas;
+        let beta3 = self.cfg.beta3.unwrap_or(b2.sqrt());
+        let (d, d0, sp) = (self.est.d, self.cfg.d0, self.cfg.slice_p);
+        let s_alpha = if self.cfg.safeguard_warmup {
+            d / d0 * d
+        } else {
+            d / d0 * dlr
+        };
+        let (mut delta, mut denom) = (0.0, 0.0);
+        for (i, (p, g)) in params.iter().zip(grads).enumerate() {
+            if self.params.get(i).lr_scale == 0.0 {
+                continue;
+            }
+            let g: Vec<T> = p
+                .iter()
+                .zip(g.iter())
+                .map(|(&p, &g)| self.grad_at(i, p, g))
+                .collect();
+            let dot: f64 = (0..self.s[i].len())
+                .map(|j| g[j * sp].f64() * (self.p0[i][j] - p[j * sp]).f64())
+                .sum();
+            delta += d / d0 * dlr * dot;
+            let (m_keep, v_keep) = (T::of(d * (1.0 - b1)), T::of(d * d * (1.0 - b2)));
+            let (beta1, beta2) = (T::of(b1), T::of(b2));
+            let moments = self.exp_avg[i]
+                .iter_mut()
+                .zip(self.exp_avg_sq[i].iter_mut());
+            for ((m, v), &g) in moments.zip(&g) {
+                *m = beta1 * *m + m_keep * g;
+                *v = beta2 * *v + v_keep * g * g;
+            }
+            let (b3, alpha) = (T::of(beta3), T::of(s_alpha));
+            for (j, s) in self.s[i].iter_mut().enumerate() {
+                *s = b3 * *s + alpha * g[j * sp];
+                denom += s.abs().f64();
+            }
+        }
+        (delta, denom)
+    }
+
+    /// Second pass: the parameter update with the new `d`.
+    fn apply(&self, params: &mut [&mut [T]], grads: &[&[T]], dlr: f64) {
+        let d = self.est.d;
+        for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
+            let info = self.params.get(i);
+            let d_eps = T::of(d * self.cfg.eps);
+            let decay = self.cfg.weight_decay * info.decay_scale;
+            let neg_decay = T::of(if self.cfg.decouple { -decay * dlr } else { 0.0 });
+            let (neg_dlr, neg_dlr_d) = (T::of(-dlr), T::of(-dlr * d));
+            let with_m = self.cfg.betas.0 > 0.0;
+            for (j, p) in p.iter_mut().enumerate() {
+                let denom = self.exp_avg_sq[i][j].sqrt() + d_eps;
+                let grad = self.grad_at(i, *p, g[j]);
+                *p += *p * neg_decay;
+                *p += if with_m {
+                    neg_dlr * (self.exp_avg[i][j] / denom)
+                } else {
+                    neg_dlr_d * (grad / denom)
+                };
+            }
+        }
+    }
+}
+
+impl<T: Float> Optimizer<T> for Prodigy<T> {
+    fn name(&self) -> &'static str {
+        "prodigy"
+    }
+    fn params(&self) -> &ParamSet {
+        &self.params
+    }
+    fn lr(&self) -> f64 {
+        self.cfg.lr
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.cfg.lr = lr;
+    }
+    fn steps(&self) -> u64 {
+        self.k
+    }
+
+    fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<(), OptimError> {
+        self.params.check(params, grads)?;
+        self.cfg.validate()?;
+        if let Some(bad) = self
+            .params
+            .iter()
+            .find(|p| p.lr_scale != 0.0 && p.lr_scale != 1.0)
+        {
+            return Err(OptimError::Config {
+                field: "lr_scale",
+                reason: format!(
+                    "Prodigy needs 0 or 1 per parameter; `{}` has {}",
+                    bad.name, bad.lr_scale
+                ),
+            });
+        }
+        if self.p0.is_empty() {
+            let sp = self.cfg.slice_p;
+            self.p0 = params
+                .iter()
+                .map(|p| p.iter().step_by(sp).copied().collect())
+                .collect();
+        }
+        let (b1, b2) = self.cfg.betas;
+        let k = self.k as i32;
+        let bias_correction = if self.cfg.use_bias_correction {
+            (1.0 - b2.powi(k + 1)).sqrt() / (1.0 - b1.powi(k + 1))
+        } else {
+            1.0
+        };
+        let lr = self.cfg.lr;
+        let dlr = self.est.d * lr * bias_correction;
+        let beta3 = self.cfg.beta3.unwrap_or(b2.sqrt());
+        let (delta, denom) = self.accumulate(params, grads, dlr);
+        if denom == 0.0 {
+            // The reference returns before counting the step when every gradient is zero.
+            return Ok(());
+        }
+        if lr > 0.0 {
+            let numerator = self.est.d_numerator * beta3 + delta;
+            let d_hat = self.cfg.d_coef * numerator / denom;
+            let mut d = self.est.d;
+            if d == self.cfg.d0 {
+                d = d.max(d_hat);
+            }
+            let d_max = self.est.d_max.max(d_hat);
+            let growth = self.cfg.growth_rate.unwrap_or(f64::INFINITY);
+            self.est = DEstimate {
+                d: d_max.min(d * growth),
+                d_max,
+                d_numerator: numerator,
+            };
+        }
+        self.apply(params, grads, dlr);
+        self.k += 1;
+        Ok(())
+    }
+
+    fn state_dict(&self) -> StateDict {
+        let mut sd = StateDict::new("prodigy", self.k);
+        sd.scalars.insert("d".into(), self.est.d);
+        sd.scalars.insert("d_max".into(), self.est.d_max);
+        sd.scalars
+            .insert("d_numerator".into(), self.est.d_numerator);
+        sd.put(&self.params, "exp_avg", &views(&self.exp_avg));
+        sd.put(&self.params, "exp_avg_sq", &views(&self.exp_avg_sq));
+        sd.put(&self.params, "s", &views(&self.s));
+        if !self.p0.is_empty() {
+            sd.put(&self.params, "p0", &views(&self.p0));
+        }
+        sd
+    }
+
+    fn load_state_dict(&mut self, state: &StateDict) -> Result<(), OptimError> {
+        state.expect("prodigy")?;
+        self.est = DEstimate {
+            d: state.scalar("d")?,
+            d_max: state.scalar("d_max")?,
+            d_numerator: state.scalar("d_numerator")?,
+        };
+        self.exp_avg = load_slot(state, &self.params, "exp_avg")?;
+        self.exp_avg_sq = load_slot(state, &self.params, "exp_avg_sq")?;
+        let sp = self.cfg.slice_p.max(1);
+        let sliced = |info: &super::ParamInfo| info.numel().div_ceil(sp);
+        let started = self
+            .params
+            .iter()
+            .next()
+            .is_some_and(|info| state.tensors.contains_key(&format!("{}/p0", info.name)));
+        let load = |slot: &str| -> Result<Vec<Vec<T>>, OptimError> {
+            self.params
+                .iter()
+                .map(|info| state.take(&info.name, slot, sliced(info)))
+                .collect()
+        };
+        self.s = load("s")?;
+        self.p0 = if started { load("p0")? } else { Vec::new() };
+        self.k = state.step;
+        Ok(())
+    }
+}
