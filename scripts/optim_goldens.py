@@ -73,6 +73,7 @@ PROBLEMS = {
     "rosenbrock": rosenbrock(),
     "sequence": sequence([5], 4),
     "sequence_matrix": sequence([4, 3], 5),
+    "quadratic_wide": quadratic([6, 5], 6),
 }
 
 
@@ -251,6 +252,40 @@ def schedule_free():
     write("schedule_free", f"schedulefree {version('schedulefree')}", cases)
 
 
+def shampoo():
+    from pytorch_optimizer import ScalableShampoo
+    from pytorch_optimizer.optimizer.utils.graft import LayerWiseGrafting
+    grafts = {"none": LayerWiseGrafting.NONE, "sgd": LayerWiseGrafting.SGD,
+              "adagrad": LayerWiseGrafting.ADAGRAD, "rmsprop": LayerWiseGrafting.RMSPROP,
+              "sqrtn": LayerWiseGrafting.SQRTN}
+    settings = [
+        ("quadratic_matrix", dict(lr=0.05, block_size=4, start_preconditioning_step=3,
+                                  preconditioning_compute_steps=2)),
+        ("quadratic_wide", dict(lr=0.05, block_size=4, start_preconditioning_step=1,
+                                preconditioning_compute_steps=1, betas=(0.9, 0.99),
+                                graft="adagrad", nesterov=False, weight_decay=0.01)),
+        ("quadratic_batched", dict(lr=0.05, block_size=2, shape_interpretation=False,
+                                   start_preconditioning_step=2, preconditioning_compute_steps=3,
+                                   graft="rmsprop", moving_average_for_momentum=True,
+                                   weight_decay=0.1, decoupled_weight_decay=True,
+                                   decoupled_learning_rate=False)),
+        ("sequence", dict(lr=0.05, graft="sqrtn", weight_decay=0.1)),
+        ("sequence_matrix", dict(lr=0.05, block_size=3, graft="none",
+                                 inverse_exponent_override=4, start_preconditioning_step=1,
+                                 preconditioning_compute_steps=1, statistics_compute_steps=2)),
+        ("rosenbrock", dict(lr=0.001, start_preconditioning_step=5)),
+    ]
+    cases = []
+    for problem, h in settings:
+        ref = {k: v for k, v in h.items() if k != "graft"}
+        ref["graft_type"] = grafts[h.get("graft", "sgd")]
+        name = f"{problem}/" + ",".join(f"{k}={v}" for k, v in h.items())
+        cases.append(case(name, problem, h,
+                          lambda ps, ref=ref: ScalableShampoo(ps, use_svd=True, **ref)))
+    write("shampoo", f"pytorch-optimizer {version('pytorch-optimizer')} ScalableShampoo "
+                     "(use_svd=True)", cases)
+
+
 PHI = (1 + 5 ** 0.5) / 2
 
 
@@ -412,6 +447,6 @@ def schedules():
 
 
 if __name__ == "__main__":
-    for build in [sgd, adam, lion, adafactor, came, sophia, prodigy, schedule_free, golden,
+    for build in [sgd, adam, lion, adafactor, came, sophia, prodigy, schedule_free, shampoo, golden,
                   clipping, schedules]:
         build()

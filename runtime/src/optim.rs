@@ -1,5 +1,5 @@
-//! Optimizers: SGD, Adam, AdamW, Lion, Adafactor, CAME, SophiaG, Prodigy, Schedule-Free
-//! AdamW and SGD, and the golden-ratio optimizer [`Golden`].
+//! Optimizers: SGD, Adam, AdamW, Lion, Adafactor, CAME, SophiaG/SophiaH, Prodigy,
+//! Schedule-Free AdamW and SGD, Shampoo, and the golden-ratio optimizer [`Golden`].
 //!
 //! Every optimizer implements [`Optimizer`]: it owns a [`ParamSet`] (names, shapes,
 //! per-parameter learning-rate and weight-decay multipliers — PyTorch's parameter groups,
@@ -68,6 +68,7 @@ mod params;
 mod prodigy;
 mod schedule_free;
 mod sgd;
+mod shampoo;
 mod sophia;
 mod state;
 
@@ -82,6 +83,7 @@ pub use params::{ParamInfo, ParamSet, is_no_decay_name};
 pub use prodigy::{Prodigy, ProdigyConfig};
 pub use schedule_free::{ScheduleFree, ScheduleFreeConfig, ScheduleFreeKind};
 pub use sgd::{Sgd, SgdConfig};
+pub use shampoo::{Graft, Shampoo, ShampooConfig};
 pub use sophia::{HessianEstimate, Sophia, SophiaConfig};
 pub use state::StateDict;
 

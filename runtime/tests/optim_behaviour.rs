@@ -4,9 +4,10 @@
 
 use serde::Deserialize;
 use vibee_runtime::optim::{
-    Adam, AdamConfig, Came, CameConfig, Golden, GoldenConfig, HessianEstimate, Lion, LionConfig,
-    OptimError, Optimizer, ParamSet, ScheduleFree, ScheduleFreeConfig, ScheduleFreeKind, Sgd,
-    SgdConfig, Sophia, SophiaConfig, clip_grad_norm, clip_grad_value, is_no_decay_name,
+    Adafactor, AdafactorConfig, Adam, AdamConfig, Came, CameConfig, Golden, GoldenConfig,
+    HessianEstimate, Lion, LionConfig, OptimError, Optimizer, ParamSet, Prodigy, ProdigyConfig,
+    ScheduleFree, ScheduleFreeConfig, ScheduleFreeKind, Sgd, SgdConfig, Shampoo, ShampooConfig,
+    Sophia, SophiaConfig, clip_grad_norm, clip_grad_value, is_no_decay_name,
 };
 use vibee_runtime::schedule::{LayerDecay, OneCycle, Schedule};
 
@@ -187,6 +188,28 @@ fn state_dicts_resume_exactly() {
         )
     };
     resumes_exactly(sgd(), sgd());
+    let adafactor = || {
+        Adafactor::<f32>::new(
+            AdafactorConfig {
+                beta1: Some(0.9),
+                ..Default::default()
+            },
+            set.clone(),
+        )
+    };
+    resumes_exactly(adafactor(), adafactor());
+    let prodigy = || Prodigy::<f32>::new(ProdigyConfig::default(), set.clone());
+    resumes_exactly(prodigy(), prodigy());
+    let sophia = || Sophia::<f32>::new(SophiaConfig::default(), set.clone());
+    resumes_exactly(sophia(), sophia());
+    let shampoo_cfg = ShampooConfig {
+        block_size: 2,
+        start_preconditioning_step: 1,
+        preconditioning_compute_steps: 2,
+        ..ShampooConfig::default()
+    };
+    let shampoo = || Shampoo::<f32>::new(shampoo_cfg.clone(), set.clone());
+    resumes_exactly(shampoo(), shampoo());
 }
 
 #[test]

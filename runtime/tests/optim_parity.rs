@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use vibee_runtime::optim::{
     Adafactor, Adam, Came, Float, Golden, HessianEstimate, Lion, Optimizer, ParamSet, Prodigy,
-    ScheduleFree, Sgd, Sophia,
+    ScheduleFree, Sgd, Shampoo, Sophia,
 };
 
 #[derive(Deserialize)]
@@ -99,6 +99,7 @@ fn build<T: Float>(optimizer: &str, case: &Case) -> Box<dyn Optimizer<T>> {
         "came" => Box::new(Came::new(config(case), params)),
         "prodigy" => Box::new(Prodigy::new(config(case), params)),
         "golden" => Box::new(Golden::new(config(case), params)),
+        "shampoo" => Box::new(Shampoo::new(config(case), params)),
         other => panic!("no builder for `{other}`"),
     }
 }
@@ -208,6 +209,7 @@ parity!(
     sophia,
     prodigy,
     schedule_free,
+    shampoo,
     golden
 );
 
