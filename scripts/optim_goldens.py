@@ -198,7 +198,58 @@ def sophia():
 
             name = f"{problem}/" + ",".join(f"{k}={v}" for k, v in h.items())
             cases.append(case(name, problem, h, make, after_step=refresh))
-    write("sophia", f"sophia-opt {version('sophia-opt')} SophiaG (official code)", cases)
+    cases += sophia_h()
+    write("sophia", f"sophia-opt {version('sophia-opt')} SophiaG (official code); "
+                    f"pytorch-optimizer {version('pytorch-optimizer')} SophiaH", cases)
+
+
+def hutchinson_sample(problem, x, gen):
+    """u ⊙ (H u) with Gaussian u; the sequence problem has no Hessian, so it gets |noise|."""
+    flat = x.detach().reshape(-1)
+    u = torch.randn(flat.numel(), generator=gen)
+    if problem["kind"] == "quadratic":
+        hu = torch.tensor(problem["h"]) * u
+    elif problem["kind"] == "rosenbrock":
+        a, b = flat[0], flat[1]
+        hess = torch.stack([torch.stack([2 - 400 * b + 1200 * a * a, -400 * a]),
+                            torch.stack([-400 * a, torch.tensor(200.0)])])
+        hu = hess @ u
+    else:
+        return (u.abs() * 0.5).reshape(x.shape)
+    return (u * hu).reshape(x.shape)
+
+
+def sophia_h():
+    """pytorch_optimizer.SophiaH with the Hutchinson samples passed in (and recorded), so the
+    Rust side can replay them: refreshed before steps 1, k+1, 2k+1, ..."""
+    from pytorch_optimizer import SophiaH
+    cases = []
+    for problem in ["quadratic", "rosenbrock", "sequence"]:
+        for h in [dict(lr=0.05, rho=0.01, hessian_interval=3, betas=(0.96, 0.99)),
+                  dict(lr=0.02, rho=0.05, hessian_interval=2, betas=(0.9, 0.95),
+                       weight_decay=0.1, eps=1e-3)]:
+            hyper = dict(h, clipping="elementwise", weight_decay=h.get("weight_decay", 0.0))
+            pr = PROBLEMS[problem]
+            p = torch.nn.Parameter(torch.tensor(pr["x0"]).reshape(pr["shape"]))
+            opt = SophiaH([p], lr=h["lr"], betas=h["betas"], weight_decay=h.get("weight_decay", 0.0),
+                          p=h["rho"], update_period=h["hessian_interval"], eps=h.get("eps", 1e-12),
+                          foreach=False)
+            gen = torch.Generator().manual_seed(11)
+            traj, samples = [], []
+            for t in range(STEPS):
+                p.grad = gradient(pr, p, t)
+                if t % h["hessian_interval"] == 0:
+                    sample = hutchinson_sample(pr, p, gen)
+                    samples.append(sample.reshape(-1).tolist())
+                    opt.step(hessian=[sample.clone()])
+                else:
+                    samples.append(None)
+                    opt.step()
+                traj.append(p.detach().reshape(-1).tolist())
+            name = f"sophia_h/{problem}/" + ",".join(f"{k}={v}" for k, v in h.items())
+            cases.append({"name": name, "problem": pr, "hyper": hyper, "trajectory": traj,
+                          "extra": samples})
+    return cases
 
 
 def prodigy():

@@ -37,12 +37,15 @@
 //! - **CAME.** Follows `came-pytorch` (the authors' code): weight decay is
 //!   `p ← p − wd·lr·p`, applied before the update, and a 1-D parameter uses the unfactored
 //!   second moment with no confidence term (`update = m`).
-//! - **Sophia.** The paper's first version clipped `m / max(h, ε)` to `[−ρ, ρ]`; the
-//!   official code (and the `sophia-opt` package, identical to it) uses
-//!   `sign(m)·min(|m| / (ρ·bs·h + 1e-15), 1)` with decoupled decay `p ← p(1 − lr·wd)`. vibee
-//!   follows the code; `bs` (tokens per batch) is a config field. The Hessian estimate is the
-//!   caller's: [`Sophia::update_hessian`] takes the Gauss–Newton–Bartlett gradient (SophiaG)
-//!   or a Hutchinson `u ⊙ Hu` sample (SophiaH, [`HessianEstimate`]) every `k` steps.
+//! - **Sophia.** The paper's first version clipped `m / max(h, ε)` to `[−ρ, ρ]` (kept by
+//!   `pytorch_optimizer.SophiaH`); the official code (and the `sophia-opt` package, identical
+//!   to it) uses `sign(m)·min(|m| / (ρ·bs·h + 1e-15), 1)`. Both decay `p ← p(1 − lr·wd)`.
+//!   vibee defaults to the official form and offers the other as [`SophiaClip::Elementwise`];
+//!   each matches its reference. `bs` (tokens per batch) is a config field. The Hessian
+//!   estimate is the caller's: [`Sophia::update_hessian`] takes the Gauss–Newton–Bartlett
+//!   gradient (SophiaG) or a Hutchinson `u ⊙ Hu` sample (SophiaH, [`HessianEstimate`]).
+//!   The official loop refreshes after steps `k, 2k, …` ([`Sophia::hessian_due`]);
+//!   `SophiaH` refreshes before steps `1, k+1, 2k+1, …`.
 //! - **Lion.** `lion-pytorch` applies decay as `p(1 − lr·wd)` with the current (scheduled)
 //!   `lr`; vibee too. `sign(0) = 0` as in `torch.sign`.
 //! - **Prodigy.** Follows `prodigyopt` 1.1: `d` is global across all parameters, the decay
@@ -84,7 +87,7 @@ pub use prodigy::{Prodigy, ProdigyConfig};
 pub use schedule_free::{ScheduleFree, ScheduleFreeConfig, ScheduleFreeKind};
 pub use sgd::{Sgd, SgdConfig};
 pub use shampoo::{Graft, Shampoo, ShampooConfig};
-pub use sophia::{HessianEstimate, Sophia, SophiaConfig};
+pub use sophia::{HessianEstimate, Sophia, SophiaClip, SophiaConfig};
 pub use state::StateDict;
 
 use thiserror::Error;

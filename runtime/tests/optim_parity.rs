@@ -129,14 +129,23 @@ fn check_plain<T: Float>(file: &GoldenFile, case: &Case) {
     }
 }
 
-/// Sophia: the Hessian is refreshed with the gradient at the new point every k steps.
+/// Sophia. SophiaG cases refresh the Hessian with the gradient at the new point after steps
+/// `k, 2k, …`; SophiaH cases (`extra` holds the Hutchinson samples) refresh before steps
+/// `1, k+1, …` with the recorded sample.
 fn check_sophia<T: Float>(case: &Case) {
     let mut opt = Sophia::<T>::new(config(case), ParamSet::single(case.problem.shape.clone()));
     let mut x: Vec<T> = case.problem.x0.iter().map(|&v| T::of(v)).collect();
     for (t, want) in case.trajectory.iter().enumerate() {
         let g = case.problem.gradient(&x, t);
+        if let Some(sample) = case.extra.get(t).filter(|s| !s.is_null()) {
+            let sample: Vec<f64> = serde_json::from_value(sample.clone()).expect("sample");
+            let sample: Vec<T> = sample.into_iter().map(T::of).collect();
+            let est = [sample.as_slice()];
+            opt.update_hessian(HessianEstimate::Hutchinson(&est))
+                .expect("hessian");
+        }
         opt.step(&mut [&mut x], &[&g]).expect("step");
-        if opt.hessian_due() {
+        if case.extra.is_empty() && opt.hessian_due() {
             let sample = case.problem.gradient(&x, t);
             let est = [sample.as_slice()];
             opt.update_hessian(HessianEstimate::GaussNewtonBartlett(&est))

@@ -11,6 +11,18 @@ use super::{
     views, zeros,
 };
 
+/// How Sophia bounds the preconditioned step; the two published forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SophiaClip {
+    /// The official code's: `sign(m)·min(|m| / (ρ·bs·h + 1e-15), 1)`.
+    #[default]
+    Ratio,
+    /// The paper's first version, as `pytorch_optimizer.SophiaH`:
+    /// `clamp(m / max(h, ε), −ρ, ρ)`.
+    Elementwise,
+}
+
 /// Hyperparameters of [`Sophia`]; the defaults are the official code's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,9 +33,15 @@ pub struct SophiaConfig {
     /// `(β₁, β₂)`: decay of the momentum and of the Hessian estimate.
     #[serde(default = "defaults::betas")]
     pub betas: (f64, f64),
-    /// Clipping scale: the step is `sign(m)·min(|m| / (ρ·bs·h + 1e-15), 1)`.
+    /// Clipping scale ρ (see [`SophiaClip`]).
     #[serde(default = "defaults::rho")]
     pub rho: f64,
+    /// Which clipped step to take.
+    #[serde(default)]
+    pub clipping: SophiaClip,
+    /// Floor of the Hessian estimate under [`SophiaClip::Elementwise`].
+    #[serde(default = "defaults::eps")]
+    pub eps: f64,
     /// Decoupled weight decay.
     #[serde(default = "defaults::weight_decay")]
     pub weight_decay: f64,
@@ -54,6 +72,9 @@ mod defaults {
     pub fn hessian_interval() -> u64 {
         10
     }
+    pub fn eps() -> f64 {
+        1e-12
+    }
 }
 
 impl Default for SophiaConfig {
@@ -62,6 +83,8 @@ impl Default for SophiaConfig {
             lr: defaults::lr(),
             betas: defaults::betas(),
             rho: defaults::rho(),
+            clipping: SophiaClip::Ratio,
+            eps: defaults::eps(),
             weight_decay: defaults::weight_decay(),
             batch_tokens: defaults::batch_tokens(),
             hessian_interval: defaults::hessian_interval(),
@@ -97,6 +120,29 @@ pub enum HessianEstimate<'a, T> {
     GaussNewtonBartlett(&'a [&'a [T]]),
     /// SophiaH: a Hutchinson sample `u ⊙ (H u)` with Rademacher `u`, used as is.
     Hutchinson(&'a [&'a [T]]),
+}
+
+/// Per-step scalars of the clipped update.
+#[derive(Clone, Copy)]
+struct Clip<T> {
+    beta1: T,
+    keep1: T,
+    rho_bs: T,
+    rho: T,
+    eps: T,
+    elementwise: bool,
+}
+
+impl<T: Float> Clip<T> {
+    /// The clipped step along momentum `m` with Hessian estimate `h`.
+    #[inline(always)]
+    fn step(&self, m: T, h: T) -> T {
+        if self.elementwise {
+            (m / h.max(self.eps)).max(-self.rho).min(self.rho)
+        } else {
+            m.sign() * (m.abs() / (self.rho_bs * h + T::of(1e-15))).min(T::ONE)
+        }
+    }
 }
 
 /// SophiaG / SophiaH.
@@ -182,8 +228,14 @@ impl<T: Float> Optimizer<T> for Sophia<T> {
         self.cfg.validate()?;
         self.step += 1;
         let (b1, _) = self.cfg.betas;
-        let rho_bs = T::of(self.cfg.rho * self.cfg.batch_tokens);
-        let (beta1, keep1, tiny) = (T::of(b1), T::of(1.0 - b1), T::of(1e-15));
+        let clip = Clip {
+            beta1: T::of(b1),
+            keep1: T::of(1.0 - b1),
+            rho_bs: T::of(self.cfg.rho * self.cfg.batch_tokens),
+            rho: T::of(self.cfg.rho),
+            eps: T::of(self.cfg.eps),
+            elementwise: self.cfg.clipping == SophiaClip::Elementwise,
+        };
         for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
             let info = self.params.get(i);
             let lr = self.cfg.lr * info.lr_scale;
@@ -193,9 +245,8 @@ impl<T: Float> Optimizer<T> for Sophia<T> {
             zip4(p, g, m, h, |p, g, m, h| {
                 for (((p, &g), m), &mut h) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(h) {
                     *p *= decay;
-                    *m = beta1 * *m + keep1 * g;
-                    let ratio = (m.abs() / (rho_bs * h + tiny)).min(T::ONE);
-                    *p += neg_lr * (m.sign() * ratio);
+                    *m = clip.beta1 * *m + clip.keep1 * g;
+                    *p += neg_lr * clip.step(*m, h);
                 }
             });
         }
