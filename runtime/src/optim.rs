@@ -92,7 +92,7 @@ pub use state::StateDict;
 
 use thiserror::Error;
 
-use crate::schedule::ScheduleError;
+use crate::schedule::{Schedule, ScheduleError};
 
 /// Why an optimizer step, configuration or state load was rejected.
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -157,6 +157,15 @@ pub trait Optimizer<T: Float> {
             "`{}` has no momentum to cycle",
             self.name()
         )))
+    }
+    /// Sets the learning rate, and the momentum where the schedule cycles it, for optimizer
+    /// step `step` (0-based) of `schedule`.
+    fn follow_schedule(&mut self, schedule: &Schedule, step: u64) -> Result<(), OptimError> {
+        self.set_lr(schedule.lr(step));
+        match schedule.momentum(step) {
+            Some(m) => self.set_momentum(m),
+            None => Ok(()),
+        }
     }
     /// Steps taken so far.
     fn steps(&self) -> u64;

@@ -325,11 +325,12 @@ fn one_cycle_drives_lr_and_momentum() {
     let mut lion = Lion::<f64>::new(LionConfig::new(0.0, 0.0), set.clone());
     let mut sophia = Sophia::<f64>::new(SophiaConfig::default(), set);
     for step in 0..20 {
-        let m = schedule.momentum(step).expect("cycled");
-        sgd.set_lr(schedule.lr(step));
-        sgd.set_momentum(m).expect("sgd has momentum");
-        lion.set_momentum(m).expect("lion has beta1");
+        sgd.follow_schedule(&schedule, step)
+            .expect("sgd has momentum");
+        lion.follow_schedule(&schedule, step)
+            .expect("lion has beta1");
         assert_eq!(sgd.lr(), schedule.lr(step));
+        assert_eq!(lion.lr(), schedule.lr(step));
     }
     assert!(
         sophia.set_momentum(0.9).is_err(),

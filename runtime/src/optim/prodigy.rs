@@ -167,6 +167,55 @@ impl<T: Float> Prodigy<T> {
         self.est.d
     }
 
+    /// The reference allows only groups at the common `lr` or at 0.
+    fn check_lr_scales(&self) -> Result<(), OptimError> {
+        let bad = self
+            .params
+            .iter()
+            .find(|p| p.lr_scale != 0.0 && p.lr_scale != 1.0);
+        match bad {
+            None => Ok(()),
+            Some(p) => Err(OptimError::Config {
+                field: "lr_scale",
+                reason: format!(
+                    "Prodigy needs 0 or 1 per parameter; `{}` has {}",
+                    p.name, p.lr_scale
+                ),
+            }),
+        }
+    }
+
+    /// This step's `d·lr`, with Adam's bias correction when enabled.
+    fn dlr(&self) -> f64 {
+        let (b1, b2) = self.cfg.betas;
+        let k = self.k as i32;
+        let bias_correction = if self.cfg.use_bias_correction {
+            (1.0 - b2.powi(k + 1)).sqrt() / (1.0 - b1.powi(k + 1))
+        } else {
+            1.0
+        };
+        self.est.d * self.cfg.lr * bias_correction
+    }
+
+    /// `d̂ = d_coef·Σ numerator / Σ|s|`; `d` grows to `d̂` (at most `growth_rate`× per step)
+    /// and never shrinks below its running maximum.
+    fn update_d(&mut self, delta: f64, denom: f64) {
+        let beta3 = self.cfg.beta3.unwrap_or(self.cfg.betas.1.sqrt());
+        let numerator = self.est.d_numerator * beta3 + delta;
+        let d_hat = self.cfg.d_coef * numerator / denom;
+        let mut d = self.est.d;
+        if d == self.cfg.d0 {
+            d = d.max(d_hat);
+        }
+        let d_max = self.est.d_max.max(d_hat);
+        let growth = self.cfg.growth_rate.unwrap_or(f64::INFINITY);
+        self.est = DEstimate {
+            d: d_max.min(d * growth),
+            d_max,
+            d_numerator: numerator,
+        };
+    }
+
     /// The gradient the moments see: with coupled decay, `g + wd·p`.
     fn grad_at(&self, i: usize, p: T, g: T) -> T {
         if self.cfg.decouple || self.cfg.weight_decay == 0.0 {
@@ -262,55 +311,22 @@ impl<T: Float> Optimizer<T> for Prodigy<T> {
     fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<(), OptimError> {
         self.params.check(params, grads)?;
         self.cfg.validate()?;
-        if let Some(bad) = self
-            .params
-            .iter()
-            .find(|p| p.lr_scale != 0.0 && p.lr_scale != 1.0)
-        {
-            return Err(OptimError::Config {
-                field: "lr_scale",
-                reason: format!(
-                    "Prodigy needs 0 or 1 per parameter; `{}` has {}",
-                    bad.name, bad.lr_scale
-                ),
-            });
-        }
+        self.check_lr_scales()?;
         if self.p0.is_empty() {
             let sp = self.cfg.slice_p;
-            self.p0 = params
+            let start = params
                 .iter()
-                .map(|p| p.iter().step_by(sp).copied().collect())
-                .collect();
+                .map(|p| p.iter().step_by(sp).copied().collect());
+            self.p0 = start.collect();
         }
-        let (b1, b2) = self.cfg.betas;
-        let k = self.k as i32;
-        let bias_correction = if self.cfg.use_bias_correction {
-            (1.0 - b2.powi(k + 1)).sqrt() / (1.0 - b1.powi(k + 1))
-        } else {
-            1.0
-        };
-        let lr = self.cfg.lr;
-        let dlr = self.est.d * lr * bias_correction;
-        let beta3 = self.cfg.beta3.unwrap_or(b2.sqrt());
+        let dlr = self.dlr();
         let (delta, denom) = self.accumulate(params, grads, dlr);
         if denom == 0.0 {
             // The reference returns before counting the step when every gradient is zero.
             return Ok(());
         }
-        if lr > 0.0 {
-            let numerator = self.est.d_numerator * beta3 + delta;
-            let d_hat = self.cfg.d_coef * numerator / denom;
-            let mut d = self.est.d;
-            if d == self.cfg.d0 {
-                d = d.max(d_hat);
-            }
-            let d_max = self.est.d_max.max(d_hat);
-            let growth = self.cfg.growth_rate.unwrap_or(f64::INFINITY);
-            self.est = DEstimate {
-                d: d_max.min(d * growth),
-                d_max,
-                d_numerator: numerator,
-            };
+        if self.cfg.lr > 0.0 {
+            self.update_d(delta, denom);
         }
         self.apply(params, grads, dlr);
         self.k += 1;

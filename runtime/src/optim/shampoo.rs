@@ -212,10 +212,10 @@ impl<T: Float> Shampoo<T> {
         }
     }
 
-    /// One tensor's update, in `f64`; the return value is the new parameter.
-    fn update(&self, st: &mut TensorState, p: &[f64], g: &[f64], lr: f64, wd: f64) -> Vec<f64> {
+    /// The grafted and the (norm-grafted) Shampoo directions for gradient `g`, after
+    /// folding `g` into the statistics and refreshing the roots when due.
+    fn directions(&self, st: &mut TensorState, g: &[f64], lr: f64) -> (Vec<f64>, Vec<f64>) {
         let cfg = &self.cfg;
-        let (b1, _) = cfg.betas;
         if self.step.is_multiple_of(cfg.statistics_compute_steps) {
             st.precond.add_statistics(g);
         }
@@ -223,19 +223,23 @@ impl<T: Float> Shampoo<T> {
             st.precond.compute_roots();
         }
         let pre_mult = if cfg.decoupled_learning_rate { 1.0 } else { lr };
-        let mut graft: Vec<f64> = self
-            .graft_direction(st, g)
-            .iter()
-            .map(|v| v * pre_mult)
-            .collect();
+        let scaled = |d: Vec<f64>| d.into_iter().map(|v| v * pre_mult).collect::<Vec<_>>();
+        let graft = scaled(self.graft_direction(st, g));
         let mut shampoo = match st.precond.precondition(g) {
-            Some(d) => d.iter().map(|v| v * pre_mult).collect(),
+            Some(d) => scaled(d),
             None => graft.clone(),
         };
         if cfg.graft != Graft::None {
             let scale = norm(&graft) / (norm(&shampoo) + 1e-16);
             shampoo.iter_mut().for_each(|v| *v *= scale);
         }
+        (graft, shampoo)
+    }
+
+    /// One tensor's update, in `f64`; the return value is the new parameter.
+    fn update(&self, st: &mut TensorState, p: &[f64], g: &[f64], lr: f64, wd: f64) -> Vec<f64> {
+        let cfg = &self.cfg;
+        let (mut graft, mut shampoo) = self.directions(st, g, lr);
         let mut p = p.to_vec();
         if cfg.decoupled_weight_decay && wd != 0.0 {
             p.iter_mut().for_each(|v| *v *= 1.0 - wd * lr);
@@ -245,34 +249,58 @@ impl<T: Float> Shampoo<T> {
                 *sh += wd * x;
             }
         }
-        let w = if cfg.moving_average_for_momentum {
-            1.0 - b1
-        } else {
-            1.0
-        };
-        let mavg = cfg.moving_average_for_momentum;
-        for (m, &s) in st.momentum.iter_mut().zip(&shampoo) {
-            *m = if mavg { *m + w * (s - *m) } else { *m * b1 + s };
-        }
-        for (m, &gr) in st.graft_momentum.iter_mut().zip(&graft) {
-            *m = *m * b1 + gr * w;
-        }
-        let preconditioning = self.step >= cfg.start_preconditioning_step;
-        let (mom, direct) = if preconditioning {
+        let momentum = Momentum::of(cfg);
+        momentum.accumulate(&mut st.momentum, &shampoo, false);
+        momentum.accumulate(&mut st.graft_momentum, &graft, true);
+        let (mom, direct) = if self.step >= cfg.start_preconditioning_step {
             (&st.momentum, &shampoo)
         } else {
             (&st.graft_momentum, &graft)
         };
         let mom_mult = if cfg.decoupled_learning_rate { lr } else { 1.0 };
         for ((x, &m), &d) in p.iter_mut().zip(mom).zip(direct) {
-            let u = match (cfg.nesterov, mavg) {
-                (false, _) => m,
-                (true, true) => m + w * (d - m),
-                (true, false) => m * b1 + d,
-            };
-            *x += -mom_mult * u;
+            *x += -mom_mult * momentum.look_ahead(m, d);
         }
         p
+    }
+}
+
+/// The reference's momentum conventions: a plain sum `βm + d`, or an EMA with weight
+/// `w = 1 − β` (`moving_average_for_momentum`); the graft's momentum is always `βm + w·d`.
+struct Momentum {
+    beta1: f64,
+    w: f64,
+    ema: bool,
+    nesterov: bool,
+}
+
+impl Momentum {
+    fn of(cfg: &ShampooConfig) -> Self {
+        let ema = cfg.moving_average_for_momentum;
+        Self {
+            beta1: cfg.betas.0,
+            w: if ema { 1.0 - cfg.betas.0 } else { 1.0 },
+            ema,
+            nesterov: cfg.nesterov,
+        }
+    }
+
+    fn accumulate(&self, m: &mut [f64], d: &[f64], graft: bool) {
+        for (m, &d) in m.iter_mut().zip(d) {
+            *m = if self.ema && !graft {
+                *m + self.w * (d - *m)
+            } else {
+                *m * self.beta1 + d * self.w
+            };
+        }
+    }
+
+    fn look_ahead(&self, m: f64, d: f64) -> f64 {
+        match (self.nesterov, self.ema) {
+            (false, _) => m,
+            (true, true) => m + self.w * (d - m),
+            (true, false) => m * self.beta1 + d,
+        }
     }
 }
 
