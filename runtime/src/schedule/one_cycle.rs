@@ -165,15 +165,16 @@ impl OneCycle {
     fn at(&self, step: u64) -> (f64, f64) {
         let step = step.min(self.total_steps.saturating_sub(1)) as f64;
         let phases = self.phases();
-        let mut start = 0.0;
-        for (i, p) in phases.iter().enumerate() {
-            if step <= p.end_step || i + 1 == phases.len() {
-                let pct = (step - start) / (p.end_step - start);
-                return (self.interp(p.lr, pct), self.interp(p.momentum, pct));
-            }
-            start = p.end_step;
-        }
-        unreachable!("the last phase always matches")
+        // The first phase not yet finished; steps past the end stay in the last one.
+        let last = phases.len() - 1;
+        let i = phases
+            .iter()
+            .position(|p| step <= p.end_step)
+            .unwrap_or(last);
+        let start = if i == 0 { 0.0 } else { phases[i - 1].end_step };
+        let p = &phases[i];
+        let pct = (step - start) / (p.end_step - start);
+        (self.interp(p.lr, pct), self.interp(p.momentum, pct))
     }
 
     fn interp(&self, (from, to): (f64, f64), pct: f64) -> f64 {
