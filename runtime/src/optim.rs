@@ -47,13 +47,20 @@
 //!   The official loop refreshes after steps `k, 2k, …` ([`Sophia::hessian_due`]);
 //!   `SophiaH` refreshes before steps `1, k+1, 2k+1, …`.
 //! - **Lion.** `lion-pytorch` applies decay as `p(1 − lr·wd)` with the current (scheduled)
-//!   `lr`; vibee too. `sign(0) = 0` as in `torch.sign`.
+//!   `lr`; vibee too. `sign(0) = 0` as in `torch.sign`. Its optional
+//!   `decoupled_weight_decay` (decay divided by the initial lr) is not offered.
+//! - **Shampoo.** Follows `pytorch_optimizer.ScalableShampoo` with `use_svd=True` (exact
+//!   inverse roots); its default coupled Schur–Newton iteration is an approximation stopped
+//!   at a tolerance and is not reproduced (see [`Shampoo`]).
 //! - **Prodigy.** Follows `prodigyopt` 1.1: `d` is global across all parameters, the decay
 //!   uses the step's `d·lr` before `d` is updated, and the denominator's `eps` is scaled by
 //!   the updated `d`.
 //! - **Schedule-Free.** Follows `schedulefree` 1.4 (`AdamWScheduleFree`, `SGDScheduleFree`):
 //!   parameters hold `y` during training; [`ScheduleFree::eval`] switches them to `x` and
-//!   [`ScheduleFree::train`] back. Weight decay is evaluated at `y`.
+//!   [`ScheduleFree::train`] back. Weight decay is evaluated at `y` and enters both the `y`
+//!   and `z` updates, as in the package's default (memory-efficient) classes;
+//!   `AdamWScheduleFreeReference` keeps `x` explicitly and applies decay to `z` only (or at
+//!   `z` with `decay_at_z`), which vibee does not offer.
 //! - **Adam/AdamW.** `torch.optim` semantics: L2 decay added to the gradient for Adam,
 //!   decoupled `p(1 − lr·wd)` for AdamW, bias corrections applied as
 //!   `lr/bc1 · m / (sqrt(v)/sqrt(bc2) + eps)`; `amsgrad` keeps the running max of `v`.
