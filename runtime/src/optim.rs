@@ -5,15 +5,22 @@
 //! per-parameter learning-rate and weight-decay multipliers — PyTorch's parameter groups,
 //! one entry per tensor) and its state, and `step` updates flat parameter slices in place
 //! from gradient slices given in the same order. The learning rate is set each step from a
-//! [`crate::schedule::Schedule`] with [`Optimizer::set_lr`]. State round-trips through a
+//! [`crate::schedule::Schedule`] with [`Optimizer::follow_schedule`] (or
+//! [`Optimizer::set_lr`]). State round-trips through a
 //! [`StateDict`] for checkpoints. Gradient clipping ([`clip_grad_norm`],
 //! [`clip_grad_value`]) runs on the gradients before `step`.
 //!
 //! All optimizers are generic over [`Float`] (`f32`, `f64`): the parity tests run them in
 //! `f64` against goldens from the reference implementations (1e-9 relative) and in `f32`
-//! (1e-5). These are host implementations: each update is one chunked pass over a tensor
-//! and its state, run on rayon's threads, with loop bodies LLVM vectorizes. The same update
-//! compiled from the kernel DSL into fused CPU/GPU kernels is later work.
+//! (1e-5). Prodigy's `f32` run is compared for its first 3 steps only: its `d` estimate is
+//! driven by `p0 − p`, which `f32` parameters hold with ~10% rounding early on, and PyTorch's
+//! own float32 Prodigy leaves its float64 trajectory just as fast.
+//!
+//! These are host implementations: the elementwise optimizers (SGD, Adam(W), Lion, Sophia,
+//! golden) make one chunked pass over a tensor and its state on rayon's threads, with loop
+//! bodies LLVM vectorizes; the factored and preconditioned ones (Adafactor, CAME, Prodigy,
+//! Schedule-Free, Shampoo) run per tensor on one thread. The same updates compiled from the
+//! kernel DSL into fused CPU/GPU kernels are later work.
 //!
 //! ```
 //! use vibee_runtime::optim::{AdamConfig, Adam, Optimizer, ParamSet};
@@ -27,13 +34,15 @@
 //!
 //! # Where references disagree, and what vibee follows
 //!
-//! - **Adafactor.** `transformers.Adafactor` (the fairseq/T5 algorithm) adds `eps1` to the
-//!   squared gradient before averaging and clips the update by its RMS (`clip_threshold`);
-//!   `torch.optim.Adafactor` clamps the variance estimate at `eps1²` instead and has no update
-//!   clipping, and uses `lr·max(eps2, rms(p))` with `lr` capped rather than the relative step
-//!   `min(1e-2, 1/sqrt(t))`. vibee follows `transformers` (the issue asks for relative step
-//!   and update clipping). `transformers` also computes the parameter RMS before weight decay
-//!   is applied; so does vibee.
+//! - **Adafactor.** `transformers.Adafactor` (the fairseq/T5 algorithm) adds `eps1` (1e-30) to
+//!   the squared gradient before averaging; `torch.optim.Adafactor` instead clamps the row
+//!   mean at `eps1` and the variance estimate at `eps1²` (with `eps1` the dtype's machine
+//!   epsilon by default). Both clip the update by its RMS. `transformers` steps
+//!   `min(1e-2, 1/sqrt(t))` (relative step) or a given `lr`, optionally scaled by
+//!   `max(eps2, rms(p))`, supports a first moment, and decays `p` by `wd·step`; torch always
+//!   uses `max(eps2, rms(p))·min(lr, 1/sqrt(t))`, has no first moment, and decays by
+//!   `lr·wd`. vibee follows `transformers` (the issue asks for relative step and update
+//!   clipping), including computing `rms(p)` before weight decay.
 //! - **CAME.** Follows `came-pytorch` (the authors' code): weight decay is
 //!   `p ← p − wd·lr·p`, applied before the update, and a 1-D parameter uses the unfactored
 //!   second moment with no confidence term (`update = m`).
