@@ -17,9 +17,9 @@
 //! own float32 Prodigy leaves its float64 trajectory just as fast.
 //!
 //! These are host implementations: the elementwise optimizers (SGD, Adam(W), Lion, Sophia,
-//! golden) make one chunked pass over a tensor and its state on rayon's threads, with loop
-//! bodies LLVM vectorizes; the factored and preconditioned ones (Adafactor, CAME, Prodigy,
-//! Schedule-Free, Shampoo) run per tensor on one thread. The same updates compiled from the
+//! Schedule-Free, golden) make one chunked pass over a tensor and its state on rayon's
+//! threads, with loop bodies LLVM vectorizes; the factored and preconditioned ones
+//! (Adafactor, CAME, Prodigy, Shampoo) run per tensor on one thread. The same updates compiled from the
 //! kernel DSL into fused CPU/GPU kernels are later work.
 //!
 //! ```

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::kernel::{zip3, zip4};
 use super::{
     Float, OptimError, Optimizer, ParamSet, StateDict, check_beta, check_non_negative, load_slot,
     views, zeros,
@@ -197,25 +198,54 @@ impl<T: Float> ScheduleFree<T> {
     fn update_param(&mut self, i: usize, y: &mut [T], g: &[T], ckp1: f64, lr: f64, bc2: f64) {
         let info = self.params.get(i);
         let lr = lr * info.lr_scale;
-        let decay = T::of(self.cfg.weight_decay * info.decay_scale);
-        let y_coef = T::of(lr * (self.cfg.beta1 * (1.0 - ckp1) - 1.0));
-        let neg_lr = T::of(-lr);
-        let adam = self.cfg.kind == ScheduleFreeKind::Adamw;
-        let (beta2, keep2) = (T::of(self.cfg.beta2), T::of(1.0 - self.cfg.beta2));
-        let (bc2, eps) = (T::of(bc2), T::of(self.cfg.eps));
+        let k = Coefficients {
+            decay: T::of(self.cfg.weight_decay * info.decay_scale),
+            y_coef: T::of(lr * (self.cfg.beta1 * (1.0 - ckp1) - 1.0)),
+            neg_lr: T::of(-lr),
+            ckp1,
+            beta2: T::of(self.cfg.beta2),
+            keep2: T::of(1.0 - self.cfg.beta2),
+            bc2: T::of(bc2),
+            eps: T::of(self.cfg.eps),
+        };
         let z = &mut self.z[i];
-        for (j, (y, &g)) in y.iter_mut().zip(g).enumerate() {
-            let mut step = g;
-            if adam {
-                let v = &mut self.exp_avg_sq[i][j];
-                *v = beta2 * *v + keep2 * g * g;
-                step = g / ((*v / bc2).sqrt() + eps);
-            }
-            step += decay * *y;
-            *y = lerp(*y, z[j], ckp1);
-            *y += y_coef * step;
-            z[j] += neg_lr * step;
+        match self.cfg.kind {
+            ScheduleFreeKind::Adamw => zip4(y, g, z, &mut self.exp_avg_sq[i], |y, g, z, v| {
+                for (((y, &g), z), v) in y.iter_mut().zip(g).zip(z.iter_mut()).zip(v.iter_mut()) {
+                    *v = k.beta2 * *v + k.keep2 * g * g;
+                    k.apply(y, z, g / ((*v / k.bc2).sqrt() + k.eps));
+                }
+            }),
+            ScheduleFreeKind::Sgd => zip3(y, g, z, |y, g, z| {
+                for ((y, &g), z) in y.iter_mut().zip(g).zip(z.iter_mut()) {
+                    k.apply(y, z, g);
+                }
+            }),
         }
+    }
+}
+
+/// One step's scalars, rounded to `T`.
+#[derive(Clone, Copy)]
+struct Coefficients<T> {
+    decay: T,
+    y_coef: T,
+    neg_lr: T,
+    ckp1: f64,
+    beta2: T,
+    keep2: T,
+    bc2: T,
+    eps: T,
+}
+
+impl<T: Float> Coefficients<T> {
+    /// Moves `y` towards `z` by `c_{k+1}` and both along the (decayed) step direction.
+    #[inline(always)]
+    fn apply(&self, y: &mut T, z: &mut T, direction: T) {
+        let step = direction + self.decay * *y;
+        *y = lerp(*y, *z, self.ckp1);
+        *y += self.y_coef * step;
+        *z += self.neg_lr * step;
     }
 }
 
