@@ -441,6 +441,8 @@ def schedules():
         schedule_case("inverse_sqrt/timescale=25",
                       {"kind": "inverse_sqrt", "lr": lr, "warmup_steps": 10, "timescale": 25},
                       lambda o: hf.get_inverse_sqrt_schedule(o, 10, timescale=25), 40, lr),
+        schedule_case("inverse_sqrt/no_warmup", {"kind": "inverse_sqrt", "lr": lr, "warmup_steps": 0},
+                      lambda o: hf.get_inverse_sqrt_schedule(o, 0), 40, lr),
         schedule_case("cosine", {"kind": "cosine", "lr": lr, "total_steps": 30, "min_lr": 1e-4},
                       lambda o: S.CosineAnnealingLR(o, T_max=30, eta_min=1e-4), 31, lr),
         schedule_case("cosine_restarts/mult=2",

@@ -139,3 +139,28 @@ impl<S: Into<Schedule>> ValidateInto for S {
         self.into().validate()
     }
 }
+
+#[test]
+fn schedules_hold_their_last_value_past_the_end() {
+    let cosine: Schedule = Cosine::new(1e-2, 10).min_lr(1e-4).into();
+    assert_eq!(cosine.lr(10), 1e-4);
+    assert_eq!(cosine.lr(1_000), 1e-4);
+    let cycle: Schedule = OneCycle::new(0.1, 20).into();
+    assert_eq!(cycle.lr(19), cycle.lr(500));
+    assert_eq!(cycle.momentum(19), cycle.momentum(500));
+    let wsd: Schedule = Wsd::new(1e-2, 2, 5, 10).min_lr_ratio(0.1).into();
+    assert!((wsd.lr(10) - 1e-3).abs() < 1e-18 && wsd.lr(99) == wsd.lr(10));
+}
+
+#[test]
+fn sgdr_restarts_at_the_peak_on_each_period_boundary() {
+    let s: Schedule = CosineRestarts::new(1e-2, 3)
+        .period_mult(2)
+        .min_lr(1e-4)
+        .into();
+    // Periods of 3, 6, 12 steps start at 0, 3, 9, 21.
+    for start in [0, 3, 9, 21] {
+        assert_eq!(s.lr(start), 1e-2, "restart at {start}");
+        assert!(s.lr(start + 1) < 1e-2);
+    }
+}
