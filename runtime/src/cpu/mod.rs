@@ -1,19 +1,215 @@
 //! The CPU backend: kernel IR compiled to native code by Cranelift, run over rayon threads.
-//! (Owned by the Cranelift work; this file is the contract the launch path relies on.)
+//!
+//! Pipeline: [`launch`] checks the grid and arguments, looks the kernel up in the
+//! specialization cache ([`cache`]; one compiled variant per kernel and set of comptime
+//! values, compiled at first launch), packs the arguments into a [`LaunchCtx`] the
+//! generated code reads, and hands it to the [`driver`], which spreads groups over rayon.
+//!
+//! Two shapes of generated code ([`codegen`]):
+//! - kernels without barriers compile to one function that loops over a range of groups
+//!   and over every unit of each group inside the generated code, so a launch makes one
+//!   native call per chunk of groups, not one per unit;
+//! - kernels with barriers compile to a *resumable* function: every local lives in a
+//!   per-unit state slot across barriers, a barrier saves the unit's state and returns its
+//!   resume point, and the driver runs every unit of a group up to the barrier before it
+//!   resumes any. Barriers inside loops work the same way (the loop counters are state too).
+//!
+//! Semantics follow the interpreter (`vibee_dsl::kernel::interp`) exactly: wrapping integer
+//! arithmetic, division or remainder by zero yields 0, out-of-bounds reads yield 0 and
+//! out-of-bounds writes are dropped (every access is bounds-checked), float → int casts
+//! saturate, `f16`/`bf16` values are held in `f32` registers and rounded after every
+//! operation, vector values of 4 lanes use Cranelift's 128-bit SIMD types. Positions follow
+//! the interpreter's convention: `linear = x + y*X + z*X*Y` and the global linear position
+//! is `group_linear * units_per_group + unit_linear`. The CPU has no planes: the plane size
+//! is 1, so `plane_sum(x) == plane_max(x) == x`, `PlaneSize == 1` and `PlaneUnit == 0`.
+//! Shared memory is allocated per group and zeroed before the group runs.
 
-use vibee_dsl::kernel::{Grid, Kernel};
+mod cache;
+mod codegen;
+mod driver;
+mod helpers;
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use vibee_dsl::kernel::{Grid, Kernel, ParamKind, Scalar};
+
+use crate::buffer::RawBuffer;
 use crate::{ArgRef, LaunchError};
 
 /// Units one group may have on the CPU backend.
 pub const MAX_UNITS_PER_GROUP: u64 = 1024;
 
+/// What the generated code reads: the grid, an error word it may set, the arguments.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct LaunchCtx {
+    pub groups: [u32; 3],
+    pub group_size: [u32; 3],
+    /// Set to a non-zero [`RuntimeFault`] code by the generated code.
+    pub error: AtomicU32,
+    pub args: *const ArgSlot,
+}
+
+/// One argument as the generated code sees it: a buffer's base and length in elements, or a
+/// scalar's bits in `len` (floats of every width as `f32` bits, bool as 0/1).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ArgSlot {
+    pub ptr: *mut u8,
+    pub len: u64,
+}
+
+/// Failures only the running code can see, reported through [`LaunchCtx::error`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum RuntimeFault {
+    /// A `for` loop's `step_by` was zero or negative (the interpreter rejects it too).
+    NonPositiveStep = 1,
+}
+
+/// Read by the generated code in place of an empty buffer, so a clamped read of element 0
+/// stays inside valid memory (`Vec::new()` has a dangling pointer).
+static EMPTY_BUFFER: [u64; 4] = [0; 4];
+
 /// Runs `kernel` over `grid` with `args` on the host.
 pub fn launch(kernel: &Kernel, grid: Grid, args: &mut [ArgRef<'_>]) -> Result<(), LaunchError> {
-    let _ = (grid, args);
-    Err(LaunchError::Unsupported {
+    check_grid(kernel, grid)?;
+    let comptime = comptime_values(kernel, args)?;
+    let compiled = cache::get_or_compile(kernel, &comptime)?;
+    let slots = arg_slots(kernel, args)?;
+    let ctx = LaunchCtx {
+        groups: grid.groups,
+        group_size: grid.group_size,
+        error: AtomicU32::new(0),
+        args: slots.as_ptr(),
+    };
+    // SAFETY: `ctx` points at live buffers borrowed from `args` for this whole call, the
+    // compiled code bounds-checks every access against the lengths in `slots`, and it only
+    // writes to buffers passed as `ArgRef::BufferMut` (checked when compiling).
+    unsafe { driver::run(&compiled, &ctx, grid) };
+    match ctx.error.load(Ordering::Relaxed) {
+        0 => Ok(()),
+        _ => Err(LaunchError::Device(format!(
+            "kernel `{}`: a `for` loop's `step_by` was zero or negative",
+            kernel.name
+        ))),
+    }
+}
+
+fn check_grid(kernel: &Kernel, grid: Grid) -> Result<(), LaunchError> {
+    let too_large = |limit: String| LaunchError::GridTooLarge {
         kernel: kernel.name.clone(),
-        device: "Cpu".into(),
-        reason: "the Cranelift backend is not built yet".into(),
-    })
+        grid,
+        limit,
+    };
+    if grid.groups.contains(&0) || grid.group_size.contains(&0) {
+        return Err(too_large("every grid dimension must be at least 1".into()));
+    }
+    if grid.units_per_group() > MAX_UNITS_PER_GROUP {
+        return Err(too_large(format!(
+            "at most {MAX_UNITS_PER_GROUP} units per group"
+        )));
+    }
+    Ok(())
+}
+
+fn bad_arg(kernel: &Kernel, index: usize, problem: String) -> LaunchError {
+    LaunchError::BadArgument {
+        kernel: kernel.name.clone(),
+        index,
+        param: kernel
+            .params
+            .get(index)
+            .map_or_else(|| "-".into(), |p| p.name.clone()),
+        problem,
+    }
+}
+
+/// The value of every comptime parameter (`None` for the others), checked against its type.
+fn comptime_values(
+    kernel: &Kernel,
+    args: &[ArgRef<'_>],
+) -> Result<Vec<Option<Scalar>>, LaunchError> {
+    if args.len() != kernel.params.len() {
+        return Err(bad_arg(
+            kernel,
+            args.len().min(kernel.params.len()),
+            format!(
+                "expected {} arguments, got {}",
+                kernel.params.len(),
+                args.len()
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(args.len());
+    for (i, (param, arg)) in kernel.params.iter().zip(args).enumerate() {
+        out.push(match (param.kind, arg) {
+            (ParamKind::Comptime { elem, .. }, ArgRef::Comptime(s)) if s.elem() == elem => Some(*s),
+            (ParamKind::Comptime { elem, .. }, _) => {
+                return Err(bad_arg(kernel, i, format!("must be a comptime {elem:?}")));
+            }
+            _ => None,
+        });
+    }
+    Ok(out)
+}
+
+/// Packs every argument for the generated code, checking kinds and element types.
+fn arg_slots(kernel: &Kernel, args: &mut [ArgRef<'_>]) -> Result<Vec<ArgSlot>, LaunchError> {
+    let mut slots = Vec::with_capacity(args.len());
+    for (i, (param, arg)) in kernel.params.iter().zip(args.iter_mut()).enumerate() {
+        let slot = match (param.kind, arg) {
+            (ParamKind::Buffer { elem, mutable }, arg) => {
+                let (ptr, len, held) = match arg {
+                    ArgRef::BufferMut(RawBuffer::Host(h)) => (h.as_mut_ptr(), h.len(), h.elem()),
+                    ArgRef::Buffer(RawBuffer::Host(h)) if !mutable => {
+                        (h.as_bytes().as_ptr().cast_mut(), h.len(), h.elem())
+                    }
+                    ArgRef::Buffer(_) if mutable => {
+                        return Err(bad_arg(kernel, i, "must be passed mutably".into()));
+                    }
+                    _ => return Err(bad_arg(kernel, i, "must be a buffer on the CPU".into())),
+                };
+                if held != elem {
+                    return Err(bad_arg(
+                        kernel,
+                        i,
+                        format!("holds {held:?}, expected {elem:?}"),
+                    ));
+                }
+                let ptr = if len == 0 {
+                    EMPTY_BUFFER.as_ptr().cast::<u8>().cast_mut()
+                } else {
+                    ptr
+                };
+                ArgSlot {
+                    ptr,
+                    len: len as u64,
+                }
+            }
+            (ParamKind::Scalar(elem), ArgRef::Scalar(s)) if s.elem() == elem => ArgSlot {
+                ptr: std::ptr::null_mut(),
+                len: scalar_bits(*s),
+            },
+            (ParamKind::Comptime { .. }, _) => ArgSlot {
+                ptr: std::ptr::null_mut(),
+                len: 0,
+            },
+            (kind, _) => return Err(bad_arg(kernel, i, format!("must be {kind:?}"))),
+        };
+        slots.push(slot);
+    }
+    Ok(slots)
+}
+
+/// A scalar as the generated code holds it in a register.
+fn scalar_bits(s: Scalar) -> u64 {
+    match s {
+        Scalar::F32(v) => v.to_bits() as u64,
+        Scalar::F16(v) => v.to_f32().to_bits() as u64,
+        Scalar::BF16(v) => v.to_f32().to_bits() as u64,
+        Scalar::I32(v) => v as u32 as u64,
+        Scalar::U32(v) => v as u64,
+        Scalar::Bool(v) => v as u64,
+    }
 }

@@ -1,0 +1,383 @@
+//! CPU backend benchmark: Cranelift-compiled kernels against plain Rust loops compiled by
+//! rustc, single-threaded and on rayon's pool, from 4 KiB to 256 MiB per buffer, next to
+//! the machine's copy bandwidth.
+//!
+//! `cargo bench -p vibee-runtime --bench cpu_kernels` runs the full sweep; add `-- --quick`
+//! (or set `VIBEE_BENCH_QUICK=1`) for a short run that stops at 16 MiB.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use vibee_dsl::kernel::*;
+use vibee_runtime::buffer::RawBuffer;
+use vibee_runtime::{ArgRef, LaunchError};
+
+fn e(kind: ExprKind, ty: Ty) -> Expr {
+    Expr::new(kind, ty, SpanId::NONE)
+}
+fn st(kind: StmtKind) -> Stmt {
+    Stmt {
+        kind,
+        span: SpanId::NONE,
+    }
+}
+fn bin(op: BinaryOp, a: Expr, b: Expr) -> Expr {
+    let ty = if op.is_comparison() {
+        Ty::vector(Elem::Bool, a.ty.lanes)
+    } else {
+        a.ty
+    };
+    e(ExprKind::Binary(op, Box::new(a), Box::new(b)), ty)
+}
+fn load(buf: u32, index: Expr, lanes: u8) -> Expr {
+    let kind = ExprKind::Load {
+        buf: BufRef::Param(ParamId(buf)),
+        index: Box::new(index),
+    };
+    e(kind, Ty::vector(Elem::F32, lanes))
+}
+fn local(id: u32, ty: Ty) -> Expr {
+    e(ExprKind::Local(VarId(id)), ty)
+}
+fn param(name: &str, kind: ParamKind) -> Param {
+    Param {
+        name: name.into(),
+        kind,
+        span: SpanId::NONE,
+    }
+}
+fn buffer(mutable: bool) -> ParamKind {
+    ParamKind::Buffer {
+        elem: Elem::F32,
+        mutable,
+    }
+}
+fn var(name: &str, ty: Ty) -> Local {
+    Local {
+        name: name.into(),
+        ty,
+        mutable: true,
+        span: SpanId::NONE,
+    }
+}
+fn gid() -> Expr {
+    e(ExprKind::Builtin(Builtin::GlobalPos(None)), Ty::U32)
+}
+
+/// `y[i] = a * x[i] + y[i]` with `lanes` lanes per unit (vector index `i`).
+fn axpy(lanes: u8) -> Kernel {
+    let a = e(ExprKind::Param(ParamId(0)), Ty::F32);
+    let ax = bin(BinaryOp::Mul, load(1, local(0, Ty::U32), lanes), a);
+    let value = bin(BinaryOp::Add, ax, load(2, local(0, Ty::U32), lanes));
+    Kernel {
+        name: format!("axpy_x{lanes}"),
+        params: vec![
+            param("a", ParamKind::Scalar(Elem::F32)),
+            param("x", buffer(false)),
+            param("y", buffer(true)),
+        ],
+        locals: vec![var("i", Ty::U32)],
+        shared: vec![],
+        body: vec![
+            st(StmtKind::Let {
+                var: VarId(0),
+                init: gid(),
+            }),
+            st(StmtKind::Store {
+                buf: BufRef::Param(ParamId(2)),
+                index: local(0, Ty::U32),
+                value,
+            }),
+        ],
+    }
+}
+
+/// One unit per row of `cols`: max, sum of exponentials, normalize.
+fn softmax() -> Kernel {
+    let cols = e(ExprKind::Param(ParamId(2)), Ty::U32);
+    let row = local(0, Ty::U32);
+    let j = local(1, Ty::U32);
+    let (m, s) = (local(2, Ty::F32), local(3, Ty::F32));
+    let at = bin(
+        BinaryOp::Add,
+        bin(BinaryOp::Mul, row.clone(), cols.clone()),
+        j.clone(),
+    );
+    let x_j = load(0, at.clone(), 1);
+    let exp = |x: Expr| e(ExprKind::Math(MathFn::Exp, vec![x]), Ty::F32);
+    let shifted = bin(BinaryOp::Sub, x_j.clone(), m.clone());
+    let for_cols = |body: Vec<Stmt>| {
+        st(StmtKind::For {
+            var: VarId(1),
+            start: Expr::lit_u32(0),
+            end: cols.clone(),
+            step: Expr::lit_u32(1),
+            body,
+        })
+    };
+    let set = |v: u32, value: Expr| {
+        st(StmtKind::Assign {
+            var: VarId(v),
+            value,
+        })
+    };
+    let body = vec![
+        st(StmtKind::Let {
+            var: VarId(0),
+            init: gid(),
+        }),
+        st(StmtKind::If {
+            cond: bin(
+                BinaryOp::Ge,
+                bin(BinaryOp::Mul, row.clone(), cols.clone()),
+                e(ExprKind::Len(BufRef::Param(ParamId(1))), Ty::U32),
+            ),
+            then_branch: vec![st(StmtKind::Return)],
+            else_branch: vec![],
+        }),
+        st(StmtKind::Let {
+            var: VarId(2),
+            init: Expr::lit_f(f64::NEG_INFINITY, Elem::F32),
+        }),
+        st(StmtKind::Let {
+            var: VarId(3),
+            init: Expr::lit_f(0.0, Elem::F32),
+        }),
+        for_cols(vec![set(2, bin(BinaryOp::Max, m.clone(), x_j.clone()))]),
+        for_cols(vec![set(
+            3,
+            bin(BinaryOp::Add, s.clone(), exp(shifted.clone())),
+        )]),
+        for_cols(vec![st(StmtKind::Store {
+            buf: BufRef::Param(ParamId(1)),
+            index: at,
+            value: bin(BinaryOp::Div, exp(shifted), s),
+        })]),
+    ];
+    Kernel {
+        name: "softmax_rows".into(),
+        params: vec![
+            param("x", buffer(false)),
+            param("y", buffer(true)),
+            param("cols", ParamKind::Scalar(Elem::U32)),
+        ],
+        locals: vec![
+            var("row", Ty::U32),
+            var("j", Ty::U32),
+            var("m", Ty::F32),
+            var("s", Ty::F32),
+        ],
+        shared: vec![],
+        body,
+    }
+}
+
+/// Best time of `reps` runs of `f` (after one warm-up), at least `min_time` in total.
+fn best(mut f: impl FnMut(), min_time: Duration) -> Duration {
+    f();
+    let mut best = Duration::MAX;
+    let start = Instant::now();
+    let mut runs = 0;
+    while runs < 3 || start.elapsed() < min_time {
+        let t = Instant::now();
+        f();
+        best = best.min(t.elapsed());
+        runs += 1;
+    }
+    best
+}
+
+fn gbps(bytes: usize, t: Duration) -> f64 {
+    bytes as f64 / t.as_secs_f64() / 1e9
+}
+
+fn launch_axpy(k: &Kernel, lanes: usize, a: f32, x: &RawBuffer, y: &mut RawBuffer) {
+    let n = y.len() / lanes;
+    let grid = Grid::cover(n, 256);
+    let mut args = [
+        ArgRef::Scalar(Scalar::F32(a)),
+        ArgRef::Buffer(x),
+        ArgRef::BufferMut(y),
+    ];
+    report(vibee_runtime::cpu::launch(k, grid, &mut args));
+}
+
+fn launch_softmax(k: &Kernel, cols: usize, x: &RawBuffer, y: &mut RawBuffer) {
+    let rows = y.len() / cols;
+    let grid = Grid::cover(rows, 64);
+    let mut args = [
+        ArgRef::Buffer(x),
+        ArgRef::BufferMut(y),
+        ArgRef::Scalar(Scalar::U32(cols as u32)),
+    ];
+    report(vibee_runtime::cpu::launch(k, grid, &mut args));
+}
+
+fn report(r: Result<(), LaunchError>) {
+    if let Err(e) = r {
+        eprintln!("launch failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn rust_axpy(a: f32, x: &[f32], y: &mut [f32]) {
+    for (y, x) in y.iter_mut().zip(x) {
+        *y += a * *x;
+    }
+}
+
+fn rust_softmax(cols: usize, x: &[f32], y: &mut [f32]) {
+    for (xr, yr) in x.chunks(cols).zip(y.chunks_mut(cols)) {
+        let m = xr.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        let s: f32 = xr.iter().map(|&v| (v - m).exp()).sum();
+        for (o, &v) in yr.iter_mut().zip(xr) {
+            *o = (v - m).exp() / s;
+        }
+    }
+}
+
+/// Chunk length for the parallel Rust loops: the same 16 Ki-unit tasks the JIT driver uses.
+const PAR_CHUNK: usize = 16 * 1024;
+
+fn host(v: Vec<f32>) -> RawBuffer {
+    RawBuffer::Host(HostBuffer::F32(v))
+}
+
+fn as_slice(b: &RawBuffer) -> &[f32] {
+    match b {
+        RawBuffer::Host(HostBuffer::F32(v)) => v,
+        _ => &[],
+    }
+}
+
+fn as_mut_slice(b: &mut RawBuffer) -> &mut [f32] {
+    match b {
+        RawBuffer::Host(HostBuffer::F32(v)) => v,
+        _ => &mut [],
+    }
+}
+
+struct Row {
+    what: &'static str,
+    threads: &'static str,
+    jit: f64,
+    rust: f64,
+}
+
+fn print_row(size: usize, copy: f64, r: &Row) {
+    println!(
+        "{:>9} {:<12} {:<8} {:>9.2} {:>9.2} {:>6.2}x {:>8.2} {:>6.0}%",
+        human(size),
+        r.what,
+        r.threads,
+        r.jit,
+        r.rust,
+        r.jit / r.rust,
+        copy,
+        100.0 * r.jit / copy
+    );
+}
+
+fn human(bytes: usize) -> String {
+    if bytes >= 1 << 20 {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{} KiB", bytes >> 10)
+    }
+}
+
+fn bench_size(bytes: usize, min_time: Duration, one: &rayon::ThreadPool) {
+    let n = bytes / 4;
+    let kernels = [axpy(1), axpy(4)];
+    let soft = softmax();
+    let cols = 1024.min(n);
+    let x = host((0..n).map(|i| (i % 1000) as f32 * 1e-3).collect());
+    let mut y = host(vec![1.0; n]);
+    let mut copy_dst = vec![0.0f32; n];
+    let copy = gbps(
+        2 * bytes,
+        best(
+            || copy_dst.copy_from_slice(black_box(as_slice(&x))),
+            min_time,
+        ),
+    );
+    let axpy_bytes = 3 * bytes;
+    let soft_bytes = 2 * bytes;
+    let mut rows = Vec::new();
+    for (pool, threads) in [(Some(one), "1"), (None, "all")] {
+        let run = |f: &mut dyn FnMut()| match pool {
+            Some(p) => p.install(|| best(&mut *f, min_time)),
+            None => best(f, min_time),
+        };
+        let rust_axpy_t = if pool.is_some() {
+            run(&mut || rust_axpy(1.0001, as_slice(&x), as_mut_slice(&mut y)))
+        } else {
+            run(&mut || {
+                as_mut_slice(&mut y)
+                    .par_chunks_mut(PAR_CHUNK)
+                    .zip(as_slice(&x).par_chunks(PAR_CHUNK))
+                    .for_each(|(y, x)| rust_axpy(1.0001, x, y))
+            })
+        };
+        for (k, lanes, what) in [(&kernels[0], 1, "axpy"), (&kernels[1], 4, "axpy x4")] {
+            let t = run(&mut || launch_axpy(k, lanes, 1.0001, &x, &mut y));
+            rows.push(Row {
+                what,
+                threads,
+                jit: gbps(axpy_bytes, t),
+                rust: gbps(axpy_bytes, rust_axpy_t),
+            });
+        }
+        let rust_soft_t = if pool.is_some() {
+            run(&mut || rust_softmax(cols, as_slice(&x), as_mut_slice(&mut y)))
+        } else {
+            let chunk = (PAR_CHUNK / cols).max(1) * cols;
+            run(&mut || {
+                as_mut_slice(&mut y)
+                    .par_chunks_mut(chunk)
+                    .zip(as_slice(&x).par_chunks(chunk))
+                    .for_each(|(y, x)| rust_softmax(cols, x, y))
+            })
+        };
+        let t = run(&mut || launch_softmax(&soft, cols, &x, &mut y));
+        rows.push(Row {
+            what: "softmax",
+            threads,
+            jit: gbps(soft_bytes, t),
+            rust: gbps(soft_bytes, rust_soft_t),
+        });
+    }
+    for r in &rows {
+        print_row(bytes, copy, r);
+    }
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick")
+        || std::env::var("VIBEE_BENCH_QUICK").is_ok_and(|v| v != "0");
+    let sizes: Vec<usize> = if quick {
+        vec![4 << 10, 1 << 20, 16 << 20]
+    } else {
+        vec![4 << 10, 64 << 10, 1 << 20, 16 << 20, 256 << 20]
+    };
+    let min_time = Duration::from_millis(if quick { 100 } else { 500 });
+    let one = match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("cannot build a one-thread pool: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!(
+        "CPU backend vs rustc loops; {} rayon threads; GB/s counts bytes read + written",
+        rayon::current_num_threads()
+    );
+    println!(
+        "{:>9} {:<12} {:<8} {:>9} {:>9} {:>7} {:>8} {:>7}",
+        "buffer", "kernel", "threads", "jit GB/s", "rust GB/s", "ratio", "copy", "of copy"
+    );
+    for bytes in sizes {
+        bench_size(bytes, min_time, &one);
+    }
+}

@@ -1,0 +1,323 @@
+//! The function around the kernel body: argument loads hoisted to the entry, the loops over
+//! groups and units (barrier-free kernels), or the resume dispatch (kernels with barriers).
+
+use std::mem::offset_of;
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{Block, InstBuilder, JumpTableData, MemFlagsData, Value, types};
+use vibee_dsl::kernel::{Builtin, ExprKind, ParamKind, Stmt, StmtKind};
+
+use super::{ArgVal, DONE, Lower, Positions, lane_ty};
+use crate::cpu::{ArgSlot, LaunchCtx};
+
+impl Lower<'_, '_> {
+    /// `fn(ctx, shared, first_group, end_group)`: every unit of every group in the range.
+    pub(super) fn emit_groups(&mut self) -> Result<(), String> {
+        let entry = self.b.create_block();
+        self.b.append_block_params_for_function_params(entry);
+        self.b.switch_to_block(entry);
+        let p = self.b.block_params(entry).to_vec();
+        self.hoist(p[0], p[1])?;
+        let pos = self.positions()?;
+        let g = self.b.declare_var(types::I64);
+        self.b.def_var(g, p[2]);
+        let [
+            group_head,
+            group_body,
+            unit_head,
+            unit_body,
+            unit_next,
+            group_next,
+            exit,
+        ] = [(); 7].map(|()| self.b.create_block());
+        self.b.ins().jump(group_head, &[]);
+
+        self.b.switch_to_block(group_head);
+        let gv = self.b.use_var(g);
+        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, gv, p[3]);
+        self.b.ins().brif(more, group_body, &[], exit, &[]);
+
+        self.b.switch_to_block(group_body);
+        self.set_group(&pos, gv, uses_axes(&self.kernel.body, true));
+        let zero = self.iconst32(0);
+        for v in pos.unit.iter().chain([&pos.unit_linear]) {
+            self.b.def_var(*v, zero);
+        }
+        self.b.ins().jump(unit_head, &[]);
+
+        self.b.switch_to_block(unit_head);
+        let ul = self.b.use_var(pos.unit_linear);
+        let more = self
+            .b
+            .ins()
+            .icmp(IntCC::UnsignedLessThan, ul, pos.units_per_group);
+        self.b.ins().brif(more, unit_body, &[], group_next, &[]);
+
+        self.b.switch_to_block(unit_body);
+        self.unit_exit = Some(unit_next);
+        let kernel = self.kernel;
+        let body = &kernel.body;
+        self.block(body)?;
+        self.b.ins().jump(unit_next, &[]);
+
+        self.b.switch_to_block(unit_next);
+        self.next_unit(&pos, uses_axes(&self.kernel.body, false));
+        self.b.ins().jump(unit_head, &[]);
+
+        self.b.switch_to_block(group_next);
+        let next = self.b.ins().iadd_imm_u(gv, 1);
+        self.b.def_var(g, next);
+        self.b.ins().jump(group_head, &[]);
+
+        self.b.switch_to_block(exit);
+        self.b.ins().return_(&[]);
+        Ok(())
+    }
+
+    /// `fn(ctx, shared, group, unit, state, resume) -> next`: runs one unit from resume
+    /// point `resume` (0 = the start) to its next barrier (returning that barrier's resume
+    /// point) or to its end (returning `DONE`).
+    pub(super) fn emit_phased(&mut self) -> Result<(), String> {
+        let entry = self.b.create_block();
+        self.b.append_block_params_for_function_params(entry);
+        self.b.switch_to_block(entry);
+        let p = self.b.block_params(entry).to_vec();
+        self.hoist(p[0], p[1])?;
+        self.state_ptr = Some(p[4]);
+        let pos = self.positions()?;
+        self.set_group(&pos, p[2], true);
+        self.set_unit(&pos, p[3]);
+        let [dispatch, start, done] = [(); 3].map(|()| self.b.create_block());
+        self.b.ins().jump(dispatch, &[]);
+
+        self.b.switch_to_block(start);
+        self.unit_exit = None;
+        let kernel = self.kernel;
+        let body = &kernel.body;
+        self.block(body)?;
+        let d = self.iconst32(DONE);
+        self.b.ins().return_(&[d]);
+
+        self.b.switch_to_block(done);
+        let d = self.iconst32(DONE);
+        self.b.ins().return_(&[d]);
+
+        self.b.switch_to_block(dispatch);
+        let targets: Vec<Block> = std::iter::once(start)
+            .chain(self.resume_blocks.iter().copied())
+            .collect();
+        let calls: Vec<_> = targets
+            .iter()
+            .map(|&blk| self.b.func.dfg.block_call(blk, &[]))
+            .collect();
+        let default = self.b.func.dfg.block_call(done, &[]);
+        let table = self
+            .b
+            .create_jump_table(JumpTableData::new(default, &calls));
+        self.b.ins().br_table(p[5], table);
+        Ok(())
+    }
+
+    /// Loads every buffer's base and length and every scalar once, at the entry.
+    fn hoist(&mut self, ctx: Value, shared: Value) -> Result<(), String> {
+        let flags = MemFlagsData::trusted().with_readonly();
+        self.ctx_ptr = Some(ctx);
+        self.shared_base = Some(shared);
+        let args = self
+            .b
+            .ins()
+            .load(types::I64, flags, ctx, offset_of!(LaunchCtx, args) as i32);
+        let slot = size_of::<ArgSlot>() as i32;
+        let (ptr_at, len_at) = (
+            offset_of!(ArgSlot, ptr) as i32,
+            offset_of!(ArgSlot, len) as i32,
+        );
+        for i in 0..self.kernel.params.len() {
+            let at = i as i32 * slot;
+            let val = match self.param_kind(i)? {
+                ParamKind::Buffer { elem, mutable } => Some(ArgVal::Buffer {
+                    base: self.b.ins().load(types::I64, flags, args, at + ptr_at),
+                    len: self.b.ins().load(types::I64, flags, args, at + len_at),
+                    elem,
+                    mutable,
+                }),
+                ParamKind::Scalar(elem) => Some(ArgVal::Scalar(self.b.ins().load(
+                    lane_ty(elem),
+                    flags,
+                    args,
+                    at + len_at,
+                ))),
+                ParamKind::Comptime { .. } => None,
+            };
+            self.args.push(val);
+        }
+        Ok(())
+    }
+
+    /// Declares the position variables and loads the grid's sizes.
+    fn positions(&mut self) -> Result<Positions, String> {
+        let ctx = self.ctx_ptr.ok_or("no context")?;
+        let flags = MemFlagsData::trusted().with_readonly();
+        let load = |b: &mut Self, base: usize, axis: usize| {
+            b.b.ins()
+                .load(types::I32, flags, ctx, (base + 4 * axis) as i32)
+        };
+        let groups = [0, 1, 2].map(|a| load(self, offset_of!(LaunchCtx, groups), a));
+        let group_size = [0, 1, 2].map(|a| load(self, offset_of!(LaunchCtx, group_size), a));
+        let xy = self.b.ins().imul(group_size[0], group_size[1]);
+        let units_per_group = self.b.ins().imul(xy, group_size[2]);
+        let mut var = || self.b.declare_var(types::I32);
+        let pos = Positions {
+            unit: [var(), var(), var()],
+            unit_linear: var(),
+            group: [var(), var(), var()],
+            group_linear: var(),
+            group_size,
+            groups,
+            units_per_group,
+        };
+        self.pos = Some(pos);
+        Ok(pos)
+    }
+
+    /// Defines the group position variables from the linear group index `g` (i64).
+    fn set_group(&mut self, pos: &Positions, g: Value, axes: bool) {
+        let gl = self.b.ins().ireduce(types::I32, g);
+        self.b.def_var(pos.group_linear, gl);
+        if !axes {
+            return;
+        }
+        let gx = self.b.ins().uextend(types::I64, pos.groups[0]);
+        let gy = self.b.ins().uextend(types::I64, pos.groups[1]);
+        let x = self.b.ins().urem(g, gx);
+        let t = self.b.ins().udiv(g, gx);
+        let y = self.b.ins().urem(t, gy);
+        let z = self.b.ins().udiv(t, gy);
+        for (v, val) in pos.group.iter().zip([x, y, z]) {
+            let r = self.b.ins().ireduce(types::I32, val);
+            self.b.def_var(*v, r);
+        }
+    }
+
+    /// Defines the unit position variables from the linear unit index `u` (i32).
+    fn set_unit(&mut self, pos: &Positions, u: Value) {
+        self.b.def_var(pos.unit_linear, u);
+        let x = self.b.ins().urem(u, pos.group_size[0]);
+        let t = self.b.ins().udiv(u, pos.group_size[0]);
+        let y = self.b.ins().urem(t, pos.group_size[1]);
+        let z = self.b.ins().udiv(t, pos.group_size[1]);
+        for (v, val) in pos.unit.iter().zip([x, y, z]) {
+            self.b.def_var(*v, val);
+        }
+    }
+
+    /// Steps to the next unit: the linear index, and the axes (x fastest) when used.
+    fn next_unit(&mut self, pos: &Positions, axes: bool) {
+        let ul = self.b.use_var(pos.unit_linear);
+        let next = self.b.ins().iadd_imm_u(ul, 1);
+        self.b.def_var(pos.unit_linear, next);
+        if !axes {
+            return;
+        }
+        let mut carry = self.iconst32(1);
+        let zero = self.iconst32(0);
+        for axis in 0..3 {
+            let v = self.b.use_var(pos.unit[axis]);
+            let n = self.b.ins().iadd(v, carry);
+            let wrap = self.b.ins().icmp(IntCC::Equal, n, pos.group_size[axis]);
+            let n = self.b.ins().select(wrap, zero, n);
+            self.b.def_var(pos.unit[axis], n);
+            carry = self.b.ins().uextend(types::I32, wrap);
+        }
+    }
+
+    /// The value of a position or size builtin (u32).
+    pub(super) fn builtin(&mut self, builtin: Builtin) -> Result<Value, String> {
+        let pos = self.pos.ok_or("positions used before they are set")?;
+        Ok(match builtin {
+            Builtin::UnitPos(Some(a)) => self.b.use_var(pos.unit[a.index()]),
+            Builtin::UnitPos(None) => self.b.use_var(pos.unit_linear),
+            Builtin::GroupPos(Some(a)) => self.b.use_var(pos.group[a.index()]),
+            Builtin::GroupPos(None) => self.b.use_var(pos.group_linear),
+            Builtin::GroupSize(Some(a)) => pos.group_size[a.index()],
+            Builtin::GroupSize(None) => pos.units_per_group,
+            Builtin::NumGroups(Some(a)) => pos.groups[a.index()],
+            Builtin::NumGroups(None) => {
+                let xy = self.b.ins().imul(pos.groups[0], pos.groups[1]);
+                self.b.ins().imul(xy, pos.groups[2])
+            }
+            Builtin::GlobalPos(Some(a)) => {
+                let g = self.b.use_var(pos.group[a.index()]);
+                let u = self.b.use_var(pos.unit[a.index()]);
+                let gs = self.b.ins().imul(g, pos.group_size[a.index()]);
+                self.b.ins().iadd(gs, u)
+            }
+            Builtin::GlobalPos(None) => {
+                let g = self.b.use_var(pos.group_linear);
+                let u = self.b.use_var(pos.unit_linear);
+                let gs = self.b.ins().imul(g, pos.units_per_group);
+                self.b.ins().iadd(gs, u)
+            }
+            Builtin::PlaneSize => self.iconst32(1),
+            Builtin::PlaneUnit => self.iconst32(0),
+        })
+    }
+}
+
+/// Whether the body reads per-axis positions of groups (`group`) or units (`!group`), so
+/// the loops only maintain what is used.
+fn uses_axes(body: &[Stmt], group: bool) -> bool {
+    let mut found = false;
+    let mut check = |e: &vibee_dsl::kernel::Expr| {
+        if let ExprKind::Builtin(b) = e.kind {
+            found |= match b {
+                Builtin::GlobalPos(Some(_)) => true,
+                Builtin::UnitPos(Some(_)) => !group,
+                Builtin::GroupPos(Some(_)) => group,
+                _ => false,
+            };
+        }
+    };
+    for_each_expr(body, &mut check);
+    found
+}
+
+/// Calls `f` on every expression of `stmts`, recursively.
+pub(super) fn for_each_expr(stmts: &[Stmt], f: &mut impl FnMut(&vibee_dsl::kernel::Expr)) {
+    for s in stmts {
+        match &s.kind {
+            StmtKind::Let { init: e, .. } | StmtKind::Assign { value: e, .. } => e.walk(f),
+            StmtKind::Eval(e) => e.walk(f),
+            StmtKind::Store { index, value, .. } => {
+                index.walk(f);
+                value.walk(f);
+            }
+            StmtKind::If {
+                cond,
+                then_branch,
+                else_branch,
+            } => {
+                cond.walk(f);
+                for_each_expr(then_branch, f);
+                for_each_expr(else_branch, f);
+            }
+            StmtKind::For {
+                start,
+                end,
+                step,
+                body,
+                ..
+            } => {
+                start.walk(f);
+                end.walk(f);
+                step.walk(f);
+                for_each_expr(body, f);
+            }
+            StmtKind::While { cond, body } => {
+                cond.walk(f);
+                for_each_expr(body, f);
+            }
+            StmtKind::Break | StmtKind::Continue | StmtKind::Return | StmtKind::Barrier => {}
+        }
+    }
+}

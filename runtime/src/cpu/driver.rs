@@ -1,0 +1,140 @@
+//! Runs compiled code over a grid: groups spread over rayon's threads, each group's units
+//! inside the generated loop (barrier-free kernels) or phase by phase (kernels with
+//! barriers: every live unit runs to the next barrier before any unit resumes).
+
+use rayon::prelude::*;
+use vibee_dsl::kernel::Grid;
+
+use super::LaunchCtx;
+use super::codegen::{Compiled, DONE, Entry, GroupsFn, PhaseFn};
+
+/// Units one rayon task should cover at least, so task overhead stays small.
+const UNITS_PER_TASK: u64 = 16 * 1024;
+/// Launches smaller than this run on the calling thread.
+const INLINE_UNITS: u64 = 32 * 1024;
+
+/// The launch context shared by the tasks.
+#[derive(Clone, Copy)]
+struct Shared(*const LaunchCtx);
+// SAFETY: the context is only read by the tasks (its error word is atomic), and it outlives
+// them: `run` does not return before every task has finished.
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+/// Runs `compiled` over every group of `grid`.
+///
+/// # Safety
+/// `ctx` must describe live buffers matching the kernel `compiled` was built from.
+pub(super) unsafe fn run(compiled: &Compiled, ctx: &LaunchCtx, grid: Grid) {
+    let ctx = Shared(ctx);
+    let groups = grid.num_groups();
+    let units = grid.units_per_group();
+    match compiled.entry {
+        Entry::Groups(f) if !compiled.uses_shared => run_groups(f, ctx, groups, units),
+        Entry::Groups(f) => run_groups_with_shared(f, ctx, groups, units, compiled.shared_bytes),
+        Entry::Phases(f) => run_phases(f, ctx, groups, units, compiled),
+    }
+}
+
+/// Chunks of groups: enough tasks to balance the threads, each big enough to amortize.
+fn chunking(groups: u64, units: u64) -> u64 {
+    let threads = rayon::current_num_threads() as u64;
+    let by_size = UNITS_PER_TASK.div_ceil(units).max(1);
+    let by_balance = groups.div_ceil(threads * 4).max(1);
+    by_size.min(by_balance).max(1)
+}
+
+fn run_groups(f: GroupsFn, ctx: Shared, groups: u64, units: u64) {
+    let mut dummy = [0u64; 2];
+    let shared = dummy.as_mut_ptr().cast::<u8>();
+    if groups * units <= INLINE_UNITS || rayon::current_num_threads() == 1 {
+        // SAFETY: see `run`; the kernel has no shared arrays, so `shared` is never read.
+        unsafe { f(ctx.0, shared, 0, groups) };
+        return;
+    }
+    let chunk = chunking(groups, units);
+    (0..groups.div_ceil(chunk)).into_par_iter().for_each(|c| {
+        let ctx = ctx;
+        let mut dummy = [0u64; 2];
+        let begin = c * chunk;
+        // SAFETY: see `run`.
+        unsafe {
+            f(
+                ctx.0,
+                dummy.as_mut_ptr().cast(),
+                begin,
+                (begin + chunk).min(groups),
+            )
+        };
+    });
+}
+
+/// One call per group, each with freshly zeroed shared memory.
+fn run_groups_with_shared(f: GroupsFn, ctx: Shared, groups: u64, units: u64, bytes: usize) {
+    let chunk = chunking(groups, units);
+    (0..groups.div_ceil(chunk)).into_par_iter().for_each_init(
+        || vec![0u128; bytes.div_ceil(16)],
+        |shared, c| {
+            let ctx = ctx;
+            for g in c * chunk..((c + 1) * chunk).min(groups) {
+                shared.fill(0);
+                // SAFETY: see `run`; `shared` holds `bytes` bytes, 16-byte aligned.
+                unsafe { f(ctx.0, shared.as_mut_ptr().cast(), g, g + 1) };
+            }
+        },
+    );
+}
+
+/// Per-thread memory of a group with barriers: shared arrays, unit states, resume points.
+struct GroupMemory {
+    shared: Vec<u128>,
+    state: Vec<u128>,
+    resume: Vec<u32>,
+}
+
+fn run_phases(f: PhaseFn, ctx: Shared, groups: u64, units: u64, compiled: &Compiled) {
+    let state_words = compiled.state_bytes.div_ceil(16).max(1);
+    let chunk = chunking(groups, units);
+    (0..groups.div_ceil(chunk)).into_par_iter().for_each_init(
+        || GroupMemory {
+            shared: vec![0; compiled.shared_bytes.div_ceil(16)],
+            state: vec![0; state_words * units as usize],
+            resume: vec![0; units as usize],
+        },
+        |mem, c| {
+            let ctx = ctx;
+            for g in c * chunk..((c + 1) * chunk).min(groups) {
+                // SAFETY: see `run`.
+                unsafe { run_group(f, ctx, g, mem, state_words) };
+            }
+        },
+    );
+}
+
+/// Runs one group phase by phase until every unit is done. A unit that has returned no
+/// longer takes part in later barriers, as in the interpreter.
+///
+/// # Safety
+/// As for [`run`].
+unsafe fn run_group(f: PhaseFn, ctx: Shared, group: u64, mem: &mut GroupMemory, words: usize) {
+    mem.shared.fill(0);
+    mem.state.fill(0);
+    mem.resume.fill(0);
+    let shared = mem.shared.as_mut_ptr().cast::<u8>();
+    loop {
+        let mut live = false;
+        for (u, resume) in mem.resume.iter_mut().enumerate() {
+            if *resume == DONE {
+                continue;
+            }
+            let state = mem.state[u * words..].as_mut_ptr().cast::<u8>();
+            // SAFETY: `state` holds this unit's `words * 16` bytes, `shared` the group's
+            // shared block; the rest is the caller's promise.
+            *resume = unsafe { f(ctx.0, shared, group, u as u32, state, *resume) };
+            live |= *resume != DONE;
+        }
+        if !live {
+            break;
+        }
+    }
+}
