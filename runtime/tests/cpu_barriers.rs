@@ -160,7 +160,7 @@ fn tiled_matmul() -> Kernel {
             bin(
                 BinaryOp::And,
                 lt(kb.get(row), n.clone()),
-                lt(kb.get(col), n),
+                lt(kb.get(col), n.clone()),
             ),
             vec![store(c, at(kb.get(row), kb.get(col)), kb.get(acc))],
             vec![],

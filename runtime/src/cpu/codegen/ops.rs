@@ -162,17 +162,18 @@ impl Lower<'_, '_> {
         })
     }
 
-    /// Rust's `f32::min`/`max`: a NaN operand yields the other operand.
+    /// Rust's `f32::min`/`max`: a NaN operand yields the other operand, and between equal
+    /// operands (`0.0` and `-0.0`) the first wins, as Rust's own code does on x86.
     fn float_min_max(&mut self, min: bool, a: Value, b: Value) -> Value {
-        let m = if min {
-            self.b.ins().fmin(a, b)
+        let cc = if min {
+            FloatCC::LessThan
         } else {
-            self.b.ins().fmax(a, b)
+            FloatCC::GreaterThan
         };
+        let b_wins = self.b.ins().fcmp(cc, b, a);
+        let m = self.b.ins().select(b_wins, b, a);
         let a_nan = self.b.ins().fcmp(FloatCC::Unordered, a, a);
-        let b_nan = self.b.ins().fcmp(FloatCC::Unordered, b, b);
-        let m = self.b.ins().select(a_nan, b, m);
-        self.b.ins().select(b_nan, a, m)
+        self.b.ins().select(a_nan, b, m)
     }
 
     /// Rust `as` between element types (float → int saturates, NaN → 0).
