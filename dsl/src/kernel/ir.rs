@@ -183,9 +183,15 @@ pub struct Stmt {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum StmtKind {
     /// `let [mut] name = init;` — the local's type and mutability live in [`Kernel::locals`].
-    Let { var: VarId, init: Expr },
+    Let {
+        var: VarId,
+        init: Expr,
+    },
     /// `name = value;` (compound assignments are desugared).
-    Assign { var: VarId, value: Expr },
+    Assign {
+        var: VarId,
+        value: Expr,
+    },
     /// `buf[index] = value;`; a vector `value` stores `lanes` elements at vector index `index`.
     Store {
         buf: BufRef,
@@ -205,7 +211,10 @@ pub enum StmtKind {
         step: Expr,
         body: Vec<Stmt>,
     },
-    While { cond: Expr, body: Vec<Stmt> },
+    While {
+        cond: Expr,
+        body: Vec<Stmt>,
+    },
     Break,
     Continue,
     /// Early return of this unit.
@@ -245,11 +254,17 @@ pub enum ExprKind {
     Cast(Box<Expr>),
     Math(MathFn, Vec<Expr>),
     /// `buf[index]`; with `ty.lanes == 4`, a vector load at vector index `index`.
-    Load { buf: BufRef, index: Box<Expr> },
+    Load {
+        buf: BufRef,
+        index: Box<Expr>,
+    },
     /// Number of elements of a buffer or shared array (u32).
     Len(BufRef),
     /// Lane `lane` of a vector value.
-    Extract { vector: Box<Expr>, lane: u8 },
+    Extract {
+        vector: Box<Expr>,
+        lane: u8,
+    },
     /// A vector built from `lanes` scalars of the same type.
     Construct(Vec<Expr>),
     /// Atomically adds `value` to `buf[index]` and yields the previous value.

@@ -5,6 +5,7 @@ pub mod bounds;
 pub mod elementwise;
 pub mod interp;
 pub mod ir;
+pub mod ops;
 pub mod pretty;
 pub mod validate;
 pub mod value;
