@@ -1,6 +1,6 @@
 //! The derived backward of elementwise functions against central finite differences (f64
-#![allow(clippy::unwrap_used)] // a failed unwrap in a test helper is a failed test
 //! reference of the f32 interpretation), and the interpreter on the kernel form.
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test helper is a failed test
 
 use vibee_dsl::kernel::autodiff::vjp;
 use vibee_dsl::kernel::elementwise::ElementwiseFn;
