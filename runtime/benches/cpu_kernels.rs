@@ -306,7 +306,7 @@ fn bench_size(bytes: usize, min_time: Duration, one: &rayon::ThreadPool) {
     let soft_bytes = 2 * bytes;
     let mut rows = Vec::new();
     for (pool, threads) in [(Some(one), "1"), (None, "all")] {
-        let run = |f: &mut dyn FnMut()| match pool {
+        let run = |f: &mut (dyn FnMut() + Send)| match pool {
             Some(p) => p.install(|| best(&mut *f, min_time)),
             None => best(f, min_time),
         };

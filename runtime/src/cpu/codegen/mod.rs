@@ -123,9 +123,22 @@ fn compile_inner(kernel: &Kernel, comptime: &[Option<Scalar>]) -> Result<Compile
         }
         lower.finish(config)
     };
+    // `VIBEE_JIT_DUMP=1` prints each kernel's Cranelift IR and machine code, for tuning.
+    let dump = std::env::var_os("VIBEE_JIT_DUMP").is_some();
+    if dump {
+        eprintln!("kernel `{}`:\n{}", kernel.name, ctx.func.display());
+        ctx.set_disasm(true);
+    }
     module
         .define_function(id, &mut ctx)
         .map_err(|e| format!("{e:?}"))?;
+    if let Some(code) = ctx
+        .compiled_code()
+        .and_then(|c| c.vcode.as_ref())
+        .filter(|_| dump)
+    {
+        eprintln!("machine code of `{}`:\n{code}", kernel.name);
+    }
     module.finalize_definitions().map_err(|e| e.to_string())?;
     let code = module.get_finalized_function(id);
     // SAFETY: `code` was compiled from `sig`, which matches the function type chosen here.
@@ -228,6 +241,8 @@ struct Positions {
     unit_linear: Variable,
     group: [Variable; 3],
     group_linear: Variable,
+    /// `group_linear * units_per_group`.
+    global_base: Variable,
     group_size: [Value; 3],
     groups: [Value; 3],
     units_per_group: Value,

@@ -12,6 +12,8 @@ use crate::cpu::{ArgSlot, LaunchCtx};
 
 impl Lower<'_, '_> {
     /// `fn(ctx, shared, first_group, end_group)`: every unit of every group in the range.
+    /// Both loops test at the bottom (a grid has at least one unit per group), so a unit
+    /// costs one compare and branch besides the body.
     pub(super) fn emit_groups(&mut self) -> Result<(), String> {
         let entry = self.b.create_block();
         self.b.append_block_params_for_function_params(entry);
@@ -21,53 +23,40 @@ impl Lower<'_, '_> {
         let pos = self.positions()?;
         let g = self.b.declare_var(types::I64);
         self.b.def_var(g, p[2]);
-        let [
-            group_head,
-            group_body,
-            unit_head,
-            unit_body,
-            unit_next,
-            group_next,
-            exit,
-        ] = [(); 7].map(|()| self.b.create_block());
-        self.b.ins().jump(group_head, &[]);
-
-        self.b.switch_to_block(group_head);
-        let gv = self.b.use_var(g);
-        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, gv, p[3]);
-        self.b.ins().brif(more, group_body, &[], exit, &[]);
+        let [group_body, unit_body, unit_next, group_next, exit] =
+            [(); 5].map(|()| self.b.create_block());
+        let any = self.b.ins().icmp(IntCC::UnsignedLessThan, p[2], p[3]);
+        self.b.ins().brif(any, group_body, &[], exit, &[]);
 
         self.b.switch_to_block(group_body);
+        let gv = self.b.use_var(g);
         self.set_group(&pos, gv, uses_axes(&self.kernel.body, true));
         let zero = self.iconst32(0);
         for v in pos.unit.iter().chain([&pos.unit_linear]) {
             self.b.def_var(*v, zero);
         }
-        self.b.ins().jump(unit_head, &[]);
+        self.b.ins().jump(unit_body, &[]);
 
-        self.b.switch_to_block(unit_head);
-        let ul = self.b.use_var(pos.unit_linear);
+        self.b.switch_to_block(unit_body);
+        self.unit_exit = Some(unit_next);
+        let kernel = self.kernel;
+        self.block(&kernel.body)?;
+        self.b.ins().jump(unit_next, &[]);
+
+        self.b.switch_to_block(unit_next);
+        let ul = self.next_unit(&pos, uses_axes(&self.kernel.body, false));
         let more = self
             .b
             .ins()
             .icmp(IntCC::UnsignedLessThan, ul, pos.units_per_group);
         self.b.ins().brif(more, unit_body, &[], group_next, &[]);
 
-        self.b.switch_to_block(unit_body);
-        self.unit_exit = Some(unit_next);
-        let kernel = self.kernel;
-        let body = &kernel.body;
-        self.block(body)?;
-        self.b.ins().jump(unit_next, &[]);
-
-        self.b.switch_to_block(unit_next);
-        self.next_unit(&pos, uses_axes(&self.kernel.body, false));
-        self.b.ins().jump(unit_head, &[]);
-
         self.b.switch_to_block(group_next);
+        let gv = self.b.use_var(g);
         let next = self.b.ins().iadd_imm_u(gv, 1);
         self.b.def_var(g, next);
-        self.b.ins().jump(group_head, &[]);
+        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, next, p[3]);
+        self.b.ins().brif(more, group_body, &[], exit, &[]);
 
         self.b.switch_to_block(exit);
         self.b.ins().return_(&[]);
@@ -172,6 +161,7 @@ impl Lower<'_, '_> {
             unit_linear: var(),
             group: [var(), var(), var()],
             group_linear: var(),
+            global_base: var(),
             group_size,
             groups,
             units_per_group,
@@ -184,6 +174,9 @@ impl Lower<'_, '_> {
     fn set_group(&mut self, pos: &Positions, g: Value, axes: bool) {
         let gl = self.b.ins().ireduce(types::I32, g);
         self.b.def_var(pos.group_linear, gl);
+        // The global linear position of unit 0, so a unit's is one add.
+        let base = self.b.ins().imul(gl, pos.units_per_group);
+        self.b.def_var(pos.global_base, base);
         if !axes {
             return;
         }
@@ -212,12 +205,12 @@ impl Lower<'_, '_> {
     }
 
     /// Steps to the next unit: the linear index, and the axes (x fastest) when used.
-    fn next_unit(&mut self, pos: &Positions, axes: bool) {
+    fn next_unit(&mut self, pos: &Positions, axes: bool) -> Value {
         let ul = self.b.use_var(pos.unit_linear);
         let next = self.b.ins().iadd_imm_u(ul, 1);
         self.b.def_var(pos.unit_linear, next);
         if !axes {
-            return;
+            return next;
         }
         let mut carry = self.iconst32(1);
         let zero = self.iconst32(0);
@@ -229,6 +222,7 @@ impl Lower<'_, '_> {
             self.b.def_var(pos.unit[axis], n);
             carry = self.b.ins().uextend(types::I32, wrap);
         }
+        next
     }
 
     /// The value of a position or size builtin (u32).
@@ -253,10 +247,9 @@ impl Lower<'_, '_> {
                 self.b.ins().iadd(gs, u)
             }
             Builtin::GlobalPos(None) => {
-                let g = self.b.use_var(pos.group_linear);
+                let base = self.b.use_var(pos.global_base);
                 let u = self.b.use_var(pos.unit_linear);
-                let gs = self.b.ins().imul(g, pos.units_per_group);
-                self.b.ins().iadd(gs, u)
+                self.b.ins().iadd(base, u)
             }
             Builtin::PlaneSize => self.iconst32(1),
             Builtin::PlaneUnit => self.iconst32(0),
