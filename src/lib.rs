@@ -6,6 +6,8 @@
 //! same IR with Cranelift at first launch. The IR's interpreter is the reference every
 //! backend is tested against.
 
+mod kernel_templates;
+
 pub use vibee_macros::kernel;
 pub use vibee_runtime::{Buffer, Device, Grid, LaunchError};
 
@@ -17,6 +19,11 @@ pub mod prelude {
 /// Items generated code refers to. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::__vibee_kernel_source as kernel_source;
+    pub use crate::kernel_templates::{
+        buffer, buffer_mut, check_failed, comptime, comptime_usize, kernel_ir, scalar,
+    };
+    pub use vibee_runtime::{Buffer, Device, Grid, LaunchError, launch};
     pub use cubecl;
     pub use serde_json;
     pub use vibee_dsl;

@@ -1,0 +1,60 @@
+//! Expansion snapshots: each example kernel under `tests/expand/` of the workspace,
+//! expanded and formatted by prettyplease, compared with `snapshots/expand/`.
+
+use std::path::{Path, PathBuf};
+
+use quote::ToTokens;
+
+use crate::debug::pretty;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Every `#[vibee::kernel]` function of `file`, expanded.
+fn expand_file(file: &Path) -> String {
+    let text = std::fs::read_to_string(file).expect("example kernel readable");
+    let parsed: syn::File = syn::parse_file(&text).expect("example kernel parses");
+    let mut out = String::new();
+    for item in parsed.items {
+        let syn::Item::Fn(mut f) = item else { continue };
+        let Some(pos) = f.attrs.iter().position(|a| {
+            let p = a.path();
+            p.segments.len() == 2 && p.segments[1].ident == "kernel"
+        }) else {
+            continue;
+        };
+        let attr = f.attrs.remove(pos);
+        let args = match attr.meta {
+            syn::Meta::List(l) => l.tokens,
+            _ => Default::default(),
+        };
+        out.push_str(&pretty(&crate::expand::kernel(args, f.into_token_stream())));
+    }
+    out
+}
+
+#[test]
+fn expansions_match_snapshots() {
+    let dir = workspace().join("tests/expand");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("tests/expand exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(workspace().join("snapshots/expand"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| {
+        for file in files {
+            let name = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            insta::assert_snapshot!(name, expand_file(&file));
+        }
+    });
+}
