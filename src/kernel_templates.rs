@@ -20,6 +20,7 @@
 //! }
 //! ```
 
+use vibee_dsl::kernel::elementwise::ElementwiseFn;
 use vibee_dsl::kernel::{Element, Kernel, Scalar, ScalarArg};
 use vibee_runtime::{ArgRef, Buffer, LaunchError};
 
@@ -42,9 +43,32 @@ macro_rules! __vibee_kernel_source {
     };
 }
 
+/// `elementwise()`: the elementwise function of a differentiable kernel, parsed once from
+/// JSON the macro embedded.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __vibee_elementwise_source {
+    (json = $json:literal;) => {
+        /// The elementwise function this kernel applies (its IR before `to_kernel`).
+        pub fn elementwise()
+        -> &'static $crate::__private::vibee_dsl::kernel::elementwise::ElementwiseFn {
+            static __F: ::std::sync::LazyLock<
+                $crate::__private::vibee_dsl::kernel::elementwise::ElementwiseFn,
+            > = ::std::sync::LazyLock::new(|| $crate::__private::elementwise_ir($json));
+            &__F
+        }
+    };
+}
+
 /// Parses the IR a kernel module embedded. The JSON is the macro's own output, so a
 /// failure is a bug in vibee, not a user error.
 pub fn kernel_ir(json: &str) -> Kernel {
+    serde_json::from_str(json)
+        .unwrap_or_else(|e| panic!("this is a bug in vibee: embedded kernel IR is invalid ({e})"))
+}
+
+/// Parses the elementwise function a differentiable kernel module embedded.
+pub fn elementwise_ir(json: &str) -> ElementwiseFn {
     serde_json::from_str(json)
         .unwrap_or_else(|e| panic!("this is a bug in vibee: embedded kernel IR is invalid ({e})"))
 }

@@ -19,9 +19,11 @@ pub mod prelude {
 /// Items generated code refers to. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::__vibee_elementwise_source as elementwise_source;
     pub use crate::__vibee_kernel_source as kernel_source;
     pub use crate::kernel_templates::{
-        buffer, buffer_mut, check_failed, comptime, comptime_usize, kernel_ir, scalar,
+        buffer, buffer_mut, check_failed, comptime, comptime_usize, elementwise_ir, kernel_ir,
+        scalar,
     };
     pub use vibee_runtime::{Buffer, Device, Grid, LaunchError, launch};
     pub use cubecl;

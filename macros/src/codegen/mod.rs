@@ -50,16 +50,18 @@ pub fn kernel_module(cx: &Ctxt, f: &KernelFn, lowered: &Lowered) -> TokenStream 
 
 /// `ir()` (the IR embedded as JSON, parsed once) and `SOURCE`.
 pub fn kernel_source(cx: &Ctxt, kernel: &Kernel) -> TokenStream {
-    let json = match serde_json::to_string(kernel) {
-        Ok(json) => json,
-        Err(e) => {
-            cx.error_at(
-                crate::src::Src::call_site(),
-                format!("this is a bug in vibee: the kernel IR does not serialize ({e})"),
-            );
-            String::new()
-        }
-    };
+    let json = to_json(cx, kernel);
     let private = paths::private();
     quote!(#private::kernel_source! { ir_json = #json; })
+}
+
+/// IR as JSON, to embed in the expansion.
+pub fn to_json(cx: &Ctxt, value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_else(|e| {
+        cx.error_at(
+            crate::src::Src::call_site(),
+            format!("this is a bug in vibee: the kernel IR does not serialize ({e})"),
+        );
+        String::new()
+    })
 }

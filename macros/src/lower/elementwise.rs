@@ -15,6 +15,9 @@ const SHAPE: &str = "a differentiable kernel takes floats by value and returns f
 pub fn elementwise(cx: &Ctxt, f: &KernelFn) -> Option<LoweredElementwise> {
     let mut lw = Lowerer::new(cx, f, Mode::Elementwise);
     check_signature(&lw, f);
+    if f.output.is_empty() {
+        return None;
+    }
     let prologue = lw.signature(f);
     let (body, results) = lw.elementwise_body(f)?;
     if cx.has_errors() {

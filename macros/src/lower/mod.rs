@@ -111,7 +111,9 @@ struct Lowerer<'a> {
 pub fn kernel(cx: &Ctxt, f: &KernelFn) -> Option<Lowered> {
     let mut lw = Lowerer::new(cx, f, Mode::Kernel);
     if let Some(src) = f.output_src {
+        // The body ends with the value it meant to return; reporting that too is noise.
         lw.error(src, "kernels return nothing; write results into a `&mut [T]` buffer (or declare an elementwise function `#[vibee::kernel(differentiable)]`)");
+        return None;
     }
     let prologue = lw.signature(f);
     let mut body = prologue;

@@ -246,12 +246,8 @@ fn jump(
     what: &str,
     kind: ExprKind,
 ) -> ExprKind {
-    if let Some(l) = label {
-        cx.error_spanned_by(
-            l,
-            format!("`{what}` with a label is not supported; it applies to the innermost loop"),
-        );
-    }
+    // A label here needs a labeled loop, which is already reported.
+    let _ = label;
     if let Some(v) = value {
         cx.error_spanned_by(
             v,

@@ -106,7 +106,7 @@ pub fn param(cx: &Ctxt, arg: &syn::FnArg) -> Option<Param> {
                 other,
                 "patterns are not supported in kernel parameters; use a plain name such as `x: &[f32]`",
             );
-            None
+            return None;
         }
     };
     let ty = types::param_type(cx, &typed.ty);

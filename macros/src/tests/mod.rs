@@ -2,6 +2,7 @@
 
 mod errors;
 mod expand;
+mod fixtures;
 mod lowering;
 
 use proc_macro2::TokenStream;

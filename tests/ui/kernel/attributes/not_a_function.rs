@@ -1,0 +1,6 @@
+#[vibee::kernel]
+struct Axpy {
+    a: f32,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[vibee::kernel(differentiable)]
+fn ramp(x: f32) -> f32 {
+    x * global_pos() as f32
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[vibee::kernel]
+async fn fill(y: &mut [f32]) {
+    y[global_pos()] = 1.0;
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[vibee::kernel]
+fn act(x: &[f32], y: &mut [f32]) {
+    let i = global_pos();
+    y[i] = x[i].sigmoid();
+}
+
+fn main() {}
