@@ -35,7 +35,7 @@ fn axpy_matches_hand_computed_values() {
     let x: Vec<f32> = (0..n).map(|i| i as f32).collect();
     let y: Vec<f32> = (0..n).map(|i| 1.0 - i as f32).collect();
     let args = [Arg::Scalar(Scalar::F32(2.0)), f32s(&x), f32s(&y)];
-    let out = run_cpu(&k, Grid::cover(n, 64), &args).unwrap();
+    let out = run_cpu(&k, Grid::cover(n, 64), &args).expect("the CPU launch succeeds");
     let want: Vec<f32> = (0..n).map(|i| 2.0 * i as f32 + 1.0 - i as f32).collect();
     assert_eq!(as_f32(&out[1]), want);
     assert_eq!(as_f32(&out[0]), x, "x is read only");
@@ -67,7 +67,7 @@ fn a_second_launch_reuses_the_compiled_kernel() {
                 f32s(&[0.0; 4]),
             ],
         )
-        .unwrap();
+        .expect("the CPU launch succeeds");
         assert_eq!(as_f32(&out[1]), vec![a; 4]);
     }
 }

@@ -252,7 +252,7 @@ fn math_functions_match_the_interpreter() {
                 -0.5,
                 1.0,
                 -2.0,
-                3.14159,
+                3.25159,
                 10.0,
                 -10.0,
                 100.0,

@@ -21,6 +21,13 @@ struct Shared(*const LaunchCtx);
 unsafe impl Send for Shared {}
 unsafe impl Sync for Shared {}
 
+impl Shared {
+    /// The pointer; a method (not the field) so closures capture the `Sync` wrapper.
+    fn get(self) -> *const LaunchCtx {
+        self.0
+    }
+}
+
 /// Runs `compiled` over every group of `grid`.
 ///
 /// # Safety
@@ -49,18 +56,17 @@ fn run_groups(f: GroupsFn, ctx: Shared, groups: u64, units: u64) {
     let shared = dummy.as_mut_ptr().cast::<u8>();
     if groups * units <= INLINE_UNITS || rayon::current_num_threads() == 1 {
         // SAFETY: see `run`; the kernel has no shared arrays, so `shared` is never read.
-        unsafe { f(ctx.0, shared, 0, groups) };
+        unsafe { f(ctx.get(), shared, 0, groups) };
         return;
     }
     let chunk = chunking(groups, units);
     (0..groups.div_ceil(chunk)).into_par_iter().for_each(|c| {
-        let ctx = ctx;
         let mut dummy = [0u64; 2];
         let begin = c * chunk;
         // SAFETY: see `run`.
         unsafe {
             f(
-                ctx.0,
+                ctx.get(),
                 dummy.as_mut_ptr().cast(),
                 begin,
                 (begin + chunk).min(groups),
@@ -75,11 +81,10 @@ fn run_groups_with_shared(f: GroupsFn, ctx: Shared, groups: u64, units: u64, byt
     (0..groups.div_ceil(chunk)).into_par_iter().for_each_init(
         || vec![0u128; bytes.div_ceil(16)],
         |shared, c| {
-            let ctx = ctx;
             for g in c * chunk..((c + 1) * chunk).min(groups) {
                 shared.fill(0);
                 // SAFETY: see `run`; `shared` holds `bytes` bytes, 16-byte aligned.
-                unsafe { f(ctx.0, shared.as_mut_ptr().cast(), g, g + 1) };
+                unsafe { f(ctx.get(), shared.as_mut_ptr().cast(), g, g + 1) };
             }
         },
     );
@@ -102,7 +107,6 @@ fn run_phases(f: PhaseFn, ctx: Shared, groups: u64, units: u64, compiled: &Compi
             resume: vec![0; units as usize],
         },
         |mem, c| {
-            let ctx = ctx;
             for g in c * chunk..((c + 1) * chunk).min(groups) {
                 // SAFETY: see `run`.
                 unsafe { run_group(f, ctx, g, mem, state_words) };
@@ -130,7 +134,7 @@ unsafe fn run_group(f: PhaseFn, ctx: Shared, group: u64, mem: &mut GroupMemory, 
             let state = mem.state[u * words..].as_mut_ptr().cast::<u8>();
             // SAFETY: `state` holds this unit's `words * 16` bytes, `shared` the group's
             // shared block; the rest is the caller's promise.
-            *resume = unsafe { f(ctx.0, shared, group, u as u32, state, *resume) };
+            *resume = unsafe { f(ctx.get(), shared, group, u as u32, state, *resume) };
             live |= *resume != DONE;
         }
         if !live {
