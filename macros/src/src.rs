@@ -35,14 +35,6 @@ impl Src {
     pub fn call_site() -> Src {
         Src::at(Span::call_site())
     }
-
-    /// From the start of `self` to the end of `other`.
-    pub fn to(self, other: Src) -> Src {
-        Src {
-            first: self.first,
-            last: other.last,
-        }
-    }
 }
 
 impl ToTokens for Src {

@@ -8,6 +8,7 @@ pub mod checks;
 pub mod cube;
 pub mod launch;
 pub mod paths;
+pub mod shared_len;
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -21,7 +22,8 @@ use crate::lower::Lowered;
 pub fn kernel_module(cx: &Ctxt, f: &KernelFn, lowered: &Lowered) -> TokenStream {
     let source = kernel_source(cx, &lowered.kernel);
     let cube = cube::generate(&lowered.kernel);
-    let checks = checks::generate(cx, f);
+    let mut checks = checks::generate(cx, f);
+    checks.extend(shared_len::checks(cx, &lowered.kernel, &lowered.spans));
     let (generics, params) = launch::params_of_fn(f);
     let doc = format!(
         "Launches `{}` on `__device` over `__grid`; arguments follow the kernel's parameters.",
