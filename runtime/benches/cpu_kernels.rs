@@ -65,11 +65,25 @@ fn gid() -> Expr {
     e(ExprKind::Builtin(Builtin::GlobalPos(None)), Ty::U32)
 }
 
-/// `y[i] = a * x[i] + y[i]` with `lanes` lanes per unit (vector index `i`).
+/// `y[i] = a * x[i] + y[i]` with `lanes` lanes per unit (vector index `i`); the scalar
+/// kernel is written the idiomatic way, guarded by `if i < len(y)`.
 fn axpy(lanes: u8) -> Kernel {
     let a = e(ExprKind::Param(ParamId(0)), Ty::F32);
     let ax = bin(BinaryOp::Mul, load(1, local(0, Ty::U32), lanes), a);
     let value = bin(BinaryOp::Add, ax, load(2, local(0, Ty::U32), lanes));
+    let mut update = st(StmtKind::Store {
+        buf: BufRef::Param(ParamId(2)),
+        index: local(0, Ty::U32),
+        value,
+    });
+    if lanes == 1 {
+        let len = e(ExprKind::Len(BufRef::Param(ParamId(2))), Ty::U32);
+        update = st(StmtKind::If {
+            cond: bin(BinaryOp::Lt, local(0, Ty::U32), len),
+            then_branch: vec![update],
+            else_branch: vec![],
+        });
+    }
     Kernel {
         name: format!("axpy_x{lanes}"),
         params: vec![
@@ -84,11 +98,7 @@ fn axpy(lanes: u8) -> Kernel {
                 var: VarId(0),
                 init: gid(),
             }),
-            st(StmtKind::Store {
-                buf: BufRef::Param(ParamId(2)),
-                index: local(0, Ty::U32),
-                value,
-            }),
+            update,
         ],
     }
 }

@@ -257,3 +257,42 @@ fn half_precision_atomics_match_the_interpreter() {
         );
     }
 }
+
+#[test]
+fn a_bounds_guard_only_covers_its_own_buffer_and_unchanged_index() {
+    // `if i < len(a)` proves `a[i]` in bounds, not `b[i]` (b is shorter), and not `a[i]`
+    // after `i` changes inside the branch.
+    let mut kb = Kb::new("guards");
+    let a = kb.buf_mut("a", Elem::U32);
+    let b = kb.buf_mut("b", Elem::U32);
+    let i = kb.local("i", Ty::U32);
+    let j = kb.local("j", Ty::U32);
+    let body = vec![
+        let_(i, gid()),
+        let_(j, gid()),
+        if_(
+            lt(kb.get(i), len(a)),
+            vec![
+                store(
+                    a,
+                    kb.get(i),
+                    add(kb.load(a, kb.get(i), 1), kb.load(b, kb.get(i), 1)),
+                ),
+                store(b, kb.get(i), u32c(7)),
+            ],
+            vec![],
+        ),
+        if_(
+            lt(kb.get(j), len(a)),
+            vec![
+                assign(j, add(kb.get(j), u32c(6))),
+                store(a, kb.get(j), u32c(1000)),
+            ],
+            vec![],
+        ),
+    ];
+    let k = kb.finish(body);
+    let out = check(&k, Grid::linear(1, 8), &[u32s(&[1; 8]), u32s(&[10, 20])]);
+    assert_eq!(as_u32(&out[0]), vec![11, 21, 1, 1, 1, 1, 1000, 1000]);
+    assert_eq!(as_u32(&out[1]), vec![7, 7]);
+}

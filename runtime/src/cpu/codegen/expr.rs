@@ -52,10 +52,7 @@ impl Lower<'_, '_> {
                 self.lanewise(e.ty, &[(v, a.ty)], |l, x| l.cast_lane(x[0], from, to))
             }
             ExprKind::Math(f, args) => self.math(*f, e.ty, args),
-            ExprKind::Load { buf, index } => {
-                let i = self.expr(index)?;
-                self.load(*buf, i, index.ty, e.ty)
-            }
+            ExprKind::Load { buf, index } => self.load(*buf, index, e.ty),
             ExprKind::Len(buf) => self.buf_len(*buf),
             ExprKind::Extract { vector, lane } => {
                 let v = self.expr(vector)?;

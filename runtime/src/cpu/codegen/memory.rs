@@ -3,7 +3,7 @@
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{AtomicRmwOp, BlockArg, InstBuilder, MemFlagsData, Value, types};
-use vibee_dsl::kernel::{BufRef, Elem, Ty};
+use vibee_dsl::kernel::{BinaryOp, BufRef, Elem, Expr, ExprKind, Stmt, StmtKind, Ty, VarId};
 
 use super::{ArgVal, Lower, clif_ty, lane_ty};
 
@@ -78,13 +78,9 @@ impl Lower<'_, '_> {
     }
 
     /// `buf[index]`, or the vector at vector index `index` when `ty` has 4 lanes.
-    pub(super) fn load(
-        &mut self,
-        buf: BufRef,
-        index: Value,
-        index_ty: Ty,
-        ty: Ty,
-    ) -> Result<Value, String> {
+    pub(super) fn load(&mut self, buf: BufRef, index: &Expr, ty: Ty) -> Result<Value, String> {
+        let proven = self.is_proven(buf, index);
+        let (index, index_ty) = (self.expr(index)?, index.ty);
         let view = self.view(buf)?;
         if view.elem != ty.elem {
             return Err(format!(
@@ -93,6 +89,10 @@ impl Lower<'_, '_> {
             ));
         }
         let i = self.index64(index, index_ty)?;
+        if ty.lanes == 1 && proven {
+            let addr = self.address(view, i);
+            return self.load_elem(view.elem, addr);
+        }
         if ty.lanes == 1 {
             return self.load_lane(view, i);
         }
@@ -175,18 +175,14 @@ impl Lower<'_, '_> {
     }
 
     /// `buf[index] = value`; a 4-lane value stores elements `4*index .. 4*index+4`.
-    pub(super) fn store(
-        &mut self,
-        buf: BufRef,
-        index: Value,
-        index_ty: Ty,
-        value: Value,
-        ty: Ty,
-    ) -> Result<(), String> {
+    pub(super) fn store(&mut self, buf: BufRef, index: &Expr, value: &Expr) -> Result<(), String> {
+        let proven = self.is_proven(buf, index);
+        let (index, index_ty) = (self.expr(index)?, index.ty);
+        let (value, ty) = (self.expr(value)?, value.ty);
         let view = self.writable(buf, ty)?;
         let i = self.index64(index, index_ty)?;
         if ty.lanes == 1 {
-            return self.store_lane(view, i, value);
+            return self.store_lane(view, i, value, proven);
         }
         let first = self.b.ins().imul_imm_u(i, i64::from(ty.lanes));
         let [whole, partial, merge] = [(); 3].map(|()| self.b.create_block());
@@ -204,7 +200,7 @@ impl Lower<'_, '_> {
         let lanes = self.split(value, ty);
         for (k, lane) in lanes.into_iter().enumerate() {
             let at = self.b.ins().iadd_imm_u(first, k as i64);
-            self.store_lane(view, at, lane)?;
+            self.store_lane(view, at, lane, false)?;
         }
         self.b.ins().jump(merge, &[]);
         self.b.switch_to_block(merge);
@@ -228,11 +224,21 @@ impl Lower<'_, '_> {
         Ok(view)
     }
 
-    /// Writes one element if `i` is in bounds.
-    fn store_lane(&mut self, view: BufView, i: Value, v: Value) -> Result<(), String> {
-        let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, i, view.len);
+    /// Writes one element if `i` is in bounds (known to be when `proven`).
+    fn store_lane(
+        &mut self,
+        view: BufView,
+        i: Value,
+        v: Value,
+        proven: bool,
+    ) -> Result<(), String> {
         let [write, merge] = [(); 2].map(|()| self.b.create_block());
-        self.b.ins().brif(inside, write, &[], merge, &[]);
+        if proven {
+            self.b.ins().jump(write, &[]);
+        } else {
+            let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, i, view.len);
+            self.b.ins().brif(inside, write, &[], merge, &[]);
+        }
         self.b.switch_to_block(write);
         let addr = self.address(view, i);
         let f = lane_flags();
@@ -355,4 +361,40 @@ impl Lower<'_, '_> {
         let w = self.half_bits(elem, v)?;
         Ok(self.b.ins().ireduce(types::I16, w))
     }
+}
+
+impl Lower<'_, '_> {
+    /// Whether `index` is a local known to be below `len(buf)` here (see [`Self::guard`]).
+    fn is_proven(&self, buf: BufRef, index: &Expr) -> bool {
+        matches!(index.kind, ExprKind::Local(v) if self.proven.contains(&(v, buf)))
+    }
+
+    /// The bounds fact an `if` establishes for its then-branch: `if v < len(buf) { … }` where
+    /// `v` is a `u32` local the branch never assigns, so `buf[v]` needs no check inside.
+    pub(super) fn guard(cond: &Expr, then: &[Stmt]) -> Option<(VarId, BufRef)> {
+        let ExprKind::Binary(BinaryOp::Lt, a, b) = &cond.kind else {
+            return None;
+        };
+        match (&a.kind, &b.kind) {
+            (ExprKind::Local(v), ExprKind::Len(buf)) if a.ty == Ty::U32 && !assigns(then, *v) => {
+                Some((*v, *buf))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Whether any statement in `stmts` (recursively) sets local `v`.
+fn assigns(stmts: &[Stmt], v: VarId) -> bool {
+    stmts.iter().any(|s| match &s.kind {
+        StmtKind::Let { var, .. } | StmtKind::Assign { var, .. } => *var == v,
+        StmtKind::For { var, body, .. } => *var == v || assigns(body, v),
+        StmtKind::If {
+            then_branch,
+            else_branch,
+            ..
+        } => assigns(then_branch, v) || assigns(else_branch, v),
+        StmtKind::While { body, .. } => assigns(body, v),
+        _ => false,
+    })
 }

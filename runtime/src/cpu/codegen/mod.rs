@@ -262,6 +262,8 @@ pub(super) struct Lower<'k, 'b> {
     ctx_ptr: Option<Value>,
     pos: Option<Positions>,
     loops: Vec<LoopTargets>,
+    /// Locals known to index inside a buffer in the code being lowered (`if i < len(b)`).
+    proven: Vec<(vibee_dsl::kernel::VarId, vibee_dsl::kernel::BufRef)>,
     /// Where a `return` goes: the next unit (groups function) or `None` (return `DONE`).
     unit_exit: Option<cranelift_codegen::ir::Block>,
     /// Variables saved across barriers, with their types.
@@ -300,6 +302,7 @@ impl<'k, 'b> Lower<'k, 'b> {
             ctx_ptr: None,
             pos: None,
             loops: Vec::new(),
+            proven: Vec::new(),
             unit_exit: None,
             state_slots,
             state_ptr: None,

@@ -25,11 +25,7 @@ impl Lower<'_, '_> {
                 let v = self.expr(init)?;
                 self.set_local(*var, v)
             }
-            StmtKind::Store { buf, index, value } => {
-                let i = self.expr(index)?;
-                let v = self.expr(value)?;
-                self.store(*buf, i, index.ty, v, value.ty)
-            }
+            StmtKind::Store { buf, index, value } => self.store(*buf, index, value),
             StmtKind::If {
                 cond,
                 then_branch,
@@ -114,7 +110,13 @@ impl Lower<'_, '_> {
         let [then_blk, else_blk, merge] = [(); 3].map(|()| self.b.create_block());
         self.b.ins().brif(c, then_blk, &[], else_blk, &[]);
         self.b.switch_to_block(then_blk);
-        self.block(then)?;
+        let fact = Self::guard(cond, then);
+        self.proven.extend(fact);
+        let r = self.block(then);
+        if fact.is_some() {
+            self.proven.pop();
+        }
+        r?;
         self.b.ins().jump(merge, &[]);
         self.b.switch_to_block(else_blk);
         self.block(other)?;
