@@ -100,8 +100,27 @@ pub fn comptime_usize(
     param: &str,
     value: usize,
 ) -> Result<ArgRef<'static>, LaunchError> {
+    usize_as_u32(kernel, index, param, value).map(ArgRef::Comptime)
+}
+
+/// A `usize` scalar argument as the IR's `u32`, or an error naming the parameter.
+pub fn scalar_usize(
+    kernel: &str,
+    index: usize,
+    param: &str,
+    value: usize,
+) -> Result<ArgRef<'static>, LaunchError> {
+    usize_as_u32(kernel, index, param, value).map(ArgRef::Scalar)
+}
+
+fn usize_as_u32(
+    kernel: &str,
+    index: usize,
+    param: &str,
+    value: usize,
+) -> Result<Scalar, LaunchError> {
     u32::try_from(value)
-        .map(|v| ArgRef::Comptime(Scalar::U32(v)))
+        .map(Scalar::U32)
         .map_err(|_| LaunchError::BadArgument {
             kernel: kernel.into(),
             index,

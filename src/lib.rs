@@ -23,7 +23,7 @@ pub mod __private {
     pub use crate::__vibee_kernel_source as kernel_source;
     pub use crate::kernel_templates::{
         buffer, buffer_mut, check_failed, comptime, comptime_usize, elementwise_ir, kernel_ir,
-        scalar,
+        scalar, scalar_usize,
     };
     pub use vibee_runtime::{Buffer, Device, Grid, LaunchError, launch};
     pub use cubecl;

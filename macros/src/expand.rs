@@ -56,7 +56,7 @@ fn generate(cx: &Ctxt, f: &KernelFn) -> TokenStream {
 }
 
 /// A panic inside the macro: report it as what it is.
-fn bug(payload: &Box<dyn std::any::Any + Send>) -> TokenStream {
+pub(crate) fn bug(payload: &Box<dyn std::any::Any + Send>) -> TokenStream {
     let message = payload
         .downcast_ref::<String>()
         .map(String::as_str)

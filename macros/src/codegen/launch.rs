@@ -49,10 +49,17 @@ pub fn params_of_fn(f: &KernelFn) -> (TokenStream, Vec<LaunchParam>) {
                 paths::buffer_ty(elem, false),
                 quote!(#private::buffer(#ident)),
             ),
-            (ParamTy::Scalar { usize: true, .. }, _) => (
-                quote!(usize),
-                quote!(#private::comptime_usize(#kernel, #index, #name, #ident)?),
-            ),
+            (ParamTy::Scalar { usize: true, .. }, comptime) => {
+                let convert = if comptime {
+                    quote!(comptime_usize)
+                } else {
+                    quote!(scalar_usize)
+                };
+                (
+                    quote!(usize),
+                    quote!(#private::#convert(#kernel, #index, #name, #ident)?),
+                )
+            }
             (ParamTy::Scalar { elem, .. }, true) => {
                 (paths::elem_ty(elem), quote!(#private::comptime(#ident)))
             }

@@ -91,7 +91,7 @@ impl Lowerer<'_> {
             }
             "load4" => self.load4(func, args, src),
             "barrier" | "store4" => {
-                self.error(src, format!("`{name}(…)` is a statement and has no value"));
+                self.error(src, format!("`{name}(…)` is a statement and has no value; call it on its own: `{name}(…);`"));
                 None
             }
             "shared" => {

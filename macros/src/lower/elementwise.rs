@@ -57,7 +57,7 @@ fn check_signature(lw: &Lowerer<'_>, f: &KernelFn) {
     if f.output.is_empty() && f.output_src.is_none() {
         lw.error(
             Src::of(&f.name),
-            format!("a differentiable kernel returns its result: add `-> f32`; {SHAPE}"),
+            "a differentiable kernel returns its result: add a return type such as `-> f32` (or `-> (f32, f32)`)",
         );
     }
     for t in &f.output {

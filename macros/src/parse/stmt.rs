@@ -28,9 +28,12 @@ fn stmt(cx: &Ctxt, s: &syn::Stmt) -> Option<Stmt> {
             None
         }
         syn::Stmt::Macro(m) => {
+            let name = quote::ToTokens::to_token_stream(&m.mac.path)
+                .to_string()
+                .replace(' ', "");
             cx.error_spanned_by(
                 &m.mac,
-                "macros are not supported in kernels; kernels cannot print or panic",
+                format!("macros such as `{name}!` are not supported in kernels; kernels cannot print or panic"),
             );
             None
         }

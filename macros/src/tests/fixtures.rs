@@ -58,3 +58,19 @@ fn each_fixture_has_exactly_one_error() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
 }
+
+#[test]
+#[ignore = "prints every fixture's message, for review"]
+fn print_fixture_messages() {
+    for file in fixtures() {
+        let (args, item) = kernel_item(&file);
+        let out = crate::expand::kernel(args, item).to_string();
+        let msg = out.split('"').nth(1).unwrap_or_default().to_string();
+        eprintln!(
+            "{}: {msg}",
+            file.strip_prefix(file.parent().and_then(|p| p.parent()).unwrap_or(&file))
+                .unwrap_or(&file)
+                .display()
+        );
+    }
+}
