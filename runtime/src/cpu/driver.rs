@@ -10,7 +10,7 @@ use super::codegen::{Compiled, DONE, Entry, GroupsFn, PhaseFn};
 
 /// Units one rayon task should cover at least, so task overhead stays small.
 const UNITS_PER_TASK: u64 = 16 * 1024;
-/// Launches smaller than this run on the calling thread.
+/// Loop-free launches of at most this many units run on the calling thread.
 const INLINE_UNITS: u64 = 32 * 1024;
 
 /// The launch context shared by the tasks.
@@ -37,7 +37,11 @@ pub(super) unsafe fn run(compiled: &Compiled, ctx: &LaunchCtx, grid: Grid) {
     let groups = grid.num_groups();
     let units = grid.units_per_group();
     match compiled.entry {
-        Entry::Groups(f) if !compiled.uses_shared => run_groups(f, ctx, groups, units),
+        Entry::Groups(f) if !compiled.uses_shared => {
+            // Loops make a unit's work unknown; only loop-free launches this small stay inline.
+            let inline = !compiled.has_loops && groups * units <= INLINE_UNITS;
+            run_groups(f, ctx, groups, units, inline)
+        }
         Entry::Groups(f) => run_groups_with_shared(f, ctx, groups, units, compiled.shared_bytes),
         Entry::Phases(f) => run_phases(f, ctx, groups, units, compiled),
     }
@@ -51,10 +55,10 @@ fn chunking(groups: u64, units: u64) -> u64 {
     by_size.min(by_balance).max(1)
 }
 
-fn run_groups(f: GroupsFn, ctx: Shared, groups: u64, units: u64) {
+fn run_groups(f: GroupsFn, ctx: Shared, groups: u64, units: u64, inline: bool) {
     let mut dummy = [0u64; 2];
     let shared = dummy.as_mut_ptr().cast::<u8>();
-    if groups * units <= INLINE_UNITS || rayon::current_num_threads() == 1 {
+    if inline || groups == 1 || rayon::current_num_threads() == 1 {
         // SAFETY: see `run`; the kernel has no shared arrays, so `shared` is never read.
         unsafe { f(ctx.get(), shared, 0, groups) };
         return;

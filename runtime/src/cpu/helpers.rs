@@ -2,8 +2,9 @@
 //! transcendental math functions and the `f16`/`bf16` roundings.
 //!
 //! Each helper computes exactly what the interpreter computes (`vibee_dsl::kernel::ops`),
-//! so the CPU backend matches it bit for bit: the same `std` float functions, `libm`'s
-//! `erff` through `ops::math`, and `half`'s round-to-nearest-even conversions.
+//! so the CPU backend matches it bit for bit: the C library functions `std`'s float
+//! methods call, `libm`'s `erff` through `ops::math`, and `half`'s round-to-nearest-even
+//! conversions.
 
 use half::{bf16, f16};
 use vibee_dsl::kernel::{MathFn, Scalar, ops};
@@ -29,33 +30,25 @@ pub(crate) struct Helper {
 unsafe impl Send for Helper {}
 unsafe impl Sync for Helper {}
 
-extern "C" fn exp_f32(x: f32) -> f32 {
-    x.exp()
+// The C library's float functions: exactly what `f32::exp`, `ln`, `tanh`, `sin`, `cos`,
+// `powf` and `%` call on this target, so the interpreter computes the same bits. Linking
+// them directly rather than through a Rust wrapper keeps each call one jump.
+unsafe extern "C" {
+    fn expf(x: f32) -> f32;
+    fn logf(x: f32) -> f32;
+    fn tanhf(x: f32) -> f32;
+    fn sinf(x: f32) -> f32;
+    fn cosf(x: f32) -> f32;
+    fn powf(x: f32, y: f32) -> f32;
+    fn fmodf(x: f32, y: f32) -> f32;
 }
-extern "C" fn log_f32(x: f32) -> f32 {
-    x.ln()
-}
-extern "C" fn tanh_f32(x: f32) -> f32 {
-    x.tanh()
-}
-extern "C" fn sin_f32(x: f32) -> f32 {
-    x.sin()
-}
-extern "C" fn cos_f32(x: f32) -> f32 {
-    x.cos()
-}
+
 extern "C" fn erf_f32(x: f32) -> f32 {
     // Through `ops::math` so the backend uses the very function the interpreter uses.
     match ops::math(MathFn::Erf, &[Scalar::F32(x)]) {
         Scalar::F32(v) => v,
         other => other.to_f64() as f32,
     }
-}
-extern "C" fn powf_f32(x: f32, y: f32) -> f32 {
-    x.powf(y)
-}
-extern "C" fn rem_f32(x: f32, y: f32) -> f32 {
-    x % y
 }
 extern "C" fn round_f16(x: f32) -> f32 {
     f16::from_f32(x).to_f32()
@@ -97,14 +90,14 @@ macro_rules! helper {
 /// Every helper, registered with each `JITBuilder` under its name.
 pub(crate) fn all() -> [Helper; 14] {
     [
-        helper!("vibee_exp_f32", exp_f32 as extern "C" fn(f32) -> f32, [F32] -> F32),
-        helper!("vibee_log_f32", log_f32 as extern "C" fn(f32) -> f32, [F32] -> F32),
-        helper!("vibee_tanh_f32", tanh_f32 as extern "C" fn(f32) -> f32, [F32] -> F32),
-        helper!("vibee_sin_f32", sin_f32 as extern "C" fn(f32) -> f32, [F32] -> F32),
-        helper!("vibee_cos_f32", cos_f32 as extern "C" fn(f32) -> f32, [F32] -> F32),
+        helper!("vibee_exp_f32", expf as unsafe extern "C" fn(f32) -> f32, [F32] -> F32),
+        helper!("vibee_log_f32", logf as unsafe extern "C" fn(f32) -> f32, [F32] -> F32),
+        helper!("vibee_tanh_f32", tanhf as unsafe extern "C" fn(f32) -> f32, [F32] -> F32),
+        helper!("vibee_sin_f32", sinf as unsafe extern "C" fn(f32) -> f32, [F32] -> F32),
+        helper!("vibee_cos_f32", cosf as unsafe extern "C" fn(f32) -> f32, [F32] -> F32),
         helper!("vibee_erf_f32", erf_f32 as extern "C" fn(f32) -> f32, [F32] -> F32),
-        helper!("vibee_powf_f32", powf_f32 as extern "C" fn(f32, f32) -> f32, [F32, F32] -> F32),
-        helper!("vibee_rem_f32", rem_f32 as extern "C" fn(f32, f32) -> f32, [F32, F32] -> F32),
+        helper!("vibee_powf_f32", powf as unsafe extern "C" fn(f32, f32) -> f32, [F32, F32] -> F32),
+        helper!("vibee_rem_f32", fmodf as unsafe extern "C" fn(f32, f32) -> f32, [F32, F32] -> F32),
         helper!("vibee_round_f16", round_f16 as extern "C" fn(f32) -> f32, [F32] -> F32),
         helper!("vibee_round_bf16", round_bf16 as extern "C" fn(f32) -> f32, [F32] -> F32),
         helper!("vibee_f16_from_f64", f16_from_f64 as extern "C" fn(f64) -> f32, [F64] -> F32),

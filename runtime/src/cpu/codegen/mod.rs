@@ -52,6 +52,8 @@ pub(crate) struct Compiled {
     pub state_bytes: usize,
     /// Whether the kernel declares shared arrays (which need zeroing per group).
     pub uses_shared: bool,
+    /// Whether the kernel has loops (so a unit's work is not bounded by its size).
+    pub has_loops: bool,
     _code: JitCode,
 }
 
@@ -154,6 +156,7 @@ fn compile_inner(kernel: &Kernel, comptime: &[Option<Scalar>]) -> Result<Compile
         shared_bytes,
         state_bytes,
         uses_shared: !kernel.shared.is_empty(),
+        has_loops: has_loops(&kernel.body),
         _code: JitCode(module),
     })
 }
@@ -178,6 +181,19 @@ fn new_module() -> Result<JITModule, String> {
     // Cranelift lowers `fma` to a call of `fmaf` on hosts without FMA instructions.
     builder.symbol("fmaf", helpers::FMA_F32 as *const u8);
     Ok(JITModule::new(builder))
+}
+
+fn has_loops(stmts: &[vibee_dsl::kernel::Stmt]) -> bool {
+    use vibee_dsl::kernel::StmtKind;
+    stmts.iter().any(|s| match &s.kind {
+        StmtKind::For { .. } | StmtKind::While { .. } => true,
+        StmtKind::If {
+            then_branch,
+            else_branch,
+            ..
+        } => has_loops(then_branch) || has_loops(else_branch),
+        _ => false,
+    })
 }
 
 /// Byte layout of the shared arrays; their lengths must be constant for this variant.
