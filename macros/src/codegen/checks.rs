@@ -108,7 +108,9 @@ fn check(
     }
     let message = format!("kernel `{kernel}` requires {shown}");
     if visitor.comptime_args.is_empty() {
-        return quote!(const { assert!(#condition, #message) };);
+        // `assert!` formats its message: braces from the user's condition are escaped.
+        let literal = message.replace('{', "{{").replace('}', "}}");
+        return quote!(const { assert!(#condition, #literal) };);
     }
     let private = paths::private();
     let first = &visitor.comptime_args[0];

@@ -1,5 +1,6 @@
 //! Unit tests of the pipeline, driven with `proc_macro2` tokens.
 
+mod codegen;
 mod errors;
 mod expand;
 mod fixtures;
