@@ -38,6 +38,10 @@ pub(super) unsafe fn run(compiled: &Compiled, ctx: &LaunchCtx, grid: Grid) {
     let units = grid.units_per_group();
     match compiled.entry {
         Entry::Groups(f) if !compiled.uses_shared => {
+            let f = match compiled.simd {
+                Some(simd) if units.is_multiple_of(4) => simd,
+                _ => f,
+            };
             // Loops make a unit's work unknown; only loop-free launches this small stay inline.
             let inline = !compiled.has_loops && groups * units <= INLINE_UNITS;
             run_groups(f, ctx, groups, units, inline)

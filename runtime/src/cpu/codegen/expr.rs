@@ -96,7 +96,7 @@ impl Lower<'_, '_> {
     }
 
     /// A scalar or comptime parameter's value.
-    fn param_value(&mut self, index: usize) -> Result<Value, String> {
+    pub(super) fn param_value(&mut self, index: usize) -> Result<Value, String> {
         match self.param_kind(index)? {
             ParamKind::Comptime { elem, .. } => {
                 let s = self
@@ -116,7 +116,7 @@ impl Lower<'_, '_> {
     }
 
     /// A literal as one lane of `elem`, converted the way the interpreter converts it.
-    fn lit_lane(&mut self, lit: Lit, elem: Elem) -> Value {
+    pub(super) fn lit_lane(&mut self, lit: Lit, elem: Elem) -> Value {
         let s = match (lit, elem) {
             // `ops::literal` leaves a float literal typed as an integer as f32; Rust `as`.
             (Lit::Float(v), Elem::I32) => Scalar::I32(v as i32),
@@ -144,7 +144,7 @@ impl Lower<'_, '_> {
     }
 
     /// A scalar lane repeated over `ty`'s lanes (the scalar itself for scalars).
-    fn splat(&mut self, lane: Value, ty: Ty) -> Value {
+    pub(super) fn splat(&mut self, lane: Value, ty: Ty) -> Value {
         if ty.lanes == 1 {
             return lane;
         }
@@ -254,7 +254,7 @@ impl Lower<'_, '_> {
     }
 
     /// Whole-vector instructions for the common arithmetic of two `f32x4` or `i32x4`.
-    fn native_vector_binary(
+    pub(super) fn native_vector_binary(
         &mut self,
         op: BinaryOp,
         at: Ty,

@@ -9,11 +9,11 @@ use super::{ArgVal, Lower, clif_ty, lane_ty};
 
 /// Where a buffer lives and what it holds, as values of the function.
 #[derive(Clone, Copy, Debug)]
-struct BufView {
-    base: Value,
-    len: Value,
-    elem: Elem,
-    mutable: bool,
+pub(super) struct BufView {
+    pub base: Value,
+    pub len: Value,
+    pub elem: Elem,
+    pub mutable: bool,
 }
 
 /// Scalar element accesses are aligned (buffers are `Vec<T>`); vectors need not be.
@@ -25,7 +25,7 @@ fn vector_flags() -> MemFlagsData {
 }
 
 impl Lower<'_, '_> {
-    fn view(&mut self, buf: BufRef) -> Result<BufView, String> {
+    pub(super) fn view(&mut self, buf: BufRef) -> Result<BufView, String> {
         match buf {
             BufRef::Param(p) => match self.args.get(p.0 as usize) {
                 Some(Some(ArgVal::Buffer {
@@ -60,7 +60,7 @@ impl Lower<'_, '_> {
     }
 
     /// An index of any type as a 64-bit element index (negative → huge → out of bounds).
-    fn index64(&mut self, index: Value, ty: Ty) -> Result<Value, String> {
+    pub(super) fn index64(&mut self, index: Value, ty: Ty) -> Result<Value, String> {
         if ty.lanes != 1 {
             return Err("an index must be a scalar".into());
         }
@@ -71,7 +71,7 @@ impl Lower<'_, '_> {
         })
     }
 
-    fn address(&mut self, view: BufView, i: Value) -> Value {
+    pub(super) fn address(&mut self, view: BufView, i: Value) -> Value {
         let size = view.elem.size_bytes() as i64;
         let off = self.b.ins().imul_imm_u(i, size);
         self.b.ins().iadd(view.base, off)
@@ -137,7 +137,7 @@ impl Lower<'_, '_> {
 
     /// One element, 0 when out of bounds: a compare and a (predictable) branch around the
     /// read, which costs fewer instructions than clamping the index and masking the value.
-    fn load_lane(&mut self, view: BufView, i: Value) -> Result<Value, String> {
+    pub(super) fn load_lane(&mut self, view: BufView, i: Value) -> Result<Value, String> {
         let zero = match view.elem {
             Elem::Bool => self.b.ins().iconst(types::I8, 0),
             e if e.is_float() => self.b.ins().f32const(0.0),
@@ -158,7 +158,7 @@ impl Lower<'_, '_> {
     }
 
     /// Reads one element at `addr` into its register type.
-    fn load_elem(&mut self, elem: Elem, addr: Value) -> Result<Value, String> {
+    pub(super) fn load_elem(&mut self, elem: Elem, addr: Value) -> Result<Value, String> {
         let f = lane_flags();
         Ok(match elem {
             Elem::F32 => self.b.ins().load(types::F32, f, addr, 0),
@@ -207,7 +207,7 @@ impl Lower<'_, '_> {
         Ok(())
     }
 
-    fn writable(&mut self, buf: BufRef, ty: Ty) -> Result<BufView, String> {
+    pub(super) fn writable(&mut self, buf: BufRef, ty: Ty) -> Result<BufView, String> {
         let view = self.view(buf)?;
         if !view.mutable {
             return Err(format!(
@@ -225,7 +225,7 @@ impl Lower<'_, '_> {
     }
 
     /// Writes one element if `i` is in bounds (known to be when `proven`).
-    fn store_lane(
+    pub(super) fn store_lane(
         &mut self,
         view: BufView,
         i: Value,

@@ -10,6 +10,7 @@
 mod expr;
 mod memory;
 mod ops;
+mod simd;
 mod skeleton;
 mod stmt;
 
@@ -46,6 +47,8 @@ pub(crate) enum Entry {
 #[derive(Debug)]
 pub(crate) struct Compiled {
     pub entry: Entry,
+    /// The four-units-per-iteration variant, for groups whose size is a multiple of 4.
+    pub simd: Option<GroupsFn>,
     /// Bytes of shared memory one group needs (all arrays, 16-byte aligned).
     pub shared_bytes: usize,
     /// Bytes of saved state one unit needs across barriers.
@@ -96,9 +99,66 @@ fn compile_inner(kernel: &Kernel, comptime: &[Option<Scalar>]) -> Result<Compile
     let (shared, shared_bytes) = shared_layout(kernel, comptime)?;
     let phased = kernel.has_barrier();
     let mut module = new_module()?;
+    let shape = if phased { Shape::Phases } else { Shape::Groups };
+    let (id, state_bytes) = define(&mut module, kernel, comptime, &shared, shape)?;
+    let simd_id = if !phased && simd::eligible(kernel) {
+        Some(define(&mut module, kernel, comptime, &shared, Shape::Simd)?.0)
+    } else {
+        None
+    };
+    module.finalize_definitions().map_err(|e| e.to_string())?;
+    let code = module.get_finalized_function(id);
+    // SAFETY: each function was compiled from the signature of its shape, which matches the
+    // function type chosen here.
+    let (entry, simd) = unsafe {
+        let simd = simd_id.map(|id| {
+            std::mem::transmute::<*const u8, GroupsFn>(module.get_finalized_function(id))
+        });
+        if phased {
+            (
+                Entry::Phases(std::mem::transmute::<*const u8, PhaseFn>(code)),
+                None,
+            )
+        } else {
+            (
+                Entry::Groups(std::mem::transmute::<*const u8, GroupsFn>(code)),
+                simd,
+            )
+        }
+    };
+    Ok(Compiled {
+        entry,
+        simd,
+        shared_bytes,
+        state_bytes,
+        uses_shared: !kernel.shared.is_empty(),
+        has_loops: has_loops(&kernel.body),
+        _code: JitCode(module),
+    })
+}
+
+/// Which function to build from a kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    /// Loops over groups and units, one unit per iteration.
+    Groups,
+    /// Loops over groups and units, four units per iteration in vector lanes.
+    Simd,
+    /// A resumable function for one unit (kernels with barriers).
+    Phases,
+}
+
+/// Builds one function of `kernel` into `module`; returns it and the bytes of unit state.
+fn define(
+    module: &mut JITModule,
+    kernel: &Kernel,
+    comptime: &[Option<Scalar>],
+    shared: &[SharedSlot],
+    shape: Shape,
+) -> Result<(cranelift_module::FuncId, usize), String> {
     let ptr = module.target_config().pointer_type();
     let mut sig = module.make_signature();
-    if phased {
+    if shape == Shape::Phases {
         for t in [ptr, ptr, types::I64, types::I32, ptr, types::I32] {
             sig.params.push(AbiParam::new(t));
         }
@@ -108,8 +168,9 @@ fn compile_inner(kernel: &Kernel, comptime: &[Option<Scalar>]) -> Result<Compile
             sig.params.push(AbiParam::new(t));
         }
     }
+    let name = format!("{shape:?}");
     let id = module
-        .declare_function("kernel", Linkage::Export, &sig)
+        .declare_function(&name, Linkage::Export, &sig)
         .map_err(|e| e.to_string())?;
     let mut ctx = module.make_context();
     ctx.func.signature = sig;
@@ -117,18 +178,18 @@ fn compile_inner(kernel: &Kernel, comptime: &[Option<Scalar>]) -> Result<Compile
     let config = module.target_config();
     let state_bytes = {
         let b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-        let mut lower = Lower::new(kernel, comptime, shared, b, &mut module)?;
-        if phased {
-            lower.emit_phased()?;
-        } else {
-            lower.emit_groups()?;
+        let mut lower = Lower::new(kernel, comptime, shared.to_vec(), b, module, shape)?;
+        match shape {
+            Shape::Phases => lower.emit_phased()?,
+            Shape::Groups => lower.emit_groups(false)?,
+            Shape::Simd => lower.emit_groups(true)?,
         }
         lower.finish(config)
     };
     // `VIBEE_JIT_DUMP=1` prints each kernel's Cranelift IR and machine code, for tuning.
     let dump = std::env::var_os("VIBEE_JIT_DUMP").is_some();
     if dump {
-        eprintln!("kernel `{}`:\n{}", kernel.name, ctx.func.display());
+        eprintln!("kernel `{}` ({name}):\n{}", kernel.name, ctx.func.display());
         ctx.set_disasm(true);
     }
     module
@@ -139,26 +200,9 @@ fn compile_inner(kernel: &Kernel, comptime: &[Option<Scalar>]) -> Result<Compile
         .and_then(|c| c.vcode.as_ref())
         .filter(|_| dump)
     {
-        eprintln!("machine code of `{}`:\n{code}", kernel.name);
+        eprintln!("machine code of `{}` ({name}):\n{code}", kernel.name);
     }
-    module.finalize_definitions().map_err(|e| e.to_string())?;
-    let code = module.get_finalized_function(id);
-    // SAFETY: `code` was compiled from `sig`, which matches the function type chosen here.
-    let entry = unsafe {
-        if phased {
-            Entry::Phases(std::mem::transmute::<*const u8, PhaseFn>(code))
-        } else {
-            Entry::Groups(std::mem::transmute::<*const u8, GroupsFn>(code))
-        }
-    };
-    Ok(Compiled {
-        entry,
-        shared_bytes,
-        state_bytes,
-        uses_shared: !kernel.shared.is_empty(),
-        has_loops: has_loops(&kernel.body),
-        _code: JitCode(module),
-    })
+    Ok((id, state_bytes))
 }
 
 fn new_module() -> Result<JITModule, String> {
@@ -287,6 +331,8 @@ pub(super) struct Lower<'k, 'b> {
     /// Saved state pointer and resume blocks (kernels with barriers only).
     state_ptr: Option<Value>,
     resume_blocks: Vec<cranelift_codegen::ir::Block>,
+    /// Masks and constants of the four-units-per-iteration shape.
+    simd: simd::SimdState,
 }
 
 impl<'k, 'b> Lower<'k, 'b> {
@@ -296,11 +342,17 @@ impl<'k, 'b> Lower<'k, 'b> {
         shared_slots: Vec<SharedSlot>,
         mut b: FunctionBuilder<'b>,
         module: &'k mut JITModule,
+        shape: Shape,
     ) -> Result<Self, String> {
         let mut locals = Vec::with_capacity(kernel.locals.len());
         let mut state_slots = Vec::new();
         for local in &kernel.locals {
-            let t = clif_ty(local.ty).map_err(|e| format!("local `{}`: {e}", local.name))?;
+            let ty = if shape == Shape::Simd {
+                simd::widen(local.ty)
+            } else {
+                local.ty
+            };
+            let t = clif_ty(ty).map_err(|e| format!("local `{}`: {e}", local.name))?;
             let var = b.declare_var(t);
             locals.push(var);
             state_slots.push((var, t));
@@ -323,6 +375,7 @@ impl<'k, 'b> Lower<'k, 'b> {
             state_slots,
             state_ptr: None,
             resume_blocks: Vec::new(),
+            simd: simd::SimdState::default(),
         })
     }
 

@@ -14,7 +14,10 @@ impl Lower<'_, '_> {
     /// `fn(ctx, shared, first_group, end_group)`: every unit of every group in the range.
     /// Both loops test at the bottom (a grid has at least one unit per group), so a unit
     /// costs one compare and branch besides the body.
-    pub(super) fn emit_groups(&mut self) -> Result<(), String> {
+    ///
+    /// With `simd`, each iteration runs four consecutive units in the lanes of 128-bit
+    /// vectors (see [`super::simd`]); the group size must then be a multiple of 4.
+    pub(super) fn emit_groups(&mut self, simd: bool) -> Result<(), String> {
         let entry = self.b.create_block();
         self.b.append_block_params_for_function_params(entry);
         self.b.switch_to_block(entry);
@@ -40,11 +43,22 @@ impl Lower<'_, '_> {
         self.b.switch_to_block(unit_body);
         self.unit_exit = Some(unit_next);
         let kernel = self.kernel;
-        self.block(&kernel.body)?;
+        if simd {
+            self.simd_body(&kernel.body)?;
+        } else {
+            self.block(&kernel.body)?;
+        }
         self.b.ins().jump(unit_next, &[]);
 
         self.b.switch_to_block(unit_next);
-        let ul = self.next_unit(&pos, uses_axes(&self.kernel.body, false));
+        let ul = if simd {
+            let ul = self.b.use_var(pos.unit_linear);
+            let next = self.b.ins().iadd_imm_u(ul, 4);
+            self.b.def_var(pos.unit_linear, next);
+            next
+        } else {
+            self.next_unit(&pos, uses_axes(&self.kernel.body, false))
+        };
         let more = self
             .b
             .ins()

@@ -1,0 +1,129 @@
+//! The four-units-per-iteration shape against the one-unit shape and the interpreter:
+//! masks from nested if/else, early returns in some lanes, blends of assignments, gathers
+//! and scatters at non-consecutive or out-of-bounds indices, ragged ends.
+
+mod cpu_support;
+
+use cpu_support::*;
+use vibee_dsl::kernel::*;
+
+/// A kernel with divergent control flow in every construct the SIMD shape supports.
+fn divergent() -> Kernel {
+    let mut kb = Kb::new("divergent");
+    let x = kb.buf("x", Elem::F32);
+    let idx = kb.buf("idx", Elem::I32);
+    let out = kb.buf_mut("out", Elem::F32);
+    let hits = kb.buf_mut("hits", Elem::U32);
+    let i = kb.local("i", Ty::U32);
+    let v = kb.local("v", Ty::F32);
+    let j = kb.local("j", Ty::I32);
+    let body = vec![
+        let_(i, gid()),
+        // Units whose index is 3 mod 5 leave at once.
+        if_(
+            bin(
+                BinaryOp::Eq,
+                bin(BinaryOp::Rem, kb.get(i), u32c(5)),
+                u32c(3),
+            ),
+            vec![ret()],
+            vec![],
+        ),
+        let_(v, kb.load(x, kb.get(i), 1)),
+        // A gather through an index buffer (some indices negative or past the end).
+        let_(j, kb.load(idx, kb.get(i), 1)),
+        if_(
+            bin(BinaryOp::Gt, kb.get(v), f32c(0.0)),
+            vec![
+                assign(v, mul(kb.get(v), f32c(2.0))),
+                if_(
+                    bin(BinaryOp::Lt, kb.get(v), f32c(10.0)),
+                    vec![assign(v, add(kb.get(v), kb.load(x, kb.get(j), 1)))],
+                    vec![ret()],
+                ),
+            ],
+            vec![assign(v, math(MathFn::Abs, vec![kb.get(v)]))],
+        ),
+        store(out, kb.get(i), kb.get(v)),
+        // A scatter to a permuted index, out of bounds for some units.
+        store(
+            hits,
+            bin(BinaryOp::BitXor, kb.get(i), u32c(1)),
+            add(kb.get(i), u32c(100)),
+        ),
+    ];
+    kb.finish(body)
+}
+
+#[test]
+fn divergent_control_flow_agrees_in_both_shapes_and_with_the_interpreter() {
+    let k = divergent();
+    let n = 37;
+    let x: Vec<f32> = (0..n).map(|i| ((i * 7) % 13) as f32 - 4.5).collect();
+    let idx: Vec<i32> = (0..n as i32).map(|i| (i * 5) % 45 - 4).collect();
+    for group in [4, 8, 3, 12] {
+        let grid = Grid::cover(n, group);
+        check(
+            &k,
+            grid,
+            &[
+                f32s(&x),
+                i32s(&idx),
+                f32s(&vec![-1.0; n]),
+                u32s(&vec![0; n - 2]),
+            ],
+        );
+    }
+}
+
+#[test]
+fn elementwise_kernels_agree_in_both_shapes() {
+    // gelu-like math with select, casts and integer ops on every lane.
+    let mut kb = Kb::new("elementwise");
+    let x = kb.buf("x", Elem::F32);
+    let y = kb.buf_mut("y", Elem::F32);
+    let c = kb.buf_mut("c", Elem::I32);
+    let t = kb.local("t", Ty::F32);
+    let xi = kb.load(x, gid(), 1);
+    let inner = mul(
+        f32c(0.79788456),
+        add(
+            xi.clone(),
+            mul(f32c(0.044715), mul(xi.clone(), mul(xi.clone(), xi.clone()))),
+        ),
+    );
+    let body = vec![
+        let_(t, math(MathFn::Tanh, vec![inner])),
+        store(
+            y,
+            gid(),
+            mul(mul(f32c(0.5), xi.clone()), add(f32c(1.0), kb.get(t))),
+        ),
+        store(
+            c,
+            gid(),
+            select(
+                bin(
+                    BinaryOp::And,
+                    bin(BinaryOp::Gt, xi.clone(), f32c(0.0)),
+                    lt(gid(), u32c(50)),
+                ),
+                bin(BinaryOp::Div, cast(xi.clone(), Elem::I32), i32c(3)),
+                cast(
+                    math(MathFn::Sqrt, vec![math(MathFn::Abs, vec![xi])]),
+                    Elem::I32,
+                ),
+            ),
+        ),
+    ];
+    let k = kb.finish(body);
+    let n = 203;
+    let x: Vec<f32> = (0..n).map(|i| (i as f32 - 100.0) * 0.37).collect();
+    for group in [64, 63] {
+        check(
+            &k,
+            Grid::cover(n, group),
+            &[f32s(&x), f32s(&vec![0.0; n]), i32s(&vec![0; n])],
+        );
+    }
+}
