@@ -183,17 +183,21 @@ fn softmax() -> Kernel {
     }
 }
 
-/// Best time of `reps` runs of `f` (after one warm-up), at least `min_time` in total.
-fn best(mut f: impl FnMut(), min_time: Duration) -> Duration {
-    f();
-    let mut best = Duration::MAX;
+/// Best time of each of `fs`, run round-robin (after a warm-up round) for at least
+/// `min_time` each and three rounds, so every variant meets the same load on a shared
+/// machine.
+fn best_of(fs: &mut [&mut (dyn FnMut() + Send)], min_time: Duration) -> Vec<Duration> {
+    fs.iter_mut().for_each(|f| f());
+    let mut best = vec![Duration::MAX; fs.len()];
     let start = Instant::now();
-    let mut runs = 0;
-    while runs < 3 || start.elapsed() < min_time {
-        let t = Instant::now();
-        f();
-        best = best.min(t.elapsed());
-        runs += 1;
+    let mut rounds = 0;
+    while rounds < 3 || start.elapsed() < min_time * fs.len() as u32 {
+        for (f, b) in fs.iter_mut().zip(&mut best) {
+            let t = Instant::now();
+            f();
+            *b = (*b).min(t.elapsed());
+        }
+        rounds += 1;
     }
     best
 }
@@ -299,64 +303,67 @@ fn human(bytes: usize) -> String {
 
 fn bench_size(bytes: usize, min_time: Duration, one: &rayon::ThreadPool) {
     let n = bytes / 4;
-    let kernels = [axpy(1), axpy(4)];
-    let soft = softmax();
+    let (k1, k4, soft) = (axpy(1), axpy(4), softmax());
     let cols = 1024.min(n);
     let x = host((0..n).map(|i| (i % 1000) as f32 * 1e-3).collect());
-    let mut y = host(vec![1.0; n]);
+    // One output per variant, so the variants can be interleaved.
+    let mut ys: Vec<RawBuffer> = (0..5).map(|_| host(vec![1.0; n])).collect();
     let mut copy_dst = vec![0.0f32; n];
-    let copy = gbps(
-        2 * bytes,
-        best(
-            || copy_dst.copy_from_slice(black_box(as_slice(&x))),
-            min_time,
-        ),
+    let copy_t = best_of(
+        &mut [&mut || copy_dst.copy_from_slice(black_box(as_slice(&x)))],
+        min_time,
     );
-    let axpy_bytes = 3 * bytes;
-    let soft_bytes = 2 * bytes;
+    let copy = gbps(2 * bytes, copy_t[0]);
+    let (axpy_bytes, soft_bytes) = (3 * bytes, 2 * bytes);
+    let par_soft = (PAR_CHUNK / cols).max(1) * cols;
     let mut rows = Vec::new();
     for (pool, threads) in [(Some(one), "1"), (None, "all")] {
-        let run = |f: &mut (dyn FnMut() + Send)| match pool {
-            Some(p) => p.install(|| best(&mut *f, min_time)),
-            None => best(f, min_time),
+        let x = &x;
+        let [ra, ja, j4, rs, js] = &mut ys[..] else {
+            return;
         };
-        let rust_axpy_t = if pool.is_some() {
-            run(&mut || rust_axpy(1.0001, as_slice(&x), as_mut_slice(&mut y)))
-        } else {
-            run(&mut || {
-                as_mut_slice(&mut y)
+        let mut measure = || {
+            let mut rust_axpy_f = || match pool {
+                Some(_) => rust_axpy(1.0001, as_slice(x), as_mut_slice(ra)),
+                None => as_mut_slice(ra)
                     .par_chunks_mut(PAR_CHUNK)
-                    .zip(as_slice(&x).par_chunks(PAR_CHUNK))
-                    .for_each(|(y, x)| rust_axpy(1.0001, x, y))
-            })
+                    .zip(as_slice(x).par_chunks(PAR_CHUNK))
+                    .for_each(|(y, x)| rust_axpy(1.0001, x, y)),
+            };
+            let mut rust_soft_f = || match pool {
+                Some(_) => rust_softmax(cols, as_slice(x), as_mut_slice(rs)),
+                None => as_mut_slice(rs)
+                    .par_chunks_mut(par_soft)
+                    .zip(as_slice(x).par_chunks(par_soft))
+                    .for_each(|(y, x)| rust_softmax(cols, x, y)),
+            };
+            best_of(
+                &mut [
+                    &mut rust_axpy_f,
+                    &mut || launch_axpy(&k1, 1, 1.0001, x, ja),
+                    &mut || launch_axpy(&k4, 4, 1.0001, x, j4),
+                    &mut rust_soft_f,
+                    &mut || launch_softmax(&soft, cols, x, js),
+                ],
+                min_time,
+            )
         };
-        for (k, lanes, what) in [(&kernels[0], 1, "axpy"), (&kernels[1], 4, "axpy x4")] {
-            let t = run(&mut || launch_axpy(k, lanes, 1.0001, &x, &mut y));
+        let t = match pool {
+            Some(p) => p.install(measure),
+            None => measure(),
+        };
+        for (what, jit, rust, moved) in [
+            ("axpy", t[1], t[0], axpy_bytes),
+            ("axpy x4", t[2], t[0], axpy_bytes),
+            ("softmax", t[4], t[3], soft_bytes),
+        ] {
             rows.push(Row {
                 what,
                 threads,
-                jit: gbps(axpy_bytes, t),
-                rust: gbps(axpy_bytes, rust_axpy_t),
+                jit: gbps(moved, jit),
+                rust: gbps(moved, rust),
             });
         }
-        let rust_soft_t = if pool.is_some() {
-            run(&mut || rust_softmax(cols, as_slice(&x), as_mut_slice(&mut y)))
-        } else {
-            let chunk = (PAR_CHUNK / cols).max(1) * cols;
-            run(&mut || {
-                as_mut_slice(&mut y)
-                    .par_chunks_mut(chunk)
-                    .zip(as_slice(&x).par_chunks(chunk))
-                    .for_each(|(y, x)| rust_softmax(cols, x, y))
-            })
-        };
-        let t = run(&mut || launch_softmax(&soft, cols, &x, &mut y));
-        rows.push(Row {
-            what: "softmax",
-            threads,
-            jit: gbps(soft_bytes, t),
-            rust: gbps(soft_bytes, rust_soft_t),
-        });
     }
     for r in &rows {
         print_row(bytes, copy, r);

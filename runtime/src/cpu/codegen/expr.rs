@@ -148,7 +148,11 @@ impl Lower<'_, '_> {
         if ty.lanes == 1 {
             return lane;
         }
-        self.join(ty.elem, &[lane; 4])
+        match ty.elem {
+            Elem::Bool => self.join(ty.elem, &[lane; 4]),
+            e if e.is_float() => self.b.ins().splat(types::F32X4, lane),
+            _ => self.b.ins().splat(types::I32X4, lane),
+        }
     }
 
     /// The lanes of `v` as scalars in their scalar register type.
@@ -265,6 +269,13 @@ impl Lower<'_, '_> {
         if at.lanes != 4 || bt.lanes != 4 {
             return None;
         }
+        if op.is_comparison() && at.elem != Elem::F16 && at.elem != Elem::BF16 {
+            // A lane mask of all ones or zeros, narrowed to the 0/1 of bool lanes.
+            let mask = self.compare(op, at.elem, a, b);
+            let one = self.iconst32(1);
+            let ones = self.b.ins().splat(types::I32X4, one);
+            return Some(self.b.ins().band(mask, ones));
+        }
         let ins = self.b.ins();
         match (at.elem, op) {
             (Elem::F32, BinaryOp::Add) => Some(ins.fadd(a, b)),
@@ -277,6 +288,9 @@ impl Lower<'_, '_> {
             (Elem::I32 | Elem::U32, BinaryOp::BitAnd) => Some(ins.band(a, b)),
             (Elem::I32 | Elem::U32, BinaryOp::BitOr) => Some(ins.bor(a, b)),
             (Elem::I32 | Elem::U32, BinaryOp::BitXor) => Some(ins.bxor(a, b)),
+            (Elem::Bool, BinaryOp::And | BinaryOp::BitAnd | BinaryOp::Min) => Some(ins.band(a, b)),
+            (Elem::Bool, BinaryOp::Or | BinaryOp::BitOr | BinaryOp::Max) => Some(ins.bor(a, b)),
+            (Elem::Bool, BinaryOp::BitXor) => Some(ins.bxor(a, b)),
             _ => None,
         }
     }

@@ -58,7 +58,7 @@ impl Lower<'_, '_> {
         }
     }
 
-    fn compare(&mut self, op: BinaryOp, elem: Elem, a: Value, b: Value) -> Value {
+    pub(super) fn compare(&mut self, op: BinaryOp, elem: Elem, a: Value, b: Value) -> Value {
         if elem.is_float() {
             let cc = match op {
                 BinaryOp::Eq => FloatCC::Equal,

@@ -11,7 +11,7 @@ use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{ConstantData, Endianness, InstBuilder, MemFlagsData, Value, types};
 use cranelift_frontend::Variable;
 use vibee_dsl::kernel::{
-    BinaryOp, BufRef, Builtin, Elem, Expr, ExprKind, Kernel, MathFn, Stmt, StmtKind, Ty,
+    BinaryOp, BufRef, Builtin, Elem, Expr, ExprKind, Kernel, MathFn, Stmt, StmtKind, Ty, VarId,
 };
 
 use super::skeleton::for_each_expr;
@@ -24,6 +24,69 @@ pub(super) struct SimdState {
     alive: Option<Variable>,
     /// The conjunction of the enclosing `if` conditions (i32x4 of 0/1), innermost last.
     conds: Vec<Value>,
+    /// Locals whose four lanes always hold consecutive integers (one top-level `let` of a
+    /// consecutive value), so accesses through them need no run-time consecutiveness test.
+    consecutive: Vec<VarId>,
+}
+
+/// Whether the lanes of `e` are statically `v, v+1, v+2, v+3` (modulo 2^32).
+fn consecutive(e: &Expr, locals: &[VarId]) -> bool {
+    match &e.kind {
+        ExprKind::Builtin(Builtin::GlobalPos(None) | Builtin::UnitPos(None)) => true,
+        ExprKind::Local(v) => locals.contains(v),
+        ExprKind::Binary(BinaryOp::Add, a, b) if e.ty.elem.is_int() => {
+            (consecutive(a, locals) && uniform(b)) || (uniform(a) && consecutive(b, locals))
+        }
+        ExprKind::Binary(BinaryOp::Sub, a, b) if e.ty.elem.is_int() => {
+            consecutive(a, locals) && uniform(b)
+        }
+        ExprKind::Cast(a) if e.ty.elem.is_int() && a.ty.elem.is_int() => consecutive(a, locals),
+        _ => false,
+    }
+}
+
+/// Whether `e` has the same value in every lane (no locals, loads or unit positions).
+fn uniform(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Lit(_) | ExprKind::Param(_) | ExprKind::Len(_) => true,
+        ExprKind::Builtin(b) => !matches!(
+            b,
+            Builtin::GlobalPos(_) | Builtin::UnitPos(_) | Builtin::PlaneUnit
+        ),
+        ExprKind::Unary(_, a) | ExprKind::Cast(a) => uniform(a),
+        ExprKind::Binary(_, a, b) => uniform(a) && uniform(b),
+        _ => false,
+    }
+}
+
+/// Locals defined once, by a top-level `let` of a consecutive value.
+fn consecutive_locals(body: &[Stmt]) -> Vec<VarId> {
+    let mut found: Vec<VarId> = Vec::new();
+    for s in body {
+        if let StmtKind::Let { var, init } = &s.kind
+            && consecutive(init, &found)
+            && definitions(body, *var) == 1
+        {
+            found.push(*var);
+        }
+    }
+    found
+}
+
+/// How many statements (at any depth) set local `v`.
+fn definitions(stmts: &[Stmt], v: VarId) -> usize {
+    stmts
+        .iter()
+        .map(|s| match &s.kind {
+            StmtKind::Let { var, .. } | StmtKind::Assign { var, .. } => usize::from(*var == v),
+            StmtKind::If {
+                then_branch,
+                else_branch,
+                ..
+            } => definitions(then_branch, v) + definitions(else_branch, v),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// The type of a value when four units run at once.
@@ -89,6 +152,7 @@ impl Lower<'_, '_> {
     pub(super) fn simd_body(&mut self, body: &[Stmt]) -> Result<(), String> {
         self.simd.conds.clear();
         self.simd.alive = None;
+        self.simd.consecutive = consecutive_locals(body);
         if has_return(body) {
             let alive = self.b.declare_var(types::I32X4);
             let ones = self.lanes_u32([1; 4]);
@@ -342,17 +406,22 @@ impl Lower<'_, '_> {
     /// that test and `i0` as a 64-bit element index.
     fn consecutive_inside(
         &mut self,
+        index: &Expr,
         idx: Value,
-        index_ty: Ty,
         len: Value,
     ) -> Result<(Value, Value), String> {
+        let index_ty = index.ty;
         let i0 = self.b.ins().extractlane(idx, 0);
         let first = self.index64(i0, index_ty)?;
-        let base = self.b.ins().splat(types::I32X4, i0);
-        let iota = self.lanes_u32([0, 1, 2, 3]);
-        let expect = self.b.ins().iadd(base, iota);
-        let same = self.b.ins().icmp(IntCC::Equal, idx, expect);
-        let consecutive = self.b.ins().vall_true(same);
+        let consecutive = if consecutive(index, &self.simd.consecutive) {
+            self.b.ins().iconst(types::I8, 1)
+        } else {
+            let base = self.b.ins().splat(types::I32X4, i0);
+            let iota = self.lanes_u32([0, 1, 2, 3]);
+            let expect = self.b.ins().iadd(base, iota);
+            let same = self.b.ins().icmp(IntCC::Equal, idx, expect);
+            self.b.ins().vall_true(same)
+        };
         // `first + 3 < len`, with `first` small enough that the lanes did not wrap (a
         // negative i32 index is huge here and fails too).
         let limit = if index_ty.elem == Elem::I32 {
@@ -383,7 +452,7 @@ impl Lower<'_, '_> {
         let result = self.b.declare_var(clif_ty(w)?);
         let [whole, lanes, merge] = [(); 3].map(|()| self.b.create_block());
         if matches!(ty.elem, Elem::F32 | Elem::I32 | Elem::U32) {
-            let (ok, first) = self.consecutive_inside(idx, index.ty, view.len)?;
+            let (ok, first) = self.consecutive_inside(index, idx, view.len)?;
             self.b.ins().brif(ok, whole, &[], lanes, &[]);
             self.b.switch_to_block(whole);
             let addr = self.address(view, first);
@@ -415,7 +484,7 @@ impl Lower<'_, '_> {
         let mask = self.mask();
         let [whole, lanes, merge] = [(); 3].map(|()| self.b.create_block());
         if matches!(value.ty.elem, Elem::F32 | Elem::I32 | Elem::U32) {
-            let (mut ok, first) = self.consecutive_inside(idx, index.ty, view.len)?;
+            let (mut ok, first) = self.consecutive_inside(index, idx, view.len)?;
             if let Some(m) = mask {
                 let all = self.b.ins().vall_true(m);
                 ok = self.b.ins().band(ok, all);
