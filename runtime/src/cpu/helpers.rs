@@ -26,10 +26,6 @@ pub(crate) struct Helper {
     pub ret: HelperTy,
 }
 
-// SAFETY: the pointers are addresses of `extern "C"` functions, valid for the whole process.
-unsafe impl Send for Helper {}
-unsafe impl Sync for Helper {}
-
 // The C library's float functions: exactly what `f32::exp`, `ln`, `tanh`, `sin`, `cos`,
 // `powf` and `%` call on this target, so the interpreter computes the same bits. Linking
 // them directly rather than through a Rust wrapper keeps each call one jump.

@@ -5,10 +5,13 @@
 //! values, compiled at first launch), packs the arguments into a [`LaunchCtx`] the
 //! generated code reads, and hands it to the [`driver`], which spreads groups over rayon.
 //!
-//! Two shapes of generated code ([`codegen`]):
+//! Three shapes of generated code ([`codegen`]):
 //! - kernels without barriers compile to one function that loops over a range of groups
 //!   and over every unit of each group inside the generated code, so a launch makes one
 //!   native call per chunk of groups, not one per unit;
+//! - loop-free kernels of that kind also compile to a variant that runs four units per
+//!   iteration in the lanes of 128-bit vectors (`if` as masks, consecutive accesses as one
+//!   vector load or store), used when the group size is a multiple of 4;
 //! - kernels with barriers compile to a *resumable* function: every local lives in a
 //!   per-unit state slot across barriers, a barrier saves the unit's state and returns its
 //!   resume point, and the driver runs every unit of a group up to the barrier before it

@@ -4,7 +4,8 @@
 //! `FunctionBuilder`: [`skeleton`] emits the function around the body (the loops over
 //! groups and units, or the resume dispatch of a kernel with barriers), [`stmt`] the
 //! statements and control flow, [`expr`] the expressions, [`ops`] the scalar semantics of
-//! every operator, [`memory`] the bounds-checked loads, stores and atomics. Every local is
+//! every operator, [`memory`] the bounds-checked loads, stores and atomics, and [`simd`] the
+//! variant that runs four units per iteration in vector lanes. Every local is
 //! a `cranelift_frontend::Variable`, so values stay in SSA registers.
 
 mod expr;
