@@ -127,3 +127,43 @@ fn elementwise_kernels_agree_in_both_shapes() {
         );
     }
 }
+
+#[test]
+fn groups_inside_every_buffer_skip_checks_and_the_others_keep_them() {
+    // `long` covers every unit, `short` only the first groups: units past it take the else
+    // branch, and the last group is ragged (index past both buffers).
+    let mut kb = Kb::new("versioned");
+    let short = kb.buf("short", Elem::F32);
+    let long = kb.buf_mut("long", Elem::F32);
+    let i = kb.local("i", Ty::U32);
+    let body = vec![
+        let_(i, gid()),
+        if_(
+            lt(kb.get(i), len(short)),
+            vec![store(
+                long,
+                kb.get(i),
+                add(kb.load(short, kb.get(i), 1), kb.load(long, kb.get(i), 1)),
+            )],
+            vec![store(long, kb.get(i), f32c(-7.0))],
+        ),
+    ];
+    let k = kb.finish(body);
+    let short_v: Vec<f32> = (0..21).map(|v| v as f32).collect();
+    for group in [8, 4, 12] {
+        let out = check(
+            &k,
+            Grid::linear(6, group),
+            &[f32s(&short_v), f32s(&vec![0.5; 45])],
+        );
+        let got = as_f32(&out[1]);
+        for (j, v) in got.iter().enumerate() {
+            let want = match j {
+                _ if j < 21 => j as f32 + 0.5,
+                _ if j < 6 * group as usize => -7.0,
+                _ => 0.5,
+            };
+            assert_eq!(*v, want, "group size {group}, element {j}");
+        }
+    }
+}

@@ -27,6 +27,34 @@ pub(super) struct SimdState {
     /// Locals whose four lanes always hold consecutive integers (one top-level `let` of a
     /// consecutive value), so accesses through them need no run-time consecutiveness test.
     consecutive: Vec<VarId>,
+    /// Buffers known to hold every global position of the current group (see
+    /// `group_inside`): accesses at the global position need no bounds check.
+    in_bounds: Vec<BufRef>,
+}
+
+/// Whether `e` is the global linear position itself (directly or through a local that
+/// holds exactly it).
+fn is_global_pos(e: &Expr, gid_locals: &[VarId]) -> bool {
+    match &e.kind {
+        ExprKind::Builtin(Builtin::GlobalPos(None)) => true,
+        ExprKind::Local(v) => gid_locals.contains(v),
+        _ => false,
+    }
+}
+
+/// Locals defined once, by a top-level `let` of the global linear position.
+fn gid_locals(body: &[Stmt]) -> Vec<VarId> {
+    body.iter()
+        .filter_map(|s| match &s.kind {
+            StmtKind::Let { var, init }
+                if matches!(init.kind, ExprKind::Builtin(Builtin::GlobalPos(None)))
+                    && definitions(body, *var) == 1 =>
+            {
+                Some(*var)
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Whether the lanes of `e` are statically `v, v+1, v+2, v+3` (modulo 2^32).
@@ -148,6 +176,52 @@ fn has_return(stmts: &[Stmt]) -> bool {
 }
 
 impl Lower<'_, '_> {
+    /// Parameter buffers the body accesses at the global linear position.
+    pub(super) fn simd_group_buffers(&self) -> Vec<BufRef> {
+        let gids = gid_locals(&self.kernel.body);
+        let mut bufs: Vec<BufRef> = Vec::new();
+        let mut note = |buf: BufRef, index: &Expr| {
+            if matches!(buf, BufRef::Param(_))
+                && is_global_pos(index, &gids)
+                && !bufs.contains(&buf)
+            {
+                bufs.push(buf);
+            }
+        };
+        fn stores(stmts: &[Stmt], f: &mut impl FnMut(BufRef, &Expr)) {
+            for s in stmts {
+                match &s.kind {
+                    StmtKind::Store { buf, index, .. } => f(*buf, index),
+                    StmtKind::If {
+                        then_branch,
+                        else_branch,
+                        ..
+                    } => {
+                        stores(then_branch, f);
+                        stores(else_branch, f);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        stores(&self.kernel.body, &mut note);
+        for_each_expr(&self.kernel.body, &mut |e| {
+            if let ExprKind::Load { buf, index } = &e.kind {
+                note(*buf, index);
+            }
+        });
+        bufs
+    }
+
+    pub(super) fn simd_set_in_bounds(&mut self, bufs: Vec<BufRef>) {
+        self.simd.in_bounds = bufs;
+    }
+
+    /// Whether `buf[index]` is known in bounds for all four lanes of this group.
+    fn simd_known_inside(&self, buf: BufRef, index: &Expr) -> bool {
+        self.simd.in_bounds.contains(&buf) && is_global_pos(index, &gid_locals(&self.kernel.body))
+    }
+
     /// The body for four units: lanes start alive, statements run under masks.
     pub(super) fn simd_body(&mut self, body: &[Stmt]) -> Result<(), String> {
         self.simd.conds.clear();
@@ -255,6 +329,13 @@ impl Lower<'_, '_> {
     }
 
     fn simd_if(&mut self, cond: &Expr, then: &[Stmt], other: &[Stmt]) -> Result<(), String> {
+        // `if gid < len(buf)` holds in every lane of a group known to be inside `buf`.
+        if let ExprKind::Binary(BinaryOp::Lt, a, b) = &cond.kind
+            && let ExprKind::Len(buf) = b.kind
+            && self.simd_known_inside(buf, a)
+        {
+            return then.iter().try_for_each(|s| self.simd_stmt(s));
+        }
         let c = self.simd_condition(cond)?;
         let outer = self.simd.conds.last().copied();
         let then_c = match outer {
@@ -449,6 +530,15 @@ impl Lower<'_, '_> {
         }
         let idx = self.simd_expr(index)?;
         let w = widen(ty);
+        if matches!(ty.elem, Elem::F32 | Elem::I32 | Elem::U32)
+            && self.simd_known_inside(buf, index)
+        {
+            let i0 = self.b.ins().extractlane(idx, 0);
+            let first = self.index64(i0, index.ty)?;
+            let addr = self.address(view, first);
+            let flags = MemFlagsData::new().with_notrap();
+            return Ok(self.b.ins().load(clif_ty(w)?, flags, addr, 0));
+        }
         let result = self.b.declare_var(clif_ty(w)?);
         let [whole, lanes, merge] = [(); 3].map(|()| self.b.create_block());
         if matches!(ty.elem, Elem::F32 | Elem::I32 | Elem::U32) {
@@ -483,7 +573,17 @@ impl Lower<'_, '_> {
         let v = self.simd_expr(value)?;
         let mask = self.mask();
         let [whole, lanes, merge] = [(); 3].map(|()| self.b.create_block());
-        if matches!(value.ty.elem, Elem::F32 | Elem::I32 | Elem::U32) {
+        let wide = matches!(value.ty.elem, Elem::F32 | Elem::I32 | Elem::U32);
+        if wide && mask.is_none() && self.simd_known_inside(buf, index) {
+            let i0 = self.b.ins().extractlane(idx, 0);
+            let first = self.index64(i0, index.ty)?;
+            let addr = self.address(view, first);
+            self.b
+                .ins()
+                .store(MemFlagsData::new().with_notrap(), v, addr, 0);
+            return Ok(());
+        }
+        if wide {
             let (mut ok, first) = self.consecutive_inside(index, idx, view.len)?;
             if let Some(m) = mask {
                 let all = self.b.ins().vall_true(m);

@@ -5,7 +5,7 @@ use std::mem::offset_of;
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{Block, InstBuilder, JumpTableData, MemFlagsData, Value, types};
-use vibee_dsl::kernel::{Builtin, ExprKind, ParamKind, Stmt, StmtKind};
+use vibee_dsl::kernel::{BufRef, Builtin, ExprKind, ParamKind, Stmt, StmtKind};
 
 use super::{ArgVal, DONE, Lower, Positions, lane_ty};
 use crate::cpu::{ArgSlot, LaunchCtx};
@@ -26,8 +26,7 @@ impl Lower<'_, '_> {
         let pos = self.positions()?;
         let g = self.b.declare_var(types::I64);
         self.b.def_var(g, p[2]);
-        let [group_body, unit_body, unit_next, group_next, exit] =
-            [(); 5].map(|()| self.b.create_block());
+        let [group_body, group_next, exit] = [(); 3].map(|()| self.b.create_block());
         let any = self.b.ins().icmp(IntCC::UnsignedLessThan, p[2], p[3]);
         self.b.ins().brif(any, group_body, &[], exit, &[]);
 
@@ -38,8 +37,43 @@ impl Lower<'_, '_> {
         for v in pos.unit.iter().chain([&pos.unit_linear]) {
             self.b.def_var(*v, zero);
         }
-        self.b.ins().jump(unit_body, &[]);
+        let in_bounds = if simd {
+            self.simd_group_buffers()
+        } else {
+            Vec::new()
+        };
+        if in_bounds.is_empty() {
+            let units = self.unit_loop(&pos, simd, group_next)?;
+            self.b.switch_to_block(group_body);
+            self.b.ins().jump(units, &[]);
+        } else {
+            // A group whose positions all index inside every buffer accessed at the global
+            // position runs a copy of the body without those bounds checks.
+            let ok = self.group_inside(&pos, gv, &in_bounds);
+            self.simd_set_in_bounds(in_bounds);
+            let fast = self.unit_loop(&pos, simd, group_next)?;
+            self.simd_set_in_bounds(Vec::new());
+            let checked = self.unit_loop(&pos, simd, group_next)?;
+            self.b.switch_to_block(group_body);
+            self.b.ins().brif(ok, fast, &[], checked, &[]);
+        }
 
+        self.b.switch_to_block(group_next);
+        let gv = self.b.use_var(g);
+        let next = self.b.ins().iadd_imm_u(gv, 1);
+        self.b.def_var(g, next);
+        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, next, p[3]);
+        self.b.ins().brif(more, group_body, &[], exit, &[]);
+
+        self.b.switch_to_block(exit);
+        self.b.ins().return_(&[]);
+        Ok(())
+    }
+
+    /// One loop over the units of a group (one or four per iteration), ending at `after`;
+    /// returns its first block.
+    fn unit_loop(&mut self, pos: &Positions, simd: bool, after: Block) -> Result<Block, String> {
+        let [unit_body, unit_next] = [(); 2].map(|()| self.b.create_block());
         self.b.switch_to_block(unit_body);
         self.unit_exit = Some(unit_next);
         let kernel = self.kernel;
@@ -57,24 +91,36 @@ impl Lower<'_, '_> {
             self.b.def_var(pos.unit_linear, next);
             next
         } else {
-            self.next_unit(&pos, uses_axes(&self.kernel.body, false))
+            self.next_unit(pos, uses_axes(&self.kernel.body, false))
         };
         let more = self
             .b
             .ins()
             .icmp(IntCC::UnsignedLessThan, ul, pos.units_per_group);
-        self.b.ins().brif(more, unit_body, &[], group_next, &[]);
+        self.b.ins().brif(more, unit_body, &[], after, &[]);
+        Ok(unit_body)
+    }
 
-        self.b.switch_to_block(group_next);
-        let gv = self.b.use_var(g);
-        let next = self.b.ins().iadd_imm_u(gv, 1);
-        self.b.def_var(g, next);
-        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, next, p[3]);
-        self.b.ins().brif(more, group_body, &[], exit, &[]);
-
-        self.b.switch_to_block(exit);
-        self.b.ins().return_(&[]);
-        Ok(())
+    /// Whether group `g`'s global positions `g*U .. (g+1)*U` stay below 2^32 and below the
+    /// length of every buffer in `bufs`.
+    fn group_inside(&mut self, pos: &Positions, g: Value, bufs: &[BufRef]) -> Value {
+        let units = self.b.ins().uextend(types::I64, pos.units_per_group);
+        let next = self.b.ins().iadd_imm_u(g, 1);
+        let end = self.b.ins().imul(next, units);
+        let mut ok = self
+            .b
+            .ins()
+            .icmp_imm_u(IntCC::UnsignedLessThanOrEqual, end, 1i64 << 32);
+        for &buf in bufs {
+            if let BufRef::Param(p) = buf
+                && let Some(Some(ArgVal::Buffer { len, .. })) = self.args.get(p.0 as usize)
+            {
+                let len = *len;
+                let inside = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, len);
+                ok = self.b.ins().band(ok, inside);
+            }
+        }
+        ok
     }
 
     /// `fn(ctx, shared, group, unit, state, resume) -> next`: runs one unit from resume
