@@ -154,7 +154,7 @@ fn groups_inside_every_buffer_skip_checks_and_the_others_keep_them() {
         let out = check(
             &k,
             Grid::linear(6, group),
-            &[f32s(&short_v), f32s(&vec![0.5; 45])],
+            &[f32s(&short_v), f32s(&[0.5; 45])],
         );
         let got = as_f32(&out[1]);
         for (j, v) in got.iter().enumerate() {
