@@ -58,7 +58,7 @@ impl Device {
         match self {
             Device::Cpu => u32::MAX as u64,
             #[cfg(any(feature = "wgpu", feature = "cuda"))]
-            _ => 65_535,
+            other => crate::cube::max_groups_per_axis(other),
         }
     }
 }
