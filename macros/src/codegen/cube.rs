@@ -49,6 +49,7 @@ pub fn generate(kernel: &Kernel) -> TokenStream {
         pub mod __cube {
             use ::vibee::__private::cubecl;
             use ::vibee::__private::cubecl::prelude::*;
+            use ::vibee::__private::vibee_runtime::cube::ops as __ops;
             #imports
 
             #[cube(launch, create_dummy_kernel)]
@@ -178,10 +179,14 @@ impl<'k> Cx<'k> {
         body::visit_exprs(&self.kernel.body, &mut |e| elems.push(e.ty.elem));
         let mut out = TokenStream::new();
         if elems.contains(&Elem::F16) {
-            out.extend(quote!(use ::vibee::__private::vibee_runtime::cube::f16;));
+            out.extend(quote!(
+                use ::vibee::__private::vibee_runtime::cube::f16;
+            ));
         }
         if elems.contains(&Elem::BF16) {
-            out.extend(quote!(use ::vibee::__private::vibee_runtime::cube::bf16;));
+            out.extend(quote!(
+                use ::vibee::__private::vibee_runtime::cube::bf16;
+            ));
         }
         out
     }

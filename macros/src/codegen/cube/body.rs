@@ -18,10 +18,14 @@ pub(crate) fn block_with_shared(cx: &Cx<'_>) -> TokenStream {
             let name = cx.param(id);
             let bits = super::bits_name(&name);
             let value = match p.kind {
-                ParamKind::Comptime { elem: Elem::F16, .. } => {
+                ParamKind::Comptime {
+                    elem: Elem::F16, ..
+                } => {
                     quote!(f16::from_f32(f32::from_bits(#bits)))
                 }
-                ParamKind::Comptime { elem: Elem::BF16, .. } => {
+                ParamKind::Comptime {
+                    elem: Elem::BF16, ..
+                } => {
                     quote!(bf16::from_f32(f32::from_bits(#bits)))
                 }
                 _ => quote!(f32::from_bits(#bits)),
@@ -118,16 +122,18 @@ fn may_continue(s: &Stmt) -> bool {
 fn stmt(cx: &Cx<'_>, s: &Stmt, skip: Option<&Ident>) -> TokenStream {
     match &s.kind {
         StmtKind::Let { var, init } => {
+            // No type annotation: CubeCL's expansion would keep it verbatim where the
+            // variable holds an expand value. Literals are suffixed and helpers take turbofish
+            // types, so every initializer has the local's type already.
             let local = cx.kernel.local(*var);
             let name = cx.local(*var);
-            let ty = expr::ty_tokens(local.ty);
-            let init = expr::runtime_expr(cx, init);
+            let init = expr::expr(cx, init);
             let mutability = local.mutable.then(|| quote!(mut));
-            quote!(let #mutability #name: #ty = #init;)
+            quote!(let #mutability #name = #init;)
         }
         StmtKind::Assign { var, value } => {
             let name = cx.local(*var);
-            let value = expr::runtime_expr(cx, value);
+            let value = expr::expr(cx, value);
             quote!(#name = #value;)
         }
         StmtKind::Store { buf, index, value } => expr::store(cx, *buf, index, value),
@@ -154,18 +160,32 @@ fn stmt(cx: &Cx<'_>, s: &Stmt, skip: Option<&Ident>) -> TokenStream {
         } => {
             let name = cx.local(*var);
             let (start, end) = (expr::expr(cx, start), expr::expr(cx, end));
-            let range = if is_one(step) {
-                quote!(#start..#end)
-            } else {
-                let step = expr::expr(cx, step);
-                quote!((#start..#end).step_by(#step))
-            };
-            let body = loop_body(cx, body);
-            quote!(for #name in #range #body)
+            if is_one(step) {
+                let body = loop_body(cx, body, TokenStream::new());
+                return quote!(for #name in #start..#end #body);
+            }
+            // CubeCL's `step_by` does not take a runtime step here, so a strided loop is a
+            // `while` over a hidden counter; bounds and step are evaluated once, as in Rust,
+            // and the step runs after a `continue` too (it follows the flagged part).
+            let id = cx.next_loop_id();
+            let (counter, end_name, step_name) = (
+                format_ident!("__i_{}", id),
+                format_ident!("__end_{}", id),
+                format_ident!("__step_{}", id),
+            );
+            let step = expr::expr(cx, step);
+            let body = loop_body(cx, body, quote!(let #name = #counter;));
+            let body = inject_tail(body, quote!(#counter += #step_name;));
+            quote!({
+                let #end_name = #end;
+                let #step_name = #step;
+                let mut #counter = #start;
+                while #counter < #end_name #body
+            })
         }
         StmtKind::While { cond, body } => {
             let cond = expr::expr(cx, cond);
-            let body = loop_body(cx, body);
+            let body = loop_body(cx, body, TokenStream::new());
             quote!(while #cond #body)
         }
         StmtKind::Break => quote!(break;),
@@ -182,18 +202,33 @@ fn stmt(cx: &Cx<'_>, s: &Stmt, skip: Option<&Ident>) -> TokenStream {
     }
 }
 
-/// A loop body in braces; with a `continue` inside, a fresh flag skips the rest of the body.
-fn loop_body(cx: &Cx<'_>, body: &[Stmt]) -> TokenStream {
+/// A loop body in braces, starting with `head`; with a `continue` inside, a fresh flag skips
+/// the rest of the body.
+fn loop_body(cx: &Cx<'_>, body: &[Stmt], head: TokenStream) -> TokenStream {
     if has_loop_continue(body) {
         let flag = format_ident!("__continue_{}", cx.next_loop_id());
         let inner = stmts(cx, body, Some(&flag));
         quote!({
+            #head
             let mut #flag = false;
             #inner
         })
     } else {
         let inner = stmts(cx, body, None);
+        quote!({ #head #inner })
+    }
+}
+
+/// `block` (a braced group) with `tail` appended inside the braces.
+fn inject_tail(block: TokenStream, tail: TokenStream) -> TokenStream {
+    let mut trees: Vec<proc_macro2::TokenTree> = block.into_iter().collect();
+    if let Some(proc_macro2::TokenTree::Group(g)) = trees.pop() {
+        let mut inner = g.stream();
+        inner.extend(tail);
         quote!({ #inner })
+    } else {
+        let trees = trees.into_iter();
+        quote!({ #(#trees)* #tail })
     }
 }
 
@@ -237,10 +272,7 @@ pub(crate) fn visit_exprs(stmts: &[Stmt], f: &mut impl FnMut(&Expr)) {
                 cond.walk(f);
                 visit_exprs(body, f);
             }
-            StmtKind::Break
-            | StmtKind::Continue
-            | StmtKind::Return
-            | StmtKind::Barrier => {}
+            StmtKind::Break | StmtKind::Continue | StmtKind::Return | StmtKind::Barrier => {}
         }
     }
 }

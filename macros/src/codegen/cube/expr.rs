@@ -10,9 +10,9 @@ use vibee_dsl::kernel::{
 use super::Cx;
 use super::body::shared_name;
 
-/// The helpers of `vibee_runtime::cube::ops`.
+/// The helpers of `vibee_runtime::cube::ops`, imported as `__ops` by the generated module.
 fn ops() -> TokenStream {
-    quote!(::vibee::__private::vibee_runtime::cube::ops)
+    quote!(__ops)
 }
 
 /// The CubeCL spelling of an element type (`f16`/`bf16` are imported by the module).
@@ -41,11 +41,6 @@ pub(crate) fn ty_tokens(ty: Ty) -> TokenStream {
 /// Whether a builtin needs the `__planes` flag.
 pub(crate) fn is_plane_builtin(b: Builtin) -> bool {
     matches!(b, Builtin::PlaneSize | Builtin::PlaneUnit)
-}
-
-/// An expression whose value is needed at run time.
-pub(crate) fn runtime_expr(cx: &Cx<'_>, e: &Expr) -> TokenStream {
-    expr(cx, e)
 }
 
 /// An expression.
@@ -85,7 +80,7 @@ pub(crate) fn expr(cx: &Cx<'_>, e: &Expr) -> TokenStream {
         }
         ExprKind::Extract { vector, lane } => {
             let v = expr(cx, vector);
-            let lane = Literal::usize_unsuffixed(*lane as usize);
+            let lane = Literal::usize_suffixed(*lane as usize);
             quote!(#v.extract(#lane))
         }
         ExprKind::Construct(lanes) => {
@@ -114,11 +109,7 @@ pub(crate) fn expr(cx: &Cx<'_>, e: &Expr) -> TokenStream {
             then_value,
             else_value,
         } => {
-            let (c, a, b) = (
-                expr(cx, cond),
-                expr(cx, then_value),
-                expr(cx, else_value),
-            );
+            let (c, a, b) = (expr(cx, cond), expr(cx, then_value), expr(cx, else_value));
             quote!(cubecl::prelude::select(#c, #a, #b))
         }
     }
@@ -152,8 +143,9 @@ fn literal(lit: Lit, ty: Ty) -> TokenStream {
         }
     };
     if ty.is_vector() {
-        let t = ty_tokens(ty);
-        quote!(#t::new(#scalar))
+        let elem = elem_type(ty.elem);
+        let lanes = Literal::usize_unsuffixed(ty.lanes as usize);
+        quote!(Vector::<#elem, Const<#lanes>>::new(#scalar))
     } else {
         scalar
     }
@@ -286,7 +278,13 @@ fn load(cx: &Cx<'_>, buf: BufRef, index: &Expr, ty: Ty) -> TokenStream {
     let ops = ops();
     let t = elem_type(ty.elem);
     let (b, i) = (buf_ref(cx, buf, false), expr(cx, index));
+    // CubeCL does not reborrow a `&mut [T]` parameter as `&[T]` in a call, so loads from a
+    // buffer the kernel writes use the `_mut` helpers.
+    let writable = matches!(buf, BufRef::Param(p)
+        if matches!(cx.kernel.param(p).kind, vibee_dsl::kernel::ParamKind::Buffer { mutable: true, .. }));
     match (cx.is_atomic(buf), ty.is_vector()) {
+        (false, false) if writable => quote!(#ops::load_mut::<#t>(#b, #i)),
+        (false, true) if writable => quote!(#ops::load_vec4_mut::<#t>(#b, #i)),
         (false, false) => quote!(#ops::load::<#t>(#b, #i)),
         (false, true) => quote!(#ops::load_vec4::<#t>(#b, #i)),
         (true, false) => quote!(#ops::atomic_load::<#t>(#b, #i)),
@@ -296,17 +294,24 @@ fn load(cx: &Cx<'_>, buf: BufRef, index: &Expr, ty: Ty) -> TokenStream {
     }
 }
 
-/// `buf[index] = value;` (a vector store with four lanes), bounds-checked.
+/// `buf[index] = value;` (a vector store with four lanes), bounds-checked. The index and
+/// value are bound first: they may read the buffer being written, which Rust's borrow rules
+/// (that CubeCL's expansion keeps) forbid inside the call.
 pub(crate) fn store(cx: &Cx<'_>, buf: BufRef, index: &Expr, value: &Expr) -> TokenStream {
     let ops = ops();
     let t = elem_type(value.ty.elem);
     let (b, i, v) = (buf_ref(cx, buf, true), expr(cx, index), expr(cx, value));
-    match (cx.is_atomic(buf), value.ty.is_vector()) {
-        (false, false) => quote!(#ops::store::<#t>(#b, #i, #v);),
-        (false, true) => quote!(#ops::store_vec4::<#t>(#b, #i, #v);),
-        (true, false) => quote!(#ops::atomic_store::<#t>(#b, #i, #v);),
+    let call = match (cx.is_atomic(buf), value.ty.is_vector()) {
+        (false, false) => quote!(#ops::store::<#t>(#b, __index, __value);),
+        (false, true) => quote!(#ops::store_vec4::<#t>(#b, __index, __value);),
+        (true, false) => quote!(#ops::atomic_store::<#t>(#b, __index, __value);),
         (true, true) => quote!(compile_error!(
             "vector stores to a buffer that is also updated atomically are not supported on CubeCL"
         );),
+    };
+    quote! {
+        let __index = #i;
+        let __value = #v;
+        #call
     }
 }

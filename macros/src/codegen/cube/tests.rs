@@ -87,7 +87,10 @@ fn load(k: &K, buf: BufRef, index: Expr, lanes: u8) -> Expr {
     )
 }
 fn global_x() -> Expr {
-    e(ExprKind::Builtin(Builtin::GlobalPos(Some(Axis::X))), Ty::U32)
+    e(
+        ExprKind::Builtin(Builtin::GlobalPos(Some(Axis::X))),
+        Ty::U32,
+    )
 }
 fn unit_x() -> Expr {
     e(ExprKind::Builtin(Builtin::UnitPos(Some(Axis::X))), Ty::U32)
@@ -271,10 +274,7 @@ pub(crate) fn vec_scale() -> Kernel {
     let total = k.buffer("total", Elem::F32, true);
     let v = k.local("v", Ty::vector(Elem::F32, 4), false);
     let s0 = k.local("s0", Ty::F32, false);
-    let two = e(
-        ExprKind::Lit(Lit::Float(2.0)),
-        Ty::vector(Elem::F32, 4),
-    );
+    let two = e(ExprKind::Lit(Lit::Float(2.0)), Ty::vector(Elem::F32, 4));
     let lane0 = e(
         ExprKind::Extract {
             vector: Box::new(local(&k, v)),
@@ -346,23 +346,28 @@ fn planes_flag_only_where_planes_are_used() {
     assert!(!generate(&axpy()).to_string().contains("__planes"));
     let text = generate(&vec_scale()).to_string();
     assert!(text.contains("# [comptime] __planes : bool"), "{text}");
-    assert!(text.contains("args : [buffer 0 , buffer 1 , buffer 2 , planes]"), "{text}");
+    assert!(
+        text.contains("args : [buffer 0 , buffer 1 , buffer 2 , planes]"),
+        "{text}"
+    );
 }
 
 #[test]
 fn continue_becomes_a_flag_that_skips_the_rest() {
     let text = generate(&block_sum()).to_string();
-    assert!(text.contains("let mut __continue_0 = false"), "{text}");
-    assert!(text.contains("__continue_0 = true"), "{text}");
-    assert!(text.contains("if ! __continue_0"), "{text}");
+    // The strided loop takes id 0 for its counter, its `continue` flag id 1.
+    assert!(text.contains("let mut __continue_1 = false"), "{text}");
+    assert!(text.contains("__continue_1 = true"), "{text}");
+    assert!(text.contains("if ! __continue_1"), "{text}");
+    assert!(text.contains("__i_0 += __step_0"), "{text}");
     assert!(!text.contains("continue ;"), "{text}");
 }
 
 #[test]
 fn integer_division_is_guarded() {
     let text = generate(&block_sum()).to_string();
-    assert!(text.contains("ops :: div :: < u32 >"), "{text}");
-    assert!(text.contains("ops :: rem :: < u32 >"), "{text}");
+    assert!(text.contains("__ops :: div :: < u32 >"), "{text}");
+    assert!(text.contains("__ops :: rem :: < u32 >"), "{text}");
 }
 
 #[test]
@@ -383,7 +388,7 @@ fn shadowed_and_reserved_local_names_are_renamed() {
         })
         .collect();
     let text = generate(&k.0).to_string();
-    for name in ["let n_0 :", "let scope_1 :", "let t_2 :", "let t_3 :"] {
+    for name in ["let n_0 =", "let scope_1 =", "let t_2 =", "let t_3 ="] {
         assert!(text.contains(name), "{name} in {text}");
     }
 }
