@@ -1,0 +1,280 @@
+//! JSONL records ↔ [`Document`]s, and a reader that hands out batches of raw lines with
+//! their line numbers so that parsing can run in parallel and errors can name the line.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::document::{Document, Rejection};
+use crate::error::{DataError, Result};
+
+/// Field under which rejects files store why a record was rejected.
+pub const REJECT_FIELD: &str = "_vibee_reject";
+
+/// Which record fields hold the text and the id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordFormat {
+    /// Field holding the document text.
+    pub text_field: String,
+    /// Field holding the id; when absent, the id is `<shard stem>:<line>`.
+    pub id_field: String,
+}
+
+impl Default for RecordFormat {
+    fn default() -> Self {
+        RecordFormat {
+            text_field: "text".into(),
+            id_field: "id".into(),
+        }
+    }
+}
+
+/// One input line, parsed.
+#[derive(Debug)]
+pub enum ParsedLine {
+    /// A well-formed document.
+    Doc(Document),
+    /// A line that is not a document, with the reason (the raw text kept, lossily decoded).
+    Bad {
+        /// Category for counting: `invalid_utf8`, `malformed_json`, `not_an_object`,
+        /// `missing_text_field` or `text_not_a_string`.
+        kind: &'static str,
+        /// What is wrong, in words.
+        reason: String,
+        /// The line as text, invalid UTF-8 replaced.
+        raw: String,
+    },
+}
+
+impl RecordFormat {
+    /// Parses one line; `stem` and `line` build the fallback id.
+    pub fn parse(&self, bytes: &[u8], stem: &str, line: u64) -> ParsedLine {
+        let bad = |kind: &'static str, reason: String| ParsedLine::Bad {
+            kind,
+            reason,
+            raw: String::from_utf8_lossy(bytes).into_owned(),
+        };
+        let text = match std::str::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                return bad(
+                    "invalid_utf8",
+                    format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+                );
+            }
+        };
+        let mut fields = match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(map)) => map,
+            Ok(other) => {
+                return bad(
+                    "not_an_object",
+                    format!("expected a JSON object, found {}", kind(&other)),
+                );
+            }
+            Err(e) => return bad("malformed_json", format!("malformed JSON: {e}")),
+        };
+        let body = match fields.remove(&self.text_field) {
+            Some(Value::String(s)) => s,
+            Some(other) => {
+                let found = kind(&other);
+                return bad(
+                    "text_not_a_string",
+                    format!("field `{}` is {found}, not a string", self.text_field),
+                );
+            }
+            None => {
+                return bad(
+                    "missing_text_field",
+                    format!("missing text field `{}`", self.text_field),
+                );
+            }
+        };
+        let id = match fields.get(&self.id_field) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => format!("{stem}:{line}"),
+        };
+        ParsedLine::Doc(Document {
+            id,
+            text: body,
+            fields,
+            metadata: Map::new(),
+        })
+    }
+
+    /// The record written for a kept document: its fields, the (possibly rewritten) text,
+    /// its id, and stage metadata merged into `metadata` (or `_vibee_metadata` when the
+    /// input's `metadata` is not an object).
+    pub fn to_record(&self, doc: &Document) -> Map<String, Value> {
+        let mut record = doc.fields.clone();
+        record.insert(self.text_field.clone(), Value::from(doc.text.clone()));
+        if !matches!(
+            record.get(&self.id_field),
+            Some(Value::String(_) | Value::Number(_))
+        ) {
+            record.insert(self.id_field.clone(), Value::from(doc.id.clone()));
+        }
+        if !doc.metadata.is_empty() {
+            let key = match record.get("metadata") {
+                None | Some(Value::Object(_)) => "metadata",
+                Some(_) => "_vibee_metadata",
+            };
+            let slot = record
+                .entry(key)
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(map) = slot {
+                map.extend(doc.metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
+        record
+    }
+
+    /// The record written for a rejected document.
+    pub fn to_reject_record(&self, doc: &Document, why: &Rejection) -> Map<String, Value> {
+        let mut record = self.to_record(doc);
+        record.insert(REJECT_FIELD.into(), why.to_json());
+        record
+    }
+}
+
+/// The record written for an input line that is not a document.
+pub fn bad_line_record(
+    file: &Path,
+    line: u64,
+    kind: &str,
+    detail: &str,
+    raw: &str,
+) -> Map<String, Value> {
+    let mut why = Rejection::new("reader", kind, None).to_json();
+    if let Value::Object(map) = &mut why {
+        map.insert("detail".into(), Value::from(detail));
+        map.insert("file".into(), Value::from(file.display().to_string()));
+        map.insert("line".into(), Value::from(line));
+    }
+    let mut record = Map::new();
+    record.insert(REJECT_FIELD.into(), why);
+    record.insert("raw".into(), Value::from(raw));
+    record
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Reads a shard as batches of `(line number, raw bytes)`, skipping blank lines (they
+/// hold no document and are not counted).
+pub struct ShardReader {
+    reader: Box<dyn BufRead + Send>,
+    path: PathBuf,
+    line: u64,
+    done: bool,
+}
+
+impl std::fmt::Debug for ShardReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardReader")
+            .field("path", &self.path)
+            .field("line", &self.line)
+            .finish()
+    }
+}
+
+impl ShardReader {
+    /// Opens a shard (decompressing by extension).
+    pub fn open(path: &Path) -> Result<Self> {
+        let reader = super::open_input(path)?;
+        Ok(ShardReader {
+            reader,
+            path: path.to_path_buf(),
+            line: 0,
+            done: false,
+        })
+    }
+
+    /// The next batch of at most `max_lines` lines or about `max_bytes` bytes; empty at
+    /// the end of the shard.
+    pub fn next_batch(
+        &mut self,
+        max_lines: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>> {
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        while !self.done && batch.len() < max_lines && bytes < max_bytes {
+            let mut buf = Vec::new();
+            let n = self
+                .reader
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| DataError::io("reading", &self.path, e))?;
+            if n == 0 {
+                self.done = true;
+                break;
+            }
+            self.line += 1;
+            while matches!(buf.last(), Some(b'\n' | b'\r')) {
+                buf.pop();
+            }
+            if buf.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            bytes += buf.len();
+            batch.push((self.line, buf));
+        }
+        Ok(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(line: &[u8]) -> String {
+        match RecordFormat::default().parse(line, "s", 7) {
+            ParsedLine::Bad { reason, .. } => reason,
+            ParsedLine::Doc(d) => format!("doc {}", d.id),
+        }
+    }
+
+    #[test]
+    fn bad_lines_are_named() {
+        assert_eq!(reason(br#"{"text": "a"}"#), "doc s:7");
+        assert_eq!(reason(br#"{"text": "a", "id": 3}"#), "doc 3");
+        assert!(reason(b"{\"text\": \"a").starts_with("malformed JSON"));
+        assert_eq!(reason(b"{\"text\": \"\xff\"}"), "invalid UTF-8 at byte 10");
+        assert_eq!(reason(br#"{"body": "a"}"#), "missing text field `text`");
+        assert_eq!(
+            reason(br#"{"text": 5}"#),
+            "field `text` is a number, not a string"
+        );
+        assert_eq!(reason(b"[1]"), "expected a JSON object, found an array");
+    }
+
+    #[test]
+    fn records_round_trip_and_keep_fields() {
+        let format = RecordFormat::default();
+        let line = br#"{"text": "hi", "url": "u", "metadata": {"a": 1}}"#;
+        let ParsedLine::Doc(mut doc) = format.parse(line, "s", 1) else {
+            panic!("not a doc")
+        };
+        doc.metadata.insert("language".into(), Value::from("eng"));
+        let record = format.to_record(&doc);
+        assert_eq!(record["url"], "u");
+        assert_eq!(record["id"], "s:1");
+        assert_eq!(record["metadata"]["a"], 1);
+        assert_eq!(record["metadata"]["language"], "eng");
+        let again = serde_json::to_vec(&record).unwrap_or_default();
+        let ParsedLine::Doc(back) = format.parse(&again, "other", 9) else {
+            panic!("not a doc")
+        };
+        assert_eq!(back.id, "s:1");
+        assert_eq!(back.text, "hi");
+    }
+}
