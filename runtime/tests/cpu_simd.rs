@@ -167,3 +167,46 @@ fn groups_inside_every_buffer_skip_checks_and_the_others_keep_them() {
         }
     }
 }
+
+#[test]
+fn vector_accesses_at_the_global_position_are_versioned_per_group() {
+    // 4-lane copy over 10 groups of 4 units: the first groups are wholly inside, the last
+    // one straddles the end of both buffers.
+    let mut kb = Kb::new("copy4_groups");
+    let x = kb.buf("x", Elem::F32);
+    let y = kb.buf_mut("y", Elem::F32);
+    let i = kb.local("i", Ty::U32);
+    let body = vec![
+        let_(i, gid()),
+        store(y, kb.get(i), kb.load(x, kb.get(i), 4)),
+    ];
+    let k = kb.finish(body);
+    let xs: Vec<f32> = (0..150).map(|v| v as f32 * 0.5).collect();
+    let out = check(&k, Grid::linear(10, 4), &[f32s(&xs), f32s(&[-1.0; 153])]);
+    let got = as_f32(&out[1]);
+    assert_eq!(got[..150], xs[..]);
+    assert_eq!(got[150..], [0.0, 0.0, 0.0]);
+}
+
+#[test]
+fn a_position_reassigned_in_a_loop_keeps_its_bounds_checks() {
+    let mut kb = Kb::new("moved_index");
+    let out = kb.buf_mut("out", Elem::U32);
+    let i = kb.local("i", Ty::U32);
+    let j = kb.local("j", Ty::U32);
+    let body = vec![
+        let_(i, gid()),
+        for_(
+            j,
+            u32c(0),
+            u32c(3),
+            u32c(1),
+            vec![assign(i, add(kb.get(i), u32c(5)))],
+        ),
+        store(out, kb.get(i), u32c(9)),
+    ];
+    let k = kb.finish(body);
+    let out = check(&k, Grid::linear(4, 4), &[u32s(&[0; 20])]);
+    let want: Vec<u32> = (0..20).map(|j| if j >= 15 { 9 } else { 0 }).collect();
+    assert_eq!(as_u32(&out[0]), want);
+}

@@ -79,7 +79,8 @@ impl Lower<'_, '_> {
 
     /// `buf[index]`, or the vector at vector index `index` when `ty` has 4 lanes.
     pub(super) fn load(&mut self, buf: BufRef, index: &Expr, ty: Ty) -> Result<Value, String> {
-        let proven = self.is_proven(buf, index);
+        let known = self.known_inside(buf, index, ty.lanes);
+        let proven = self.is_proven(buf, index) || known;
         let (index, index_ty) = (self.expr(index)?, index.ty);
         let view = self.view(buf)?;
         if view.elem != ty.elem {
@@ -97,6 +98,10 @@ impl Lower<'_, '_> {
             return self.load_lane(view, i);
         }
         let first = self.b.ins().imul_imm_u(i, i64::from(ty.lanes));
+        if known && matches!(ty.elem, Elem::F32 | Elem::I32 | Elem::U32) {
+            let addr = self.address(view, first);
+            return Ok(self.b.ins().load(clif_ty(ty)?, vector_flags(), addr, 0));
+        }
         let lanes_at = |l: &mut Self, first: Value| -> Result<Vec<Value>, String> {
             (0..ty.lanes)
                 .map(|k| {
@@ -176,7 +181,8 @@ impl Lower<'_, '_> {
 
     /// `buf[index] = value`; a 4-lane value stores elements `4*index .. 4*index+4`.
     pub(super) fn store(&mut self, buf: BufRef, index: &Expr, value: &Expr) -> Result<(), String> {
-        let proven = self.is_proven(buf, index);
+        let known = self.known_inside(buf, index, value.ty.lanes);
+        let proven = self.is_proven(buf, index) || known;
         let (index, index_ty) = (self.expr(index)?, index.ty);
         let (value, ty) = (self.expr(value)?, value.ty);
         let view = self.writable(buf, ty)?;
@@ -185,6 +191,11 @@ impl Lower<'_, '_> {
             return self.store_lane(view, i, value, proven);
         }
         let first = self.b.ins().imul_imm_u(i, i64::from(ty.lanes));
+        if known && matches!(ty.elem, Elem::F32 | Elem::I32 | Elem::U32) {
+            let addr = self.address(view, first);
+            self.b.ins().store(vector_flags(), value, addr, 0);
+            return Ok(());
+        }
         let [whole, partial, merge] = [(); 3].map(|()| self.b.create_block());
         let inside = if matches!(ty.elem, Elem::F32 | Elem::I32 | Elem::U32) {
             self.vector_inside(view, i, ty.lanes)

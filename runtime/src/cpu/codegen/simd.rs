@@ -1,4 +1,4 @@
-//! Four units per iteration: a barrier-free kernel without loops is compiled a second time
+//! Four units per iteration (and the group-level bounds facts both shapes use): a barrier-free kernel without loops is compiled a second time
 //! with every scalar widened to a 4-lane vector, lane `k` holding unit `u + k`. Control flow
 //! becomes masks: an `if` runs its branches under the lanes whose condition holds (and skips
 //! a branch no lane takes), assignments blend under the mask, a `return` clears lanes from
@@ -29,7 +29,7 @@ pub(super) struct SimdState {
     consecutive: Vec<VarId>,
     /// Buffers known to hold every global position of the current group (see
     /// `group_inside`): accesses at the global position need no bounds check.
-    in_bounds: Vec<BufRef>,
+    in_bounds: Vec<(BufRef, u8)>,
 }
 
 /// Whether `e` is the global linear position itself (directly or through a local that
@@ -112,6 +112,8 @@ fn definitions(stmts: &[Stmt], v: VarId) -> usize {
                 else_branch,
                 ..
             } => definitions(then_branch, v) + definitions(else_branch, v),
+            StmtKind::For { var, body, .. } => usize::from(*var == v) + definitions(body, v),
+            StmtKind::While { body, .. } => definitions(body, v),
             _ => 0,
         })
         .sum()
@@ -176,22 +178,24 @@ fn has_return(stmts: &[Stmt]) -> bool {
 }
 
 impl Lower<'_, '_> {
-    /// Parameter buffers the body accesses at the global linear position.
-    pub(super) fn simd_group_buffers(&self) -> Vec<BufRef> {
+    /// Parameter buffers the body accesses at the global linear position, each with the
+    /// most lanes one such access touches (4 for a vector access at vector index `gid`).
+    pub(super) fn group_buffers(&self) -> Vec<(BufRef, u8)> {
         let gids = gid_locals(&self.kernel.body);
-        let mut bufs: Vec<BufRef> = Vec::new();
-        let mut note = |buf: BufRef, index: &Expr| {
-            if matches!(buf, BufRef::Param(_))
-                && is_global_pos(index, &gids)
-                && !bufs.contains(&buf)
-            {
-                bufs.push(buf);
+        let mut bufs: Vec<(BufRef, u8)> = Vec::new();
+        let mut note = |buf: BufRef, index: &Expr, lanes: u8| {
+            if !matches!(buf, BufRef::Param(_)) || !is_global_pos(index, &gids) {
+                return;
+            }
+            match bufs.iter_mut().find(|(b, _)| *b == buf) {
+                Some((_, l)) => *l = (*l).max(lanes),
+                None => bufs.push((buf, lanes)),
             }
         };
-        fn stores(stmts: &[Stmt], f: &mut impl FnMut(BufRef, &Expr)) {
+        fn stores(stmts: &[Stmt], f: &mut impl FnMut(BufRef, &Expr, u8)) {
             for s in stmts {
                 match &s.kind {
-                    StmtKind::Store { buf, index, .. } => f(*buf, index),
+                    StmtKind::Store { buf, index, value } => f(*buf, index, value.ty.lanes),
                     StmtKind::If {
                         then_branch,
                         else_branch,
@@ -200,6 +204,7 @@ impl Lower<'_, '_> {
                         stores(then_branch, f);
                         stores(else_branch, f);
                     }
+                    StmtKind::For { body, .. } | StmtKind::While { body, .. } => stores(body, f),
                     _ => {}
                 }
             }
@@ -207,19 +212,24 @@ impl Lower<'_, '_> {
         stores(&self.kernel.body, &mut note);
         for_each_expr(&self.kernel.body, &mut |e| {
             if let ExprKind::Load { buf, index } = &e.kind {
-                note(*buf, index);
+                note(*buf, index, e.ty.lanes);
             }
         });
         bufs
     }
 
-    pub(super) fn simd_set_in_bounds(&mut self, bufs: Vec<BufRef>) {
+    pub(super) fn set_in_bounds(&mut self, bufs: Vec<(BufRef, u8)>) {
         self.simd.in_bounds = bufs;
     }
 
-    /// Whether `buf[index]` is known in bounds for all four lanes of this group.
-    fn simd_known_inside(&self, buf: BufRef, index: &Expr) -> bool {
-        self.simd.in_bounds.contains(&buf) && is_global_pos(index, &gid_locals(&self.kernel.body))
+    /// Whether an access of `lanes` lanes to `buf` at `index` is known in bounds for every
+    /// unit of this group (the group passed `group_inside`).
+    pub(super) fn known_inside(&self, buf: BufRef, index: &Expr, lanes: u8) -> bool {
+        self.simd
+            .in_bounds
+            .iter()
+            .any(|&(b, l)| b == buf && l >= lanes)
+            && is_global_pos(index, &gid_locals(&self.kernel.body))
     }
 
     /// The body for four units: lanes start alive, statements run under masks.
@@ -332,7 +342,7 @@ impl Lower<'_, '_> {
         // `if gid < len(buf)` holds in every lane of a group known to be inside `buf`.
         if let ExprKind::Binary(BinaryOp::Lt, a, b) = &cond.kind
             && let ExprKind::Len(buf) = b.kind
-            && self.simd_known_inside(buf, a)
+            && self.known_inside(buf, a, 1)
         {
             return then.iter().try_for_each(|s| self.simd_stmt(s));
         }
@@ -530,8 +540,7 @@ impl Lower<'_, '_> {
         }
         let idx = self.simd_expr(index)?;
         let w = widen(ty);
-        if matches!(ty.elem, Elem::F32 | Elem::I32 | Elem::U32)
-            && self.simd_known_inside(buf, index)
+        if matches!(ty.elem, Elem::F32 | Elem::I32 | Elem::U32) && self.known_inside(buf, index, 1)
         {
             let i0 = self.b.ins().extractlane(idx, 0);
             let first = self.index64(i0, index.ty)?;
@@ -574,7 +583,7 @@ impl Lower<'_, '_> {
         let mask = self.mask();
         let [whole, lanes, merge] = [(); 3].map(|()| self.b.create_block());
         let wide = matches!(value.ty.elem, Elem::F32 | Elem::I32 | Elem::U32);
-        if wide && mask.is_none() && self.simd_known_inside(buf, index) {
+        if wide && mask.is_none() && self.known_inside(buf, index, 1) {
             let i0 = self.b.ins().extractlane(idx, 0);
             let first = self.index64(i0, index.ty)?;
             let addr = self.address(view, first);

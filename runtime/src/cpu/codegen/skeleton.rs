@@ -37,11 +37,7 @@ impl Lower<'_, '_> {
         for v in pos.unit.iter().chain([&pos.unit_linear]) {
             self.b.def_var(*v, zero);
         }
-        let in_bounds = if simd {
-            self.simd_group_buffers()
-        } else {
-            Vec::new()
-        };
+        let in_bounds = self.group_buffers();
         if in_bounds.is_empty() {
             let units = self.unit_loop(&pos, simd, group_next)?;
             self.b.switch_to_block(group_body);
@@ -50,9 +46,9 @@ impl Lower<'_, '_> {
             // A group whose positions all index inside every buffer accessed at the global
             // position runs a copy of the body without those bounds checks.
             let ok = self.group_inside(&pos, gv, &in_bounds);
-            self.simd_set_in_bounds(in_bounds);
+            self.set_in_bounds(in_bounds);
             let fast = self.unit_loop(&pos, simd, group_next)?;
-            self.simd_set_in_bounds(Vec::new());
+            self.set_in_bounds(Vec::new());
             let checked = self.unit_loop(&pos, simd, group_next)?;
             self.b.switch_to_block(group_body);
             self.b.ins().brif(ok, fast, &[], checked, &[]);
@@ -102,8 +98,8 @@ impl Lower<'_, '_> {
     }
 
     /// Whether group `g`'s global positions `g*U .. (g+1)*U` stay below 2^32 and below the
-    /// length of every buffer in `bufs`.
-    fn group_inside(&mut self, pos: &Positions, g: Value, bufs: &[BufRef]) -> Value {
+    /// length of every buffer in `bufs` (times the lanes of its widest access).
+    fn group_inside(&mut self, pos: &Positions, g: Value, bufs: &[(BufRef, u8)]) -> Value {
         let units = self.b.ins().uextend(types::I64, pos.units_per_group);
         let next = self.b.ins().iadd_imm_u(g, 1);
         let end = self.b.ins().imul(next, units);
@@ -111,12 +107,16 @@ impl Lower<'_, '_> {
             .b
             .ins()
             .icmp_imm_u(IntCC::UnsignedLessThanOrEqual, end, 1i64 << 32);
-        for &buf in bufs {
+        for &(buf, lanes) in bufs {
             if let BufRef::Param(p) = buf
                 && let Some(Some(ArgVal::Buffer { len, .. })) = self.args.get(p.0 as usize)
             {
                 let len = *len;
-                let inside = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, len);
+                let elems = self.b.ins().imul_imm_u(end, i64::from(lanes));
+                let inside = self
+                    .b
+                    .ins()
+                    .icmp(IntCC::UnsignedLessThanOrEqual, elems, len);
                 ok = self.b.ins().band(ok, inside);
             }
         }
