@@ -255,9 +255,9 @@ def main() -> None:
     if want("gsm8k"):
         run("gsm8k", [local("gsm8k", {"test": "gsm8k/test.jsonl", "train": "gsm8k/train.jsonl"})])
     if want("hendrycks_math"):
-        run("hendrycks_math", [local("hendrycks_math_algebra", {"test": "hendrycks_math/test.jsonl", "train": "hendrycks_math/test.jsonl"})])
+        run("hendrycks_math", [local("hendrycks_math_algebra", {"test": "hendrycks_math/algebra/test.jsonl", "train": "hendrycks_math/algebra/test.jsonl"})])
     if want("minerva_math"):
-        run("minerva_math", [local("minerva_math_algebra", {"test": "hendrycks_math/test.jsonl", "train": "hendrycks_math/test.jsonl"})])
+        run("minerva_math", [local("minerva_math_algebra", {"test": "hendrycks_math/algebra/test.jsonl", "train": "hendrycks_math/algebra/test.jsonl"})])
     for shots in (0, 5):
         if want(f"mmlu_{shots}shot"):
             groups = [

@@ -1,0 +1,150 @@
+//! `vibee eval`: the command-line front end (the facade binary wires this in).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::evaluator::{self, EvalOptions};
+use crate::model::LanguageModel;
+use crate::model::cache::CachedModel;
+use crate::model::fake::FakeModel;
+use crate::model::openai::{GenerationApi, OpenAiCompatible};
+use crate::results::{self, RunResults};
+use crate::task::Task;
+use crate::task::registry::Registry;
+use crate::template::Templates;
+
+/// Arguments of `vibee eval`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EvalArgs {
+    /// `fake` (deterministic test model) or `openai` (an OpenAI-compatible endpoint).
+    #[arg(long, default_value = "openai")]
+    pub model: String,
+    /// Comma-separated tasks, groups or tags (e.g. `arc_easy,mmlu,gsm8k`).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub tasks: Vec<String>,
+    /// Directory holding `<dataset>/<split>.jsonl`.
+    #[arg(long, default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Extra task files or directories of task files (YAML).
+    #[arg(long)]
+    pub include: Vec<PathBuf>,
+    /// Override every task's number of few-shot examples.
+    #[arg(long)]
+    pub num_fewshot: Option<usize>,
+    /// Evaluate only the first N documents of each task.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Base URL of the endpoint, e.g. `http://127.0.0.1:8000/v1`.
+    #[arg(long, default_value = "http://127.0.0.1:8000/v1")]
+    pub base_url: String,
+    /// Model name sent to the endpoint.
+    #[arg(long, default_value = "default")]
+    pub model_name: String,
+    /// Environment variable holding the API key, if any.
+    #[arg(long, default_value = "OPENAI_API_KEY")]
+    pub api_key_env: String,
+    /// Concurrent requests to the endpoint.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Endpoint used for generation tasks.
+    #[arg(long, value_enum, default_value_t = GenerationApi::Completions)]
+    pub generation_api: GenerationApi,
+    /// Request cache file (JSONL); a rerun resumes from it.
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Where results.json and samples_<task>.jsonl go.
+    #[arg(long, default_value = "eval-results")]
+    pub output: PathBuf,
+    /// Bootstrap resamples for non-mean stderrs.
+    #[arg(long, default_value_t = 100_000)]
+    pub bootstrap_iters: usize,
+}
+
+fn build_model(args: &EvalArgs) -> anyhow::Result<Box<dyn LanguageModel>> {
+    let inner: Box<dyn LanguageModel> = match args.model.as_str() {
+        "fake" => Box::new(FakeModel),
+        "openai" => Box::new(OpenAiCompatible::new(
+            &args.base_url,
+            &args.model_name,
+            std::env::var(&args.api_key_env).ok(),
+            args.concurrency,
+            args.generation_api,
+        )),
+        other => anyhow::bail!(
+            "unknown --model `{other}`; use `fake` or `openai` (vibee's own models are not wired yet)"
+        ),
+    };
+    Ok(match &args.cache {
+        Some(path) => Box::new(CachedModel::open(inner, path)?),
+        None => inner,
+    })
+}
+
+impl LanguageModel for Box<dyn LanguageModel> {
+    fn name(&self) -> String {
+        self.as_ref().name()
+    }
+
+    fn answer(
+        &self,
+        requests: &[crate::request::Request],
+    ) -> crate::Result<Vec<crate::request::Response>> {
+        self.as_ref().answer(requests)
+    }
+}
+
+/// Runs `vibee eval`.
+pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    let mut registry = Registry::builtin()?;
+    for inc in &args.include {
+        if inc.is_dir() {
+            registry.add_dir(inc)?
+        } else {
+            registry.add_file(inc)?
+        }
+    }
+    let selection = registry.select(&args.tasks)?;
+    let model = build_model(&args)?;
+    let templates = Templates::new();
+    let opts = EvalOptions {
+        limit: args.limit,
+        bootstrap_iters: args.bootstrap_iters,
+        ..EvalOptions::default()
+    };
+    let mut run = RunResults {
+        model: model.name(),
+        tasks: Vec::new(),
+        groups: Vec::new(),
+        configs: Default::default(),
+        n_shot: Default::default(),
+        versions: Default::default(),
+        limit: args.limit,
+        bootstrap_iters: args.bootstrap_iters,
+    };
+    for name in &selection.tasks {
+        let mut config = registry.tasks[name].clone();
+        if let Some(n) = args.num_fewshot {
+            config.num_fewshot = n;
+        }
+        run.configs
+            .insert(name.clone(), serde_json::to_value(&config)?);
+        run.n_shot.insert(name.clone(), config.num_fewshot);
+        run.versions.insert(name.clone(), config.version());
+        let task = Task::load(config, &args.data_dir, &templates)
+            .with_context(|| format!("loading task `{name}`"))?;
+        eprintln!("{name}: {} documents", task.docs.len());
+        let result = evaluator::evaluate_task(&task, &model, &templates, &opts)
+            .with_context(|| format!("evaluating `{name}`"))?;
+        run.tasks.push(result);
+    }
+    for group in &selection.groups {
+        let leaves = registry.leaves(group);
+        run.groups
+            .push(results::aggregate_group(group, &leaves, &run.tasks));
+    }
+    run.write(&args.output)?;
+    println!("{}", run.table());
+    eprintln!("wrote {}", args.output.join("results.json").display());
+    Ok(())
+}

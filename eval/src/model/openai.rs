@@ -1,0 +1,275 @@
+//! Any OpenAI-compatible HTTP endpoint (vLLM, llama.cpp server, TGI, OpenAI).
+//!
+//! Log-likelihoods come from `/v1/completions` with `echo: true, logprobs: 1`
+//! (`max_tokens: 1`, as the harness's `local-completions` sends): the server
+//! returns the log-probability of every prompt token, and the continuation's
+//! score is the sum over the tokens that cover it (located by `text_offset`).
+//! An endpoint that does not return prompt log-probabilities is an error — never
+//! chance-level scores. Generation uses `/v1/completions` or
+//! `/v1/chat/completions` (the server applies its chat template), greedy.
+//!
+//! Unlike the harness, vibee sends text, not token ids: the context/continuation
+//! boundary is found in the server's own tokenization, so a token spanning the
+//! boundary is counted with the continuation.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::{LanguageModel, split_context};
+use crate::error::{EvalError, Result};
+use crate::request::{Request, Response, truncate_at_stops};
+
+/// Which endpoint generation requests go to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GenerationApi {
+    /// `/v1/completions` with the prompt as is.
+    Completions,
+    /// `/v1/chat/completions` with the prompt as one user message.
+    Chat,
+}
+
+/// An OpenAI-compatible client with bounded concurrency.
+#[derive(Debug)]
+pub struct OpenAiCompatible {
+    base_url: String,
+    model: String,
+    api_key: Option<String>,
+    concurrency: usize,
+    generation: GenerationApi,
+    agent: ureq::Agent,
+}
+
+impl OpenAiCompatible {
+    /// A client for `base_url` (e.g. `http://127.0.0.1:8000/v1`).
+    pub fn new(
+        base_url: &str,
+        model: &str,
+        api_key: Option<String>,
+        concurrency: usize,
+        generation: GenerationApi,
+    ) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(600)))
+            .build()
+            .into();
+        OpenAiCompatible {
+            base_url: base_url.trim_end_matches('/').to_string(),
+            model: model.to_string(),
+            api_key,
+            concurrency: concurrency.max(1),
+            generation,
+            agent,
+        }
+    }
+
+    fn post(&self, path: &str, body: &Value) -> Result<Value> {
+        let url = format!("{}/{path}", self.base_url);
+        let mut last = String::new();
+        for attempt in 0..3 {
+            let mut req = self.agent.post(&url);
+            if let Some(key) = &self.api_key {
+                req = req.header("Authorization", format!("Bearer {key}"));
+            }
+            match req.send_json(body) {
+                Ok(mut resp) => {
+                    return resp
+                        .body_mut()
+                        .read_json::<Value>()
+                        .map_err(|e| EvalError::Model(format!("{url}: {e}")));
+                }
+                // Client errors will not improve on retry.
+                Err(ureq::Error::StatusCode(code)) if (400..500).contains(&code) && code != 429 => {
+                    return Err(EvalError::Model(format!("{url}: http status {code}")));
+                }
+                Err(e) => last = e.to_string(),
+            }
+            std::thread::sleep(Duration::from_millis(500 << attempt));
+        }
+        Err(EvalError::Model(format!("{url}: {last}")))
+    }
+
+    fn loglikelihood(&self, context: &str, continuation: &str) -> Result<(f64, bool)> {
+        let (context, continuation) = split_context(context, continuation);
+        let body = json!({
+            "model": self.model, "prompt": format!("{context}{continuation}"),
+            "max_tokens": 1, "temperature": 0, "logprobs": 1, "echo": true,
+        });
+        let resp = self.post("completions", &body)?;
+        parse_echo_logprobs(&resp, context.chars().count())
+    }
+
+    fn generate(&self, context: &str, until: &[String], max_tokens: usize) -> Result<String> {
+        // OpenAI accepts at most 4 stop sequences; the rest are applied locally.
+        let stop: Vec<&String> = until.iter().filter(|s| !s.is_empty()).take(4).collect();
+        let text = match self.generation {
+            GenerationApi::Completions => {
+                let body = json!({"model": self.model, "prompt": context, "max_tokens": max_tokens, "temperature": 0, "stop": stop});
+                let resp = self.post("completions", &body)?;
+                resp.pointer("/choices/0/text")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            }
+            GenerationApi::Chat => {
+                let body = json!({"model": self.model, "messages": [{"role": "user", "content": context}],
+                                  "max_tokens": max_tokens, "temperature": 0, "stop": stop});
+                let resp = self.post("chat/completions", &body)?;
+                resp.pointer("/choices/0/message/content")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            }
+        };
+        let text = text.ok_or_else(|| EvalError::Model("response has no generated text".into()))?;
+        Ok(truncate_at_stops(&text, until))
+    }
+
+    fn answer_one(&self, request: &Request) -> Result<Response> {
+        match request {
+            Request::Loglikelihood {
+                context,
+                continuation,
+            } => self
+                .loglikelihood(context, continuation)
+                .map(|(ll, g)| Response::Loglikelihood(ll, g)),
+            Request::GenerateUntil {
+                context,
+                until,
+                max_gen_toks,
+            } => self
+                .generate(context, until, *max_gen_toks)
+                .map(Response::Text),
+        }
+    }
+}
+
+/// Sums the echoed log-probabilities of the tokens covering characters at or
+/// after `context_chars`; greedy when each such token was the top-1 token.
+pub fn parse_echo_logprobs(resp: &Value, context_chars: usize) -> Result<(f64, bool)> {
+    let missing = || {
+        EvalError::Model(
+            "the endpoint returned no prompt log-probabilities (it must support `echo` with `logprobs` on /v1/completions); refusing to score".into(),
+        )
+    };
+    let lp = resp
+        .pointer("/choices/0/logprobs")
+        .filter(|v| !v.is_null())
+        .ok_or_else(missing)?;
+    let tokens = lp
+        .get("tokens")
+        .and_then(Value::as_array)
+        .ok_or_else(missing)?;
+    let logprobs = lp
+        .get("token_logprobs")
+        .and_then(Value::as_array)
+        .ok_or_else(missing)?;
+    let offsets = lp
+        .get("text_offset")
+        .and_then(Value::as_array)
+        .ok_or_else(missing)?;
+    let top = lp.get("top_logprobs").and_then(Value::as_array);
+    // The last token is the one generated by max_tokens=1; the rest is the echo.
+    let echoed = tokens.len().saturating_sub(1);
+    let (mut total, mut greedy, mut counted) = (0.0, true, 0);
+    for i in 0..echoed {
+        let end = offsets
+            .get(i + 1)
+            .and_then(Value::as_u64)
+            .map_or(usize::MAX, |e| e as usize);
+        if end <= context_chars {
+            continue;
+        }
+        let ll = logprobs
+            .get(i)
+            .and_then(Value::as_f64)
+            .ok_or_else(missing)?;
+        total += ll;
+        counted += 1;
+        let token = tokens.get(i).and_then(Value::as_str).unwrap_or_default();
+        if let Some(alts) = top.and_then(|t| t.get(i)).and_then(Value::as_object) {
+            let best = alts.iter().max_by(|a, b| {
+                a.1.as_f64()
+                    .unwrap_or(f64::MIN)
+                    .total_cmp(&b.1.as_f64().unwrap_or(f64::MIN))
+            });
+            greedy &= best.is_some_and(|(t, _)| t == token);
+        } else {
+            greedy = false;
+        }
+    }
+    if counted == 0 {
+        return Err(EvalError::Model(
+            "no echoed token covers the continuation".into(),
+        ));
+    }
+    Ok((total, greedy))
+}
+
+impl LanguageModel for OpenAiCompatible {
+    fn name(&self) -> String {
+        format!("openai-compatible:{}@{}", self.model, self.base_url)
+    }
+
+    fn answer(&self, requests: &[Request]) -> Result<Vec<Response>> {
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<Option<Result<Response>>>> =
+            Mutex::new((0..requests.len()).map(|_| None).collect());
+        std::thread::scope(|s| {
+            for _ in 0..self.concurrency.min(requests.len().max(1)) {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(req) = requests.get(i) else { break };
+                        let r = self.answer_one(req);
+                        let failed = r.is_err();
+                        if let Ok(mut out) = results.lock() {
+                            out[i] = Some(r);
+                        }
+                        if failed {
+                            // Stop handing out work; the first error is reported.
+                            next.store(requests.len(), Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        let results = results
+            .into_inner()
+            .map_err(|_| EvalError::Model("worker panicked".into()))?;
+        let mut out = Vec::with_capacity(requests.len());
+        for r in results {
+            out.push(r.ok_or_else(|| {
+                EvalError::Model("request not answered after an earlier failure".into())
+            })??);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echo_logprobs_sum_over_the_continuation() {
+        let resp = json!({"choices": [{"logprobs": {
+            "tokens": ["Answer", ":", " B", "\n"],
+            "token_logprobs": [null, -1.0, -0.5, -2.0],
+            "text_offset": [0, 6, 7, 9],
+            "top_logprobs": [null, {":": -1.0}, {" B": -0.5, " A": -1.5}, {"\n": -2.0}],
+        }}]});
+        let (ll, greedy) = parse_echo_logprobs(&resp, 7).expect("has logprobs");
+        assert_eq!(ll, -0.5);
+        assert!(greedy);
+    }
+
+    #[test]
+    fn missing_prompt_logprobs_is_an_error() {
+        let resp = json!({"choices": [{"text": " B", "logprobs": null}]});
+        let err = parse_echo_logprobs(&resp, 7)
+            .expect_err("no logprobs")
+            .to_string();
+        assert!(err.contains("no prompt log-probabilities"), "{err}");
+    }
+}
