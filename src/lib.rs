@@ -1,10 +1,165 @@
 //! vibee: a typed Rust DSL for the whole life of a large language model.
 //!
-//! Kernels are written as Rust functions under `#[vibee::kernel]`. The macro lowers the
-//! body to vibee's kernel IR (`vibee-dsl`), validates it (errors point at the culprit
-//! span), and generates a CubeCL kernel and a typed launcher; the CPU backend compiles the
-//! same IR with Cranelift at first launch. The IR's interpreter is the reference every
-//! backend is tested against.
+//! # Kernels
+//!
+//! A kernel is a Rust function under `#[vibee::kernel]`, executed by every unit (thread) of
+//! a grid of groups. The macro parses the body, lowers it to vibee's kernel IR
+//! (`vibee-dsl`), validates it (every error at the smallest culprit, all of them at once),
+//! and generates a module of the same name holding the IR, a CubeCL kernel for GPUs and a
+//! typed launcher. The CPU backend compiles the same IR with Cranelift at first launch; the
+//! IR's interpreter is the reference every backend is tested against.
+//!
+//! ```
+//! use vibee::prelude::*;
+//!
+//! /// `y = a·x + y`, one unit per element.
+//! #[vibee::kernel]
+//! pub fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
+//!     let i = global_pos();
+//!     if i < y.len() {
+//!         y[i] = a * x[i] + y[i];
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), LaunchError> {
+//! let device = Device::Cpu;
+//! let x = Buffer::from_slice(&device, &[1.0f32, 2.0, 3.0])?;
+//! let mut y = Buffer::from_slice(&device, &[10.0f32, 20.0, 30.0])?;
+//! axpy::launch(&device, Grid::cover(3, 256), 2.0, &x, &mut y)?;
+//! assert_eq!(y.to_vec()?, [12.0, 24.0, 36.0]);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## The generated module
+//!
+//! `#[vibee::kernel] fn axpy(…)` becomes `mod axpy` (same visibility, same doc comment):
+//!
+//! - `axpy::launch(&device, grid, args…) -> Result<(), LaunchError>`: arguments in the
+//!   order of the function's parameters; `&[T]` becomes `&Buffer<T>`, `&mut [T]` becomes
+//!   `&mut Buffer<T>`, scalars and `#[comptime]` values are passed by value, and const
+//!   generics are generics of `launch` (`matmul::launch::<16>(…)`). A grid the device
+//!   cannot run, buffers too small for what the grid touches, or a failed comptime check
+//!   are typed errors, never undefined behaviour.
+//! - `axpy::ir()`: the kernel IR; `axpy::SOURCE`: what the runtime launches.
+//!
+//! The function itself is not kept: its body is kernel code, not host code. With
+//! `VIBEE_DEBUG_MACRO=1` the macro prints each expansion, formatted, while compiling.
+//!
+//! ## Parameters
+//!
+//! | written | meaning |
+//! |---|---|
+//! | `x: &[T]`, `y: &mut [T]` | a buffer; `T` is `f32`, `f16`, `bf16`, `i32` or `u32` |
+//! | `a: T` | a scalar argument, the same for every unit; also `bool`; `mut a: T` gives the body a copy it may assign |
+//! | `#[comptime] d: u32` | a value fixed when the kernel is specialized (one compiled variant per value); also `usize`, `i32`, `bool` |
+//! | `<const BLOCK: usize>` | a comptime value known to rustc (also `u32`): checks on it run at compile time |
+//!
+//! Const generics come first in the kernel's parameter order, then the function's
+//! parameters. `usize` is `u32` in kernels.
+//!
+//! ## The body
+//!
+//! - `let x = …;`, `let mut x: f32 = …;`, assignment and compound assignment (`+=`, …) to
+//!   locals, buffer elements (`y[i] = …`) and vector lanes (`v[0] = …`);
+//! - arithmetic, bitwise, shift, comparison and short-circuit operators; `as` casts
+//!   between numeric types (float → int saturates);
+//! - `if`/`else` as statements and as values (`let v = if c { a } else { b };`: a select
+//!   when both branches are plain expressions); `for i in a..b`, `a..=b`,
+//!   `(a..b).step_by(s)`; `while`, `loop`, `break`, `continue`, `return;` (this unit stops);
+//! - `x.len()` on buffers and shared arrays (`u32`).
+//!
+//! Types follow Rust, without implicit conversions: both sides of an operator have the same
+//! type, indices are `u32`. An unsuffixed literal takes the type its context needs
+//! (`x[i] * 2.0` is `f32` whatever `x` holds; `i + 1` is `u32`); alone, an integer literal is
+//! `u32` (`i32` when negated) and a float literal is `f32`. Writing `2` where a float is
+//! needed is an error that suggests `2.0`. Constants: `f32::MAX`, `f32::MIN`,
+//! `f32::EPSILON`, `f32::MIN_POSITIVE`, `u32::MAX`, `u32::MIN`, `i32::MAX`.
+//!
+//! ## Intrinsics
+//!
+//! | intrinsic | meaning |
+//! |---|---|
+//! | `global_pos()`, `unit_pos()`, `group_pos()`, `group_size()`, `num_groups()` | position of the unit in the grid, in its group, of its group; units per group; groups; linearized, or per axis with `_x`/`_y`/`_z` (`unit_pos_y()`) |
+//! | `plane_size()`, `plane_unit()` | units per plane (warp/subgroup), position in it |
+//! | `exp`, `log` (`ln`), `sqrt`, `rsqrt`, `tanh`, `erf`, `sin`, `cos`, `abs`, `powf`, `fma` (`mul_add`), `min`, `max` | math, as free functions (`exp(x)`) or methods (`x.exp()`); floats (`abs`, `min`, `max` also on integers) |
+//! | `plane_sum(x)`, `plane_max(x)` | a reduction over the plane, every unit gets the result; backends without planes fall back |
+//! | `let tile = shared::<f32>(LEN);` | a group-shared array, declared at the top level of the body; `LEN` is built from literals, `#[comptime]` values and const generics |
+//! | `barrier()` | every unit of the group waits; must be reached by all of them |
+//! | `atomic_add(&mut h, i, v)`, `h.atomic_add(i, v)` | adds atomically, yields the previous value; `u32`, `i32`, `f32` |
+//! | `load4(&x, i)`, `store4(&mut y, i, v)` | four elements `4i..4i+4` as an `f32x4` (`f16x4`, `bf16x4`, `i32x4`, `u32x4`); lanes are `v[0]` … `v[3]`; `f32x4(a, b, c, d)` builds one; operators broadcast scalars |
+//!
+//! ## Comptime checks
+//!
+//! `#[comptime(power_of_two)]` and `#[comptime(multiple_of = N)]` on a `#[comptime]`
+//! parameter or a const generic, and `#[vibee::kernel(assert(<Rust condition>))]` over
+//! those values, are checked by the launcher. A check that mentions only const generics is
+//! an inline `const` assertion: `matmul::launch::<48>(…)` with `TILE` required to be a power
+//! of two fails to compile. A check on `#[comptime]` arguments makes `launch` return
+//! `LaunchError::BadArgument` before anything runs. Shared-memory lengths must be positive
+//! when the kernel is specialized.
+//!
+//! ```compile_fail
+//! #[vibee::kernel(assert(TILE <= 1024))]
+//! pub fn ramp<#[comptime(power_of_two)] const TILE: usize>(y: &mut [f32]) {
+//!     let i = global_pos();
+//!     if i < y.len() {
+//!         y[i] = (i % TILE) as f32;
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), vibee::LaunchError> {
+//! let device = vibee::Device::Cpu;
+//! let mut y = vibee::Buffer::<f32>::zeros(&device, 48)?;
+//! // error: evaluation of constant value failed: kernel `ramp` requires `TILE` to be a
+//! // power of two
+//! ramp::launch::<48>(&device, vibee::Grid::cover(48, 48), &mut y)?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Differentiable kernels
+//!
+//! `#[vibee::kernel(differentiable)]` declares an elementwise function: float scalars in,
+//! a float or a tuple of floats out, a straight-line body (`let`s, assignments, math,
+//! casts, `if` expressions whose branches are plain expressions). The IR derives its
+//! vector-Jacobian product while the macro expands. The module has
+//! `launch(&device, x…, out…)` (one unit per element of the first output) and
+//! `backward(&device, x…, dy…, dx…)`, plus `elementwise()` and `vjp::ir()`.
+//!
+//! ```ignore
+//! #[vibee::kernel(differentiable)]
+//! pub fn gelu(x: f32) -> f32 {
+//!     0.5 * x * (1.0 + tanh(0.7978846 * (x + 0.044715 * x * x * x)))
+//! }
+//! gelu::launch(&device, &x, &mut y)?;
+//! gelu::backward(&device, &x, &dy, &mut dx)?;
+//! ```
+//!
+//! ## What is rejected, and why
+//!
+//! Each is a compile error at the construct, saying what would be accepted (see
+//! `tests/ui/kernel/` for one fixture per message):
+//!
+//! - closures, `match`, macros (`println!`), items inside the body, `unsafe`, `async`,
+//!   labels, `?`, struct and array literals: kernels have no stack of their own, no
+//!   printing and no enums; write `if`/`else` and loops;
+//! - calls to anything but the intrinsics above, including the kernel itself (recursion:
+//!   devices have no call stack), and methods other than math and `len`/`atomic_add`;
+//! - types other than the scalars above: `f64` (slow or absent on GPUs), `i64`/`u64`,
+//!   `String`, `Vec` (kernels cannot allocate), references to scalars, buffers of `bool`
+//!   (no 1-bit storage: use `u32`), generic type parameters, lifetimes;
+//! - `async`, `unsafe`, `const` or `extern` functions, `self`, patterns in parameters,
+//!   return values (write into a `&mut [T]` buffer);
+//! - writes to a `&[T]` buffer, assignments to immutable locals or to `#[comptime]`
+//!   parameters, type mismatches, an index that is not `u32`;
+//! - a shared array whose length depends on run-time values, or declared inside a branch;
+//!   a `barrier()` inside control flow that depends on the unit's position or on loaded
+//!   data (units would wait for each other forever);
+//! - a check (`assert(…)`) that mentions a run-time argument, an unknown attribute argument.
+//!
+//! When a kernel has errors the macro still emits a stub `launch` with the kernel's
+//! signature, so code calling it keeps type-checking and only the kernel's own errors show.
 
 mod kernel_templates;
 
@@ -27,6 +182,7 @@ pub mod __private {
     };
     pub use vibee_runtime::{Buffer, Device, Grid, LaunchError, launch};
     pub use cubecl;
+    pub use half;
     pub use serde_json;
     pub use vibee_dsl;
     pub use vibee_runtime;
