@@ -21,6 +21,7 @@ use crate::LaunchError;
 /// One compiled variant and the IR it was compiled from.
 struct Entry {
     kernel: Kernel,
+    comptime: ComptimeKey,
     compiled: Arc<Compiled>,
 }
 
@@ -29,7 +30,7 @@ type ComptimeKey = Vec<Option<(u8, u64)>>;
 
 #[derive(Default)]
 struct Cache {
-    by_address: HashMap<(usize, ComptimeKey), Arc<Entry>>,
+    by_address: HashMap<usize, Vec<Arc<Entry>>>,
     by_fingerprint: HashMap<(String, u64, ComptimeKey), Arc<Entry>>,
 }
 
@@ -40,18 +41,20 @@ pub(super) fn get_or_compile(
     kernel: &Kernel,
     comptime: &[Option<Scalar>],
 ) -> Result<Arc<Compiled>, LaunchError> {
-    let key = comptime_key(comptime);
     let address = std::ptr::from_ref(kernel) as usize;
     // A poisoned lock only means another launch panicked while holding it; the maps are
     // still consistent because entries are inserted whole.
     let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-    let by_address = (address, key.clone());
-    if let Some(entry) = cache.by_address.get(&by_address)
-        && entry.kernel == *kernel
-    {
+    // The hot path: no allocation, no hashing of the IR.
+    if let Some(entry) = cache.by_address.get(&address).and_then(|entries| {
+        entries
+            .iter()
+            .find(|e| same_comptime(&e.comptime, comptime) && e.kernel == *kernel)
+    }) {
         return Ok(entry.compiled.clone());
     }
-    let by_fingerprint = (kernel.name.clone(), fingerprint(kernel), key);
+    let key = comptime_key(comptime);
+    let by_fingerprint = (kernel.name.clone(), fingerprint(kernel), key.clone());
     let entry = match cache.by_fingerprint.get(&by_fingerprint) {
         Some(entry) if entry.kernel == *kernel => entry.clone(),
         _ => {
@@ -62,33 +65,44 @@ pub(super) fn get_or_compile(
                 })?;
             let entry = Arc::new(Entry {
                 kernel: kernel.clone(),
+                comptime: key,
                 compiled: Arc::new(compiled),
             });
             cache.by_fingerprint.insert(by_fingerprint, entry.clone());
             entry
         }
     };
-    cache.by_address.insert(by_address, entry.clone());
+    cache
+        .by_address
+        .entry(address)
+        .or_default()
+        .push(entry.clone());
     Ok(entry.compiled.clone())
 }
 
+fn same_comptime(key: &ComptimeKey, comptime: &[Option<Scalar>]) -> bool {
+    key.len() == comptime.len()
+        && key
+            .iter()
+            .zip(comptime)
+            .all(|(k, c)| *k == c.map(scalar_key))
+}
+
 fn comptime_key(comptime: &[Option<Scalar>]) -> ComptimeKey {
-    comptime
-        .iter()
-        .map(|c| {
-            c.map(|s| {
-                let bits = match s {
-                    Scalar::F32(v) => v.to_bits() as u64,
-                    Scalar::F16(v) => v.to_bits() as u64,
-                    Scalar::BF16(v) => v.to_bits() as u64,
-                    Scalar::I32(v) => v as u32 as u64,
-                    Scalar::U32(v) => v as u64,
-                    Scalar::Bool(v) => v as u64,
-                };
-                (s.elem() as u8, bits)
-            })
-        })
-        .collect()
+    comptime.iter().map(|c| c.map(scalar_key)).collect()
+}
+
+/// A comptime value as (type, bits), so NaNs and signed zeros compare by their bits.
+fn scalar_key(s: Scalar) -> (u8, u64) {
+    let bits = match s {
+        Scalar::F32(v) => v.to_bits() as u64,
+        Scalar::F16(v) => v.to_bits() as u64,
+        Scalar::BF16(v) => v.to_bits() as u64,
+        Scalar::I32(v) => v as u32 as u64,
+        Scalar::U32(v) => v as u64,
+        Scalar::Bool(v) => v as u64,
+    };
+    (s.elem() as u8, bits)
 }
 
 /// A hash of the whole IR; `Kernel` holds floats, so it hashes its (deterministic) debug form.
