@@ -143,12 +143,19 @@ fn a_panic_becomes_a_bug_report() {
 fn fallback_keeps_a_stub_launcher_with_the_signature() {
     let out = crate::expand::kernel(
         TokenStream::new(),
-        quote!(pub fn k<const B: usize>(a: f32, y: &mut [f32]) { y[0] = a * 2; }),
+        quote!(
+            pub fn k<const B: usize>(a: f32, y: &mut [f32]) {
+                y[0] = a * 2;
+            }
+        ),
     );
     let file: syn::File = syn::parse2(out).expect("fallback output is valid Rust");
     let text = crate::debug::pretty(&quote::ToTokens::to_token_stream(&file));
     assert!(text.contains("compile_error!"), "{text}");
     assert!(text.contains("pub mod k"), "{text}");
     assert!(text.contains("pub fn launch<const B: usize>"), "{text}");
-    assert!(text.contains("y: &mut ::vibee::__private::Buffer<f32>"), "{text}");
+    assert!(
+        text.contains("y: &mut ::vibee::__private::Buffer<f32>"),
+        "{text}"
+    );
 }
