@@ -161,8 +161,10 @@ def evaluate(name, duplicate_of, pairs, texts):
         hit = sum(root(duplicate_of, a) == root(duplicate_of, b) for a, b in rate_pairs)
         recall[rate] = hit / len(rate_pairs)
     jaccards = []
-    for doc, kept in duplicate_of.items():
-        sa, sb = shingles(texts[doc]), shingles(texts[kept])
+    # Both tools are judged on the same pairs: each removed document against the document
+    # kept for its cluster (datasketch's direct match is followed to its cluster's first).
+    for doc in duplicate_of:
+        sa, sb = shingles(texts[doc]), shingles(texts[root(duplicate_of, doc)])
         union = len(sa | sb)
         jaccards.append(len(sa & sb) / union if union else 1.0)
     n = max(1, len(jaccards))

@@ -80,6 +80,10 @@ impl Deduplicator for LineDedup {
         self.unit_hashes(&doc.text).filter_map(|(_, h)| h).collect()
     }
 
+    fn rewrites_documents(&self) -> bool {
+        true
+    }
+
     fn new_index(&self) -> Box<dyn DedupIndex> {
         Box::new(LineIndex {
             dedup: self.clone(),

@@ -27,6 +27,11 @@ pub trait Deduplicator: Send + Sync + std::fmt::Debug {
     fn fingerprint(&self, doc: &Document) -> Vec<u64>;
     /// A fresh index for one pass over the corpus.
     fn new_index(&self) -> Box<dyn DedupIndex>;
+    /// Whether applying decisions may rewrite a kept document (line dedup does); when
+    /// not, kept records can be copied through byte for byte.
+    fn rewrites_documents(&self) -> bool {
+        false
+    }
 }
 
 /// Collects fingerprints in corpus order; the n-th call to `add` is document `n`.

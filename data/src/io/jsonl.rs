@@ -4,6 +4,7 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
+use serde::Deserializer as _;
 use serde_json::{Map, Value};
 
 use crate::document::{Document, Rejection};
@@ -103,19 +104,48 @@ impl RecordFormat {
         })
     }
 
+    /// Reads only the text and id of a line, skipping other fields without building
+    /// them; `None` when the line is not a document. Both passes over a dedup segment
+    /// number documents by this test, so they always agree on what a document is.
+    pub fn peek(&self, bytes: &[u8], stem: &str, line: u64) -> Option<Peeked> {
+        std::str::from_utf8(bytes).ok()?;
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let (text, id) = de.deserialize_map(PeekVisitor { format: self }).ok()?;
+        de.end().ok()?;
+        let Some(Value::String(text)) = text else {
+            return None;
+        };
+        let (id, has_id) = match id {
+            Some(Value::String(s)) => (s, true),
+            Some(Value::Number(n)) => (n.to_string(), true),
+            _ => (format!("{stem}:{line}"), false),
+        };
+        Some(Peeked { id, text, has_id })
+    }
+
     /// The record written for a kept document: its fields, the (possibly rewritten) text,
     /// its id, and stage metadata merged into `metadata` (or `_vibee_metadata` when the
     /// input's `metadata` is not an object).
     pub fn to_record(&self, doc: &Document) -> Map<String, Value> {
-        let mut record = doc.fields.clone();
-        record.insert(self.text_field.clone(), Value::from(doc.text.clone()));
+        self.owned_record(doc.clone())
+    }
+
+    /// Like [`to_record`](Self::to_record), moving the document instead of copying it.
+    pub fn owned_record(&self, doc: Document) -> Map<String, Value> {
+        let Document {
+            id,
+            text,
+            fields: mut record,
+            metadata,
+        } = doc;
+        record.insert(self.text_field.clone(), Value::from(text));
         if !matches!(
             record.get(&self.id_field),
             Some(Value::String(_) | Value::Number(_))
         ) {
-            record.insert(self.id_field.clone(), Value::from(doc.id.clone()));
+            record.insert(self.id_field.clone(), Value::from(id));
         }
-        if !doc.metadata.is_empty() {
+        if !metadata.is_empty() {
             let key = match record.get("metadata") {
                 None | Some(Value::Object(_)) => "metadata",
                 Some(_) => "_vibee_metadata",
@@ -124,15 +154,15 @@ impl RecordFormat {
                 .entry(key)
                 .or_insert_with(|| Value::Object(Map::new()));
             if let Value::Object(map) = slot {
-                map.extend(doc.metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
+                map.extend(metadata);
             }
         }
         record
     }
 
     /// The record written for a rejected document.
-    pub fn to_reject_record(&self, doc: &Document, why: &Rejection) -> Map<String, Value> {
-        let mut record = self.to_record(doc);
+    pub fn to_reject_record(&self, doc: Document, why: &Rejection) -> Map<String, Value> {
+        let mut record = self.owned_record(doc);
         record.insert(REJECT_FIELD.into(), why.to_json());
         record
     }
@@ -166,6 +196,44 @@ fn kind(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+/// The text and id of a record, read by [`RecordFormat::peek`].
+#[derive(Debug)]
+pub struct Peeked {
+    /// The id, or the `<stem>:<line>` fallback.
+    pub id: String,
+    /// The text.
+    pub text: String,
+    /// Whether the record carries its own id (so writing it back unchanged is complete).
+    pub has_id: bool,
+}
+
+struct PeekVisitor<'f> {
+    format: &'f RecordFormat,
+}
+
+impl<'de> serde::de::Visitor<'de> for PeekVisitor<'_> {
+    type Value = (Option<Value>, Option<Value>);
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut text, mut id) = (None, None);
+        while let Some(key) = map.next_key::<String>()? {
+            // Same precedence as `parse`: the text field is taken out before the id lookup.
+            if key == self.format.text_field {
+                text = Some(map.next_value::<Value>()?);
+            } else if key == self.format.id_field {
+                id = Some(map.next_value::<Value>()?);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok((text, id))
     }
 }
 

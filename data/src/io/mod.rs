@@ -6,4 +6,4 @@ mod jsonl;
 
 pub use compression::{Compression, OutputFile, open_input};
 pub use inputs::{expand_inputs, shard_stem};
-pub use jsonl::{ParsedLine, REJECT_FIELD, RecordFormat, ShardReader, bad_line_record};
+pub use jsonl::{ParsedLine, Peeked, REJECT_FIELD, RecordFormat, ShardReader, bad_line_record};

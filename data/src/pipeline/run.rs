@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use crate::config::BadInputPolicy;
 use crate::dedup::{DedupDecisions, Deduplicator};
+use crate::document::Document;
 use crate::error::{DataError, Result};
 use crate::io::{Compression, ParsedLine, RecordFormat, ShardReader, expand_inputs, shard_stem};
 use crate::pipeline::progress::PassProgress;
@@ -303,14 +304,21 @@ impl Runner<'_> {
         let fail = self.pipeline.input.on_bad_input == BadInputPolicy::Fail;
         batch
             .par_iter()
-            .map(|(line, raw)| match self.format.parse(raw, stem, *line) {
-                ParsedLine::Doc(doc) => Ok(Some((doc.id.clone(), dedup.fingerprint(&doc)))),
-                ParsedLine::Bad { reason, .. } if fail => Err(DataError::BadInput {
-                    path: source.to_path_buf(),
-                    line: *line,
-                    message: reason,
-                }),
-                ParsedLine::Bad { .. } => Ok(None),
+            .map(|(line, raw)| match self.format.peek(raw, stem, *line) {
+                Some(p) => Ok(Some((p.id, dedup.fingerprint(&Document::new("", p.text))))),
+                None if fail => match self.format.parse(raw, stem, *line) {
+                    ParsedLine::Bad { reason, .. } => Err(DataError::BadInput {
+                        path: source.to_path_buf(),
+                        line: *line,
+                        message: reason,
+                    }),
+                    ParsedLine::Doc(_) => Err(DataError::BadInput {
+                        path: source.to_path_buf(),
+                        line: *line,
+                        message: "record could not be scanned".into(),
+                    }),
+                },
+                None => Ok(None),
             })
             .collect()
     }

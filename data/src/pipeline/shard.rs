@@ -11,7 +11,7 @@ use crate::dedup::{DedupDecisions, Deduplicator};
 use crate::document::{Document, Rejection, Verdict};
 use crate::error::{DataError, Result};
 use crate::filters::Filter;
-use crate::io::{Compression, OutputFile, ParsedLine, RecordFormat, ShardReader};
+use crate::io::{Compression, OutputFile, ParsedLine, Peeked, RecordFormat, ShardReader};
 use crate::pipeline::ShardStats;
 use crate::pipeline::progress::PassProgress;
 
@@ -91,33 +91,40 @@ pub(crate) fn process_shard(segment: &Segment, job: &ShardJob) -> Result<ShardSt
             break;
         }
         let bytes: u64 = batch.iter().map(|(_, b)| b.len() as u64).sum();
-        let parsed: Vec<ParsedLine> = batch
+        let lines: Vec<Line> = batch
             .par_iter()
-            .map(|(line, raw)| job.format.parse(raw, job.stem, *line))
+            .map(|(line, raw)| classify(segment, job, raw, *line))
             .collect();
         // Sequence numbers count documents only, exactly as the index pass did.
-        let mut seqs = Vec::with_capacity(parsed.len());
-        for (p, (line, _)) in parsed.iter().zip(&batch) {
-            if let ParsedLine::Bad { reason, .. } = p
+        let mut seqs = Vec::with_capacity(lines.len());
+        for (l, (line, _)) in lines.iter().zip(&batch) {
+            if let Line::Full {
+                parsed: ParsedLine::Bad { reason, .. },
+                ..
+            } = l
                 && job.policy == BadInputPolicy::Fail
             {
                 let path = job.source.clone();
+                let message = reason.clone();
                 return Err(DataError::BadInput {
                     path,
                     line: *line,
-                    message: reason.clone(),
+                    message,
                 });
             }
-            seqs.push(matches!(p, ParsedLine::Doc(_)).then(|| {
+            seqs.push(l.is_doc().then(|| {
                 next_seq += 1;
                 next_seq - 1
             }));
         }
-        let outcomes: Vec<Outcome> = parsed
+        let outcomes: Vec<Outcome> = lines
             .into_par_iter()
             .zip(seqs)
             .zip(&batch)
-            .map(|((p, seq), (line, _))| outcome(segment, job, p, seq, *line))
+            .map(|((l, seq), (line, raw))| match l {
+                Line::Peeked(p) => peeked_outcome(job, p, seq, raw, *line),
+                Line::Full { parsed, .. } => outcome(segment, job, parsed, seq, *line),
+            })
             .collect();
         for o in outcomes {
             stats.input_docs += 1;
@@ -144,6 +151,86 @@ pub(crate) fn process_shard(segment: &Segment, job: &ShardJob) -> Result<ShardSt
     Ok(stats)
 }
 
+/// One classified input line.
+enum Line {
+    /// A document with its own id in a segment that neither filters nor rewrites: if
+    /// kept, its raw line is copied through unchanged.
+    Peeked(Peeked),
+    /// Fully parsed; `is_doc` says whether it counts as a document for sequence numbers.
+    Full { parsed: ParsedLine, is_doc: bool },
+}
+
+impl Line {
+    fn is_doc(&self) -> bool {
+        match self {
+            Line::Peeked(_) => true,
+            Line::Full { is_doc, .. } => *is_doc,
+        }
+    }
+}
+
+/// Classifies a line. Where a dedup index numbered the documents, "is a document" is
+/// decided by the same scan the index used, so both passes count identically.
+fn classify(segment: &Segment, job: &ShardJob, raw: &[u8], line: u64) -> Line {
+    let passthrough = segment.filters.is_empty()
+        && segment
+            .dedup
+            .as_ref()
+            .is_none_or(|d| !d.rewrites_documents());
+    if segment.dedup.is_none() && !passthrough {
+        let parsed = job.format.parse(raw, job.stem, line);
+        let is_doc = matches!(parsed, ParsedLine::Doc(_));
+        return Line::Full { parsed, is_doc };
+    }
+    match job.format.peek(raw, job.stem, line) {
+        Some(p) if passthrough && p.has_id => Line::Peeked(p),
+        Some(_) => Line::Full {
+            parsed: job.format.parse(raw, job.stem, line),
+            is_doc: true,
+        },
+        None => {
+            let parsed = match job.format.parse(raw, job.stem, line) {
+                ParsedLine::Doc(_) => unscannable(raw),
+                bad => bad,
+            };
+            Line::Full {
+                parsed,
+                is_doc: false,
+            }
+        }
+    }
+}
+
+/// A line the full parser accepts but the scanner does not (not seen in practice): it
+/// is rejected rather than risk numbering documents differently in the two passes.
+fn unscannable(raw: &[u8]) -> ParsedLine {
+    ParsedLine::Bad {
+        kind: "unscannable",
+        reason: "record could not be scanned for its text and id".into(),
+        raw: String::from_utf8_lossy(raw).into_owned(),
+    }
+}
+
+fn peeked_outcome(job: &ShardJob, p: Peeked, seq: Option<u64>, raw: &[u8], line: u64) -> Outcome {
+    let mut doc = Document::new(p.id, p.text);
+    let rejection = job
+        .decisions
+        .zip(seq)
+        .and_then(|((d, _), s)| d.apply(s, &mut doc));
+    let Some(why) = rejection else {
+        return Outcome::Kept(raw.to_vec());
+    };
+    let record = match job.format.parse(raw, job.stem, line) {
+        ParsedLine::Doc(full) => job.format.to_reject_record(full, &why),
+        ParsedLine::Bad { .. } => job.format.to_reject_record(doc, &why),
+    };
+    Outcome::Rejected {
+        line: encode(&record),
+        stage: why.stage,
+        reason: why.reason,
+    }
+}
+
 fn outcome(
     segment: &Segment,
     job: &ShardJob,
@@ -163,9 +250,9 @@ fn outcome(
         ParsedLine::Doc(mut doc) => {
             let decision = job.decisions.zip(seq).map(|((d, _), s)| (d, s));
             match segment.decide(&mut doc, decision) {
-                None => Outcome::Kept(encode(&job.format.to_record(&doc))),
+                None => Outcome::Kept(encode(&job.format.owned_record(doc))),
                 Some(why) => Outcome::Rejected {
-                    line: encode(&job.format.to_reject_record(&doc, &why)),
+                    line: encode(&job.format.to_reject_record(doc, &why)),
                     stage: why.stage,
                     reason: why.reason,
                 },
