@@ -161,9 +161,16 @@
 //! When a kernel has errors the macro still emits a stub `launch` with the kernel's
 //! signature, so code calling it keeps type-checking and only the kernel's own errors show.
 
+mod cube_launcher;
 mod kernel_templates;
+pub mod kernels;
 
+// Generated code names `::vibee::…`; this lets the facade use its own macros.
+extern crate self as vibee;
+
+pub use vibee_dsl as dsl;
 pub use vibee_macros::kernel;
+pub use vibee_runtime as runtime;
 pub use vibee_runtime::{Buffer, Device, Grid, LaunchError};
 
 /// What a kernel author needs in scope.
@@ -174,6 +181,7 @@ pub mod prelude {
 /// Items generated code refers to. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::__vibee_cube_launcher as cube_launcher;
     pub use crate::__vibee_elementwise_source as elementwise_source;
     pub use crate::__vibee_kernel_source as kernel_source;
     pub use crate::kernel_templates::{
