@@ -43,12 +43,32 @@ impl<M: LanguageModel> CachedModel<M> {
                     entries.insert(l.key, l.response);
                 }
             }
+            // A run killed mid-line leaves a torn last line: end it so the next
+            // append starts a fresh line instead of gluing onto the fragment.
+            if !text.is_empty() && !text.ends_with('\n') {
+                let mut f = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(path)
+                    .map_err(|source| EvalError::Io {
+                        path: path.into(),
+                        source,
+                    })?;
+                f.write_all(b"\n").map_err(|source| EvalError::Io {
+                    path: path.into(),
+                    source,
+                })?;
+            }
         }
         Ok(CachedModel {
             inner,
             path: path.to_path_buf(),
             entries: Mutex::new(entries),
         })
+    }
+
+    /// The wrapped model.
+    pub fn inner(&self) -> &M {
+        &self.inner
     }
 
     /// Number of cached answers.
