@@ -39,19 +39,19 @@ impl Lower<'_, '_> {
         }
         let in_bounds = self.group_buffers();
         if in_bounds.is_empty() {
-            let units = self.unit_loop(&pos, simd, group_next)?;
-            self.b.switch_to_block(group_body);
+            let units = self.b.create_block();
             self.b.ins().jump(units, &[]);
+            self.unit_loop(&pos, simd, units, group_next)?;
         } else {
             // A group whose positions all index inside every buffer accessed at the global
             // position runs a copy of the body without those bounds checks.
             let ok = self.group_inside(&pos, gv, &in_bounds);
-            self.set_in_bounds(in_bounds);
-            let fast = self.unit_loop(&pos, simd, group_next)?;
-            self.set_in_bounds(Vec::new());
-            let checked = self.unit_loop(&pos, simd, group_next)?;
-            self.b.switch_to_block(group_body);
+            let [fast, checked] = [(); 2].map(|()| self.b.create_block());
             self.b.ins().brif(ok, fast, &[], checked, &[]);
+            self.set_in_bounds(in_bounds);
+            self.unit_loop(&pos, simd, fast, group_next)?;
+            self.set_in_bounds(Vec::new());
+            self.unit_loop(&pos, simd, checked, group_next)?;
         }
 
         self.b.switch_to_block(group_next);
@@ -66,10 +66,16 @@ impl Lower<'_, '_> {
         Ok(())
     }
 
-    /// One loop over the units of a group (one or four per iteration), ending at `after`;
-    /// returns its first block.
-    fn unit_loop(&mut self, pos: &Positions, simd: bool, after: Block) -> Result<Block, String> {
-        let [unit_body, unit_next] = [(); 2].map(|()| self.b.create_block());
+    /// One loop over the units of a group (one or four per iteration), starting at the
+    /// empty block `unit_body` and ending at `after`.
+    fn unit_loop(
+        &mut self,
+        pos: &Positions,
+        simd: bool,
+        unit_body: Block,
+        after: Block,
+    ) -> Result<(), String> {
+        let unit_next = self.b.create_block();
         self.b.switch_to_block(unit_body);
         self.unit_exit = Some(unit_next);
         let kernel = self.kernel;
@@ -94,7 +100,7 @@ impl Lower<'_, '_> {
             .ins()
             .icmp(IntCC::UnsignedLessThan, ul, pos.units_per_group);
         self.b.ins().brif(more, unit_body, &[], after, &[]);
-        Ok(unit_body)
+        Ok(())
     }
 
     /// Whether group `g`'s global positions `g*U .. (g+1)*U` stay below 2^32 and below the
