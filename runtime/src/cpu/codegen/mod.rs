@@ -5,9 +5,11 @@
 //! groups and units, or the resume dispatch of a kernel with barriers), [`stmt`] the
 //! statements and control flow, [`expr`] the expressions, [`ops`] the scalar semantics of
 //! every operator, [`memory`] the bounds-checked loads, stores and atomics, and [`simd`] the
-//! variant that runs four units per iteration in vector lanes. Every local is
+//! variant that runs four units per iteration in vector lanes, with [`analysis`] the static
+//! facts it and the per-group bounds versioning use. Every local is
 //! a `cranelift_frontend::Variable`, so values stay in SSA registers.
 
+mod analysis;
 mod expr;
 mod memory;
 mod ops;
@@ -102,7 +104,7 @@ fn compile_inner(kernel: &Kernel, comptime: &[Option<Scalar>]) -> Result<Compile
     let mut module = new_module()?;
     let shape = if phased { Shape::Phases } else { Shape::Groups };
     let (id, state_bytes) = define(&mut module, kernel, comptime, &shared, shape)?;
-    let simd_id = if !phased && simd::eligible(kernel) {
+    let simd_id = if !phased && analysis::eligible(kernel) {
         Some(define(&mut module, kernel, comptime, &shared, Shape::Simd)?.0)
     } else {
         None
