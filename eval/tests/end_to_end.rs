@@ -210,3 +210,52 @@ fn openai_chat_generation_is_cut_at_stop_sequences() {
     assert_eq!(out, want, "answers stay in request order under concurrency");
     server.join().expect("server");
 }
+
+/// Answers every generation request with the fixture's canonical solution.
+struct Oracle(Vec<(String, String)>);
+
+impl LanguageModel for Oracle {
+    fn name(&self) -> String {
+        "oracle".into()
+    }
+    fn answer(&self, requests: &[Request]) -> vibee_eval::Result<Vec<Response>> {
+        Ok(requests
+            .iter()
+            .map(|r| {
+                let sol = self
+                    .0
+                    .iter()
+                    .find(|(p, _)| p == r.context())
+                    .map(|(_, s)| s.clone())
+                    .unwrap_or_default();
+                Response::Text(sol)
+            })
+            .collect())
+    }
+}
+
+#[test]
+fn humaneval_canonical_solutions_score_pass_at_1_of_one() {
+    use vibee_eval::task::{Task, registry::Registry};
+    use vibee_eval::template::Templates;
+    let problems =
+        vibee_eval::sandbox::humaneval::load_problems(&fixtures().join("humaneval/test.jsonl"))
+            .expect("problems");
+    let oracle = Oracle(
+        problems
+            .iter()
+            .map(|p| (p.prompt.clone(), p.canonical_solution.clone()))
+            .collect(),
+    );
+    let config = Registry::builtin().expect("builtin").tasks["humaneval"].clone();
+    let templates = Templates::new();
+    let task = Task::load(config, &fixtures(), &templates).expect("loads");
+    let result =
+        vibee_eval::evaluator::evaluate_task(&task, &oracle, &templates, &Default::default())
+            .expect("runs");
+    assert_eq!(result.scores["pass@1,create_test"], json!(1.0));
+    let fake =
+        vibee_eval::evaluator::evaluate_task(&task, &FakeModel, &templates, &Default::default())
+            .expect("runs");
+    assert_eq!(fake.scores["pass@1,create_test"], json!(0.0));
+}

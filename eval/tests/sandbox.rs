@@ -15,7 +15,7 @@ fn sandbox() -> Sandbox {
 }
 
 fn problems() -> Vec<Problem> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/humaneval/problems.jsonl");
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/humaneval/test.jsonl");
     humaneval::load_problems(&p).expect("fixture problems")
 }
 

@@ -94,7 +94,7 @@ pub fn exact_match(prediction: &str, reference: &str, spec: &MetricSpec) -> Resu
 }
 
 /// Names accepted by `process_results`.
-pub const PROCESS_RESULTS: &[&str] = &["hendrycks_math", "minerva_math"];
+pub const PROCESS_RESULTS: &[&str] = &["hendrycks_math", "minerva_math", "humaneval"];
 
 /// A named `process_results`: scores a generation against the document.
 pub fn process_results(
@@ -125,6 +125,22 @@ pub fn process_results(
                     }
                 })?;
             out.insert("exact_match".into(), f64::from(u8::from(ok)));
+        }
+        "humaneval" => {
+            // The harness's `build_predictions` filter: the program is prompt + completion.
+            let problem = crate::sandbox::humaneval::Problem {
+                task_id: String::new(),
+                prompt: field("prompt")?.to_string(),
+                canonical_solution: String::new(),
+                test: field("test")?.to_string(),
+                entry_point: field("entry_point")?.to_string(),
+            };
+            let outcome = crate::sandbox::humaneval::check(
+                &crate::sandbox::Sandbox::default(),
+                &problem,
+                generation,
+            )?;
+            out.insert("pass@1".into(), f64::from(u8::from(outcome.passed())));
         }
         "minerva_math" => {
             let ok = minerva::normalized_match(generation, field("answer")?);

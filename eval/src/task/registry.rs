@@ -21,6 +21,7 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../tasks/winogrande.yaml"),
     ),
     ("gsm8k.yaml", include_str!("../../tasks/gsm8k.yaml")),
+    ("humaneval.yaml", include_str!("../../tasks/humaneval.yaml")),
 ];
 const MMLU_TEMPLATE: &str = include_str!("../../tasks/mmlu.yaml");
 const HENDRYCKS_TEMPLATE: &str = include_str!("../../tasks/hendrycks_math.yaml");
