@@ -43,17 +43,31 @@ fn inputs(n: usize, seed: u32) -> Vec<f32> {
 }
 
 fn report(name: &str, shape: &str, seconds: f64, max_err: f64) {
-    println!("{name:<10} {shape:<22} {:>9.3} ms   max |device - interpreter| = {max_err:.2e}", seconds * 1e3);
+    println!(
+        "{name:<10} {shape:<22} {:>9.3} ms   max |device - interpreter| = {max_err:.2e}",
+        seconds * 1e3
+    );
 }
 
 fn max_diff(a: &[f32], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (*x as f64 - y).abs()).fold(0.0, f64::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - y).abs())
+        .fold(0.0, f64::max)
 }
 
 /// Runs the interpreter on `args` and returns buffer `out` as f64.
-fn interpret(ir: &vibee::dsl::kernel::Kernel, grid: Grid, mut args: Vec<InterpArg>, out: usize) -> anyhow::Result<Vec<f64>> {
+fn interpret(
+    ir: &vibee::dsl::kernel::Kernel,
+    grid: Grid,
+    mut args: Vec<InterpArg>,
+    out: usize,
+) -> anyhow::Result<Vec<f64>> {
     interp::run(ir, grid, &mut args)?;
-    Ok(args[out].buffer().map(HostBuffer::to_f64_vec).unwrap_or_default())
+    Ok(args[out]
+        .buffer()
+        .map(HostBuffer::to_f64_vec)
+        .unwrap_or_default())
 }
 
 fn f32s(v: &[f32]) -> InterpArg {
@@ -72,7 +86,12 @@ fn run_axpy(device: &Device) -> anyhow::Result<()> {
     axpy::launch(device, grid, 2.0, &bx, &mut by)?;
     let got = by.to_vec()?;
     let secs = t.elapsed().as_secs_f64();
-    let want = interpret(axpy::ir(), grid, vec![InterpArg::Scalar(Scalar::F32(2.0)), f32s(&x), f32s(&y0)], 2)?;
+    let want = interpret(
+        axpy::ir(),
+        grid,
+        vec![InterpArg::Scalar(Scalar::F32(2.0)), f32s(&x), f32s(&y0)],
+        2,
+    )?;
     report("axpy", &format!("n={n}"), secs, max_diff(&got, &want));
     Ok(())
 }
@@ -80,11 +99,19 @@ fn run_axpy(device: &Device) -> anyhow::Result<()> {
 fn run_matmul(device: &Device) -> anyhow::Result<()> {
     let (m, k, n) = (128usize, 96usize, 64usize);
     let (a, b) = (inputs(m * k, 3), inputs(k * n, 4));
-    let (ba, bb) = (Buffer::from_slice(device, &a)?, Buffer::from_slice(device, &b)?);
+    let (ba, bb) = (
+        Buffer::from_slice(device, &a)?,
+        Buffer::from_slice(device, &b)?,
+    );
     let mut bc = Buffer::<f32>::zeros(device, m * n)?;
-    let grid = Grid { groups: [(n as u32).div_ceil(16), (m as u32).div_ceil(16), 1], group_size: [16, 16, 1] };
+    let grid = Grid {
+        groups: [(n as u32).div_ceil(16), (m as u32).div_ceil(16), 1],
+        group_size: [16, 16, 1],
+    };
     let t = Instant::now();
-    matmul::launch::<16>(device, grid, &ba, &bb, &mut bc, m as u32, n as u32, k as u32)?;
+    matmul::launch::<16>(
+        device, grid, &ba, &bb, &mut bc, m as u32, n as u32, k as u32,
+    )?;
     let got = bc.to_vec()?;
     let secs = t.elapsed().as_secs_f64();
     let want = interpret(
@@ -101,7 +128,12 @@ fn run_matmul(device: &Device) -> anyhow::Result<()> {
         ],
         3,
     )?;
-    report("matmul", &format!("{m}x{k} · {k}x{n}"), secs, max_diff(&got, &want));
+    report(
+        "matmul",
+        &format!("{m}x{k} · {k}x{n}"),
+        secs,
+        max_diff(&got, &want),
+    );
     Ok(())
 }
 
@@ -118,17 +150,30 @@ fn run_softmax(device: &Device) -> anyhow::Result<()> {
     let want = interpret(
         softmax::ir(),
         grid,
-        vec![InterpArg::Scalar(Scalar::U32(64)), f32s(&x), f32s(&vec![0.0; x.len()]), InterpArg::Scalar(Scalar::U32(d))],
+        vec![
+            InterpArg::Scalar(Scalar::U32(64)),
+            f32s(&x),
+            f32s(&vec![0.0; x.len()]),
+            InterpArg::Scalar(Scalar::U32(d)),
+        ],
         2,
     )?;
-    report("softmax", &format!("{rows} rows x {d}"), secs, max_diff(&got, &want));
+    report(
+        "softmax",
+        &format!("{rows} rows x {d}"),
+        secs,
+        max_diff(&got, &want),
+    );
     Ok(())
 }
 
 fn run_rms_norm(device: &Device) -> anyhow::Result<()> {
     let (rows, d) = (64usize, 768u32);
     let (x, w) = (inputs(rows * d as usize, 6), inputs(d as usize, 7));
-    let (bx, bw) = (Buffer::from_slice(device, &x)?, Buffer::from_slice(device, &w)?);
+    let (bx, bw) = (
+        Buffer::from_slice(device, &x)?,
+        Buffer::from_slice(device, &w)?,
+    );
     let mut by = Buffer::<f32>::zeros(device, x.len())?;
     let grid = Grid::linear(rows as u32, 128);
     let t = Instant::now();
@@ -148,7 +193,12 @@ fn run_rms_norm(device: &Device) -> anyhow::Result<()> {
         ],
         3,
     )?;
-    report("rms_norm", &format!("{rows} rows x {d}"), secs, max_diff(&got, &want));
+    report(
+        "rms_norm",
+        &format!("{rows} rows x {d}"),
+        secs,
+        max_diff(&got, &want),
+    );
     Ok(())
 }
 
@@ -179,6 +229,11 @@ fn run_gelu(device: &Device) -> anyhow::Result<()> {
         (g(v + h) - g(v - h)) / (2.0 * h)
     };
     let want: Vec<f64> = x.iter().map(|&v| fd(v as f64)).collect();
-    report("gelu'", &format!("n={n} (derived)"), secs, max_diff(&dx, &want));
+    report(
+        "gelu'",
+        &format!("n={n} (derived)"),
+        secs,
+        max_diff(&dx, &want),
+    );
     Ok(())
 }

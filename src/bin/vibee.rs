@@ -4,7 +4,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "vibee", version, about = "A typed Rust DSL for the whole life of a large language model")]
+#[command(
+    name = "vibee",
+    version,
+    about = "A typed Rust DSL for the whole life of a large language model"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
