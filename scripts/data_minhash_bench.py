@@ -124,14 +124,14 @@ order = {}
 
 
 def run_measured(cmd):
-    """Runs a command; returns (wall seconds, peak RSS in MB) of that child alone."""
+    """Runs a command; returns (wall s, peak RSS MB, CPU s) of that child alone."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     if status != 0:
         raise SystemExit(f"{cmd[0]} failed with status {status}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def vibee_clusters(out_dir):
@@ -195,26 +195,28 @@ def main():
             f'[[steps]]\nkind = "minhash"\nshingle = "word"\nngram = {NGRAM}\nbands = {BANDS}\nrows = {ROWS}\n'
         )
     vibee_cmd = [args.binary, "run", toml, "--quiet", "--fresh", "-j", str(args.threads)]
-    v_wall, v_rss = run_measured(vibee_cmd)
+    v_wall, v_rss, v_cpu = run_measured(vibee_cmd)
     ds_out = os.path.join(args.work, "datasketch.json")
-    d_wall, d_rss = run_measured([sys.executable, __file__, "--worker", corpus, ds_out])
+    d_wall, d_rss, d_cpu = run_measured([sys.executable, __file__, "--worker", corpus, ds_out])
     with open(ds_out) as f:
         ds = json.load(f)
 
     results = [
-        (evaluate("vibee-data", vibee_clusters(os.path.join(args.work, "vibee-out")), pairs, texts), v_wall, v_rss),
-        (evaluate("datasketch", ds["duplicate_of"], pairs, texts), d_wall, d_rss),
+        (evaluate("vibee-data", vibee_clusters(os.path.join(args.work, "vibee-out")), pairs, texts), v_wall, v_rss, v_cpu),
+        (evaluate("datasketch", ds["duplicate_of"], pairs, texts), d_wall, d_rss, d_cpu),
     ]
-    header = f"{'tool':<12}{'docs/s':>10}{'wall s':>9}{'peak MB':>9}{'pairs':>8}{'P(J>=.5)':>10}{'P(J>=.7)':>10}  recall by edit rate"
+    header = f"{'tool':<12}{'docs/s':>10}{'wall s':>9}{'CPU s':>8}{'peak MB':>9}{'pairs':>8}{'P(J>=.5)':>10}{'P(J>=.7)':>10}  recall by edit rate"
     print(header)
-    for r, wall, rss in results:
+    for r, wall, rss, cpu in results:
         rec = " ".join(f"{k:.2f}:{v:.3f}" for k, v in r["recall"].items())
         p = r["precision"]
-        print(f"{r['tool']:<12}{len(docs) / wall:>10.0f}{wall:>9.2f}{rss:>9.0f}{r['reported_pairs']:>8}{p[0.5]:>10.3f}{p[0.7]:>10.3f}  {rec}")
-    print(f"speedup (docs/s, wall clock incl. I/O): {d_wall / v_wall:.1f}x on {args.threads} threads vs datasketch on 1")
+        print(f"{r['tool']:<12}{len(docs) / wall:>10.0f}{wall:>9.2f}{cpu:>8.2f}{rss:>9.0f}{r['reported_pairs']:>8}{p[0.5]:>10.3f}{p[0.7]:>10.3f}  {rec}")
+    print(f"speedup, wall clock incl. I/O: {d_wall / v_wall:.1f}x on {args.threads} threads vs datasketch on 1")
+    print(f"speedup, CPU time (load-independent): {d_cpu / v_cpu:.1f}x")
+    print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     with open(os.path.join(args.work, "results.json"), "w") as f:
         json.dump({"docs": len(docs), "mb": size_mb, "results": [
-            dict(r, wall=w, peak_mb=m) for r, w, m in results]}, f, indent=1)
+            dict(r, wall=w, peak_mb=m, cpu=c) for r, w, m, c in results]}, f, indent=1)
 
 
 if __name__ == "__main__":

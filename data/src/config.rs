@@ -108,6 +108,11 @@ pub struct OutputConfig {
     /// Keep intermediate shards after a successful run.
     #[serde(default)]
     pub keep_intermediate: bool,
+    /// `fsync` each finished shard before marking it complete. Off by default: a killed
+    /// process loses nothing the kernel already holds, and resumption only needs the
+    /// rename-then-marker order; turn it on to survive power loss too.
+    #[serde(default)]
+    pub fsync: bool,
 }
 
 impl OutputConfig {
@@ -119,6 +124,7 @@ impl OutputConfig {
             compression: Compression::Zstd,
             work_dir: None,
             keep_intermediate: false,
+            fsync: false,
         }
     }
 

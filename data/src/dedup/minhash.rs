@@ -1,9 +1,11 @@
 //! MinHash signatures (Broder 1997) and LSH banding for near-duplicate detection.
 //!
 //! Shingles (word or character n-grams) are hashed to 32 bits; permutation `i` maps a
-//! shingle hash `x` to `(a_i·x + b_i) >> 32` with random 64-bit `a_i, b_i` — the
-//! multiply-add-shift family, strongly universal from 32 to 32 bits — and the signature
-//! keeps each permutation's minimum. Signatures are cut into `bands` of `rows` values;
+//! shingle hash `x` to `fmix32(x ⊕ s_i)` with a random seed `s_i`, where `fmix32` is
+//! MurmurHash3's finalizer — a bijection of 32-bit values with full avalanche, so each
+//! seed gives a pseudo-random permutation — and the signature keeps each permutation's
+//! minimum. Only 32-bit multiplies are involved, so AVX2 computes 8 permutations at
+//! once; the S-curve test in `tests/minhash.rs` checks the family against theory. Signatures are cut into `bands` of `rows` values;
 //! two documents sharing any band become candidates and are merged by union-find.
 
 use std::collections::HashMap;
@@ -133,21 +135,17 @@ fn splitmix64(state: &mut u64) -> u64 {
 #[derive(Debug, Clone)]
 pub struct MinHasher {
     config: MinHashConfig,
-    a: Vec<u64>,
-    b: Vec<u64>,
+    seeds: Vec<u32>,
 }
 
 impl MinHasher {
     /// A hasher for a resolved config (see [`MinHashConfig::resolve`]).
     pub fn new(config: MinHashConfig) -> Self {
         let mut state = config.seed;
-        let a = (0..config.num_perm)
-            .map(|_| splitmix64(&mut state) | 1)
+        let seeds = (0..config.num_perm)
+            .map(|_| splitmix64(&mut state) as u32)
             .collect();
-        let b = (0..config.num_perm)
-            .map(|_| splitmix64(&mut state))
-            .collect();
-        MinHasher { config, a, b }
+        MinHasher { config, seeds }
     }
 
     /// The configuration in use.
@@ -174,7 +172,7 @@ impl MinHasher {
     /// The MinHash signature of a set of shingle hashes.
     pub fn signature(&self, shingles: &[u32]) -> Vec<u32> {
         let mut sig = vec![u32::MAX; self.config.num_perm];
-        signature_into(&self.a, &self.b, shingles, &mut sig);
+        signature_into(&self.seeds, shingles, &mut sig);
         sig
     }
 
@@ -228,33 +226,41 @@ fn char_shingles(text: &str, n: usize) -> Vec<u32> {
         .collect()
 }
 
-/// The hot loop: for every shingle and permutation, keep the minimum of `(a·x + b) >> 32`.
-fn signature_into(a: &[u64], b: &[u64], shingles: &[u32], sig: &mut [u32]) {
+/// MurmurHash3's 32-bit finalizer: a bijection with full avalanche.
+#[inline(always)]
+fn fmix32(mut v: u32) -> u32 {
+    v ^= v >> 16;
+    v = v.wrapping_mul(0x85eb_ca6b);
+    v ^= v >> 13;
+    v = v.wrapping_mul(0xc2b2_ae35);
+    v ^ (v >> 16)
+}
+
+/// The hot loop: for every shingle and permutation, keep the minimum of `fmix32(x ⊕ s)`.
+fn signature_into(seeds: &[u32], shingles: &[u32], sig: &mut [u32]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
-        unsafe { signature_avx2(a, b, shingles, sig) };
+        unsafe { signature_avx2(seeds, shingles, sig) };
         return;
     }
-    signature_portable(a, b, shingles, sig);
+    signature_portable(seeds, shingles, sig);
 }
 
 #[inline(always)]
-fn signature_portable(a: &[u64], b: &[u64], shingles: &[u32], sig: &mut [u32]) {
+fn signature_portable(seeds: &[u32], shingles: &[u32], sig: &mut [u32]) {
     for &x in shingles {
-        let x = u64::from(x);
-        for ((s, &a), &b) in sig.iter_mut().zip(a).zip(b) {
-            let v = (a.wrapping_mul(x).wrapping_add(b) >> 32) as u32;
-            *s = (*s).min(v);
+        for (s, &seed) in sig.iter_mut().zip(seeds) {
+            *s = (*s).min(fmix32(x ^ seed));
         }
     }
 }
 
-/// The same loop compiled with AVX2 so LLVM vectorizes the 32×64-bit products.
+/// The same loop compiled with AVX2 so LLVM vectorizes it 8 lanes wide.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn signature_avx2(a: &[u64], b: &[u64], shingles: &[u32], sig: &mut [u32]) {
-    signature_portable(a, b, shingles, sig);
+fn signature_avx2(seeds: &[u32], shingles: &[u32], sig: &mut [u32]) {
+    signature_portable(seeds, shingles, sig);
 }
 
 /// Estimated Jaccard similarity: the fraction of equal signature values.

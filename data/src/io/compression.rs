@@ -118,8 +118,8 @@ impl OutputFile {
             .map_err(|e| DataError::io("writing", &self.tmp, e))
     }
 
-    /// Finishes compression, flushes, syncs and renames the file into place.
-    pub fn commit(self) -> Result<()> {
+    /// Finishes compression, flushes, optionally syncs, and renames the file into place.
+    pub fn commit(self, fsync: bool) -> Result<()> {
         let tmp = self.tmp;
         let err = |e| DataError::io("finishing", &tmp, e);
         let buffered = match self.sink {
@@ -128,7 +128,9 @@ impl OutputFile {
             Sink::Zstd(w) => w.finish().map_err(err)?,
         };
         let file = buffered.into_inner().map_err(|e| err(e.into_error()))?;
-        file.sync_all().map_err(err)?;
+        if fsync {
+            file.sync_all().map_err(err)?;
+        }
         std::fs::rename(&tmp, &self.path).map_err(|e| DataError::io("renaming", &tmp, e))
     }
 }

@@ -240,6 +240,7 @@ impl Runner<'_> {
             rejects: self.rejects(k, shard),
             compression,
             rejects_compression: self.pipeline.output.compression,
+            fsync: self.pipeline.output.fsync,
             format: &self.format,
             policy: self.pipeline.input.on_bad_input,
             decisions: index.map(|(d, offsets)| (d.as_ref(), offsets[shard.index])),

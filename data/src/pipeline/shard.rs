@@ -35,6 +35,7 @@ pub(crate) struct ShardJob<'a> {
     pub(crate) compression: Compression,
     /// Rejects always use the output's compression, even from intermediate segments.
     pub(crate) rejects_compression: Compression,
+    pub(crate) fsync: bool,
     pub(crate) format: &'a RecordFormat,
     pub(crate) policy: BadInputPolicy,
     pub(crate) decisions: Option<(&'a dyn DedupDecisions, u64)>,
@@ -146,8 +147,8 @@ pub(crate) fn process_shard(segment: &Segment, job: &ShardJob) -> Result<ShardSt
         stats.bytes += bytes;
         job.progress.advance(batch.len() as u64, bytes);
     }
-    kept.commit()?;
-    rejects.commit()?;
+    kept.commit(job.fsync)?;
+    rejects.commit(job.fsync)?;
     Ok(stats)
 }
 
