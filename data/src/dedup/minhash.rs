@@ -201,16 +201,26 @@ fn word_shingles(text: &str, n: usize) -> Vec<u32> {
         return Vec::new();
     }
     let n = n.min(words.len());
-    let mut bytes = Vec::with_capacity(n * 8);
+    // The word hashes are already uniform 64-bit values, so an order-sensitive
+    // multiply-rotate fold plus a final mix hashes an n-gram without re-reading bytes.
     words
         .windows(n)
         .map(|gram| {
-            bytes.clear();
-            gram.iter()
-                .for_each(|w| bytes.extend_from_slice(&w.to_le_bytes()));
-            xxh3_64(&bytes) as u32
+            let folded = gram.iter().fold(0u64, |h, &w| {
+                (h.rotate_left(23) ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            });
+            fmix64(folded) as u32
         })
         .collect()
+}
+
+/// MurmurHash3's 64-bit finalizer.
+fn fmix64(mut v: u64) -> u64 {
+    v ^= v >> 33;
+    v = v.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    v ^= v >> 33;
+    v = v.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    v ^ (v >> 33)
 }
 
 fn char_shingles(text: &str, n: usize) -> Vec<u32> {
