@@ -81,7 +81,8 @@ pub fn max_groups_per_axis(device: &Device) -> u64 {
 }
 
 /// Launches `source`'s generated CubeCL kernel on a GPU `device`. The launch path has already
-/// checked the arguments, the grid against the device limits and the buffer sizes.
+/// checked the arguments, the grid against the device limits and the buffer sizes. Inside
+/// [`capture_wgsl`] on a wgpu device, the kernel is compiled to WGSL instead of dispatched.
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 pub fn launch(
     device: &Device,
@@ -89,6 +90,14 @@ pub fn launch(
     grid: Grid,
     args: &mut [ArgRef<'_>],
 ) -> Result<(), LaunchError> {
+    #[cfg(feature = "wgpu")]
+    if let Device::Wgpu(wgpu) = device
+        && CAPTURE.with(|c| c.borrow().is_some())
+    {
+        let wgsl = wgsl_source(wgpu, source, grid, args)?;
+        CAPTURE.with(|c| c.borrow_mut().get_or_insert_with(Vec::new).push(wgsl));
+        return Ok(());
+    }
     let cube = cube_device(device)?;
     let kernel = (source.ir)();
     support::check(kernel, &cube.client, &format!("{device}"))?;
@@ -101,6 +110,29 @@ pub fn launch(
         CubeMode::Launch,
     );
     (source.cube)(&mut ctx, args)
+}
+
+#[cfg(feature = "wgpu")]
+thread_local! {
+    /// WGSL of the launches made inside [`capture_wgsl`] on this thread.
+    static CAPTURE: std::cell::RefCell<Option<Vec<String>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` and returns, instead of running them, the WGSL of the kernels it launches on wgpu
+/// devices (in launch order), so tests and `VIBEE_DUMP` can call the typed launchers.
+///
+/// ```no_run
+/// # use vibee_runtime::{cube, LaunchError};
+/// let wgsl = cube::capture_wgsl(|| -> Result<(), LaunchError> { Ok(()) })?;
+/// assert!(wgsl.is_empty());
+/// # Ok::<(), LaunchError>(())
+/// ```
+#[cfg(feature = "wgpu")]
+pub fn capture_wgsl<E>(f: impl FnOnce() -> Result<(), E>) -> Result<Vec<String>, E> {
+    let outer = CAPTURE.with(|c| c.borrow_mut().replace(Vec::new()));
+    let result = f();
+    let captured = CAPTURE.with(|c| std::mem::replace(&mut *c.borrow_mut(), outer));
+    result.map(|()| captured.unwrap_or_default())
 }
 
 /// The WGSL source CubeCL compiles `source` to for `grid` and `args` on a wgpu `device`,
