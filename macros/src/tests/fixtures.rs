@@ -74,3 +74,63 @@ fn print_fixture_messages() {
         );
     }
 }
+
+/// Renders the macro's error for a fixture the way rustc prints it, for the `.stderr`
+/// files next to the fixtures (`TRYBUILD=overwrite` regenerates them from rustc itself).
+fn render(file: &Path, rel: &str) -> String {
+    let text = std::fs::read_to_string(file).expect("fixture readable");
+    let (args, item) = kernel_item(file);
+    // The first tokens of the expansion are `::core::compile_error! { "message" }`, spanned
+    // from the culprit's first token to its last.
+    let tokens: Vec<proc_macro2::TokenTree> =
+        crate::expand::kernel(args, item).into_iter().collect();
+    let group = tokens
+        .iter()
+        .find_map(|t| match t {
+            proc_macro2::TokenTree::Group(g) => Some(g),
+            _ => None,
+        })
+        .expect("a compile_error! invocation");
+    let message: String = syn::parse2::<syn::LitStr>(group.stream())
+        .expect("message")
+        .value();
+    let (start, end) = (tokens[0].span().start(), group.span().end());
+    let lines: Vec<&str> = text.lines().collect();
+    let width = end.line.to_string().len();
+    let pad = " ".repeat(width);
+    let mut out = format!(
+        "error: {message}\n{pad}--> {rel}:{}:{}\n{pad} |\n",
+        start.line,
+        start.column + 1
+    );
+    if start.line == end.line {
+        out += &format!("{:>width$} | {}\n", start.line, lines[start.line - 1]);
+        out += &format!(
+            "{pad} | {}{}\n",
+            " ".repeat(start.column),
+            "^".repeat(end.column - start.column)
+        );
+    } else {
+        out += &format!("{:>width$} | / {}\n", start.line, lines[start.line - 1]);
+        for l in start.line + 1..=end.line {
+            out += &format!("{:>width$} | | {}\n", l, lines[l - 1]);
+        }
+        out += &format!("{pad} | |{}^\n", "_".repeat(end.column));
+    }
+    out
+}
+
+#[test]
+#[ignore = "writes the expected .stderr files of the UI fixtures"]
+fn write_expected_stderr() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for file in fixtures() {
+        let rel = file
+            .strip_prefix(&root)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let rel = rel.trim_start_matches("macros/../").to_string();
+        let rendered = render(&file, &rel);
+        std::fs::write(file.with_extension("stderr"), rendered).expect("write .stderr");
+    }
+}
