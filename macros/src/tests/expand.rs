@@ -58,3 +58,58 @@ fn expansions_match_snapshots() {
         }
     });
 }
+
+/// The IR of every example kernel, printed by the IR's pretty printer; the facade's
+/// `tests/expand.rs` checks the same snapshots against the IR the generated modules embed.
+#[test]
+fn ir_matches_snapshots() {
+    use vibee_dsl::kernel::{autodiff, pretty};
+    let dir = workspace().join("tests/expand");
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(workspace().join("snapshots/ir"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("tests/expand exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    settings.bind(|| {
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("readable");
+            let parsed = syn::parse_file(&text).expect("parses");
+            for item in parsed.items {
+                let syn::Item::Fn(mut f) = item else { continue };
+                let Some(pos) = f.attrs.iter().position(|a| a.path().segments.len() == 2) else {
+                    continue;
+                };
+                let attr = f.attrs.remove(pos);
+                let args = match attr.meta {
+                    syn::Meta::List(l) => l.tokens,
+                    _ => Default::default(),
+                };
+                let name = f.sig.ident.to_string();
+                let cx = crate::ctxt::Ctxt::new();
+                let k = crate::parse::kernel(&cx, args, &f);
+                if k.attrs.differentiable.is_some() {
+                    let lowered = crate::lower::elementwise(&cx, &k).expect("lowers");
+                    let function = lowered.function;
+                    let backward = autodiff::vjp(&function).expect("differentiable");
+                    insta::assert_snapshot!(name.clone(), pretty::print_elementwise(&function));
+                    insta::assert_snapshot!(
+                        format!("{name}_forward"),
+                        pretty::print(&function.to_kernel())
+                    );
+                    insta::assert_snapshot!(
+                        format!("{name}_backward"),
+                        pretty::print(&backward.to_kernel())
+                    );
+                } else {
+                    let lowered = crate::lower::kernel(&cx, &k).expect("lowers");
+                    insta::assert_snapshot!(name, pretty::print(&lowered.kernel));
+                }
+                cx.check().expect("example kernels are valid");
+            }
+        }
+    });
+}
