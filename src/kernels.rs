@@ -68,7 +68,8 @@ pub fn softmax<#[comptime(power_of_two)] const BLOCK: usize>(
 ) {
     let scratch = shared::<f32>(BLOCK);
     let base = group_pos() * d;
-    let mut m = f32::MIN;
+    // Start from an element of the row, so the running max is always a real value.
+    let mut m = x[base + min(unit_pos(), d - 1)];
     for j in (unit_pos()..d).step_by(BLOCK) {
         m = max(m, x[base + j]);
     }
@@ -220,7 +221,7 @@ pub fn cross_entropy<#[comptime(power_of_two)] const BLOCK: usize>(
     let scratch = shared::<f32>(BLOCK);
     let row = group_pos();
     let base = row * vocab;
-    let mut m = f32::MIN;
+    let mut m = logits[base + min(unit_pos(), vocab - 1)];
     for j in (unit_pos()..vocab).step_by(BLOCK) {
         m = max(m, logits[base + j]);
     }
