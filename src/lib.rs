@@ -175,6 +175,7 @@ pub use vibee_runtime::{Buffer, Device, Grid, LaunchError};
 
 /// What a kernel author needs in scope.
 pub mod prelude {
+    pub use half::{bf16, f16};
     pub use vibee_runtime::{Buffer, Device, Grid, LaunchError};
 }
 
@@ -188,10 +189,10 @@ pub mod __private {
         buffer, buffer_mut, check_failed, comptime, comptime_usize, elementwise_ir, kernel_ir,
         scalar, scalar_usize,
     };
-    pub use vibee_runtime::{Buffer, Device, Grid, LaunchError, launch};
     pub use cubecl;
     pub use half;
     pub use serde_json;
     pub use vibee_dsl;
     pub use vibee_runtime;
+    pub use vibee_runtime::{Buffer, Device, Grid, LaunchError, launch};
 }
