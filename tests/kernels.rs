@@ -64,7 +64,7 @@ fn as_f64(v: &[f32]) -> Vec<f64> {
 
 #[test]
 fn axpy_on_every_backend() {
-    let n = 1000;
+    let n: usize = 1000;
     let (x, y) = (inputs(n, 1), inputs(n, 2));
     let grid = Grid::cover(n, 64);
     let want = interpret(axpy::ir(), grid, vec![f32v(1.5), f32s(&x), f32s(&y)], 2);
@@ -365,7 +365,7 @@ fn transpose_on_every_backend() {
 #[test]
 fn prefix_sum_on_every_backend() {
     const BLOCK: usize = 32;
-    let n = 1000;
+    let n: usize = 1000;
     let x: Vec<f32> = (0..n).map(|i| ((i * 7) % 5) as f32 - 2.0).collect();
     let blocks = n.div_ceil(BLOCK);
     let reference: Vec<f64> = x
