@@ -3,12 +3,19 @@
 //! pretty printer, matches `snapshots/ir/`, and their generated launchers check comptime
 //! values before anything runs.
 
+#[path = "expand/axpy.rs"]
 mod axpy;
+#[path = "expand/checks.rs"]
 mod checks;
+#[path = "expand/copy4.rs"]
 mod copy4;
+#[path = "expand/gelu.rs"]
 mod gelu;
+#[path = "expand/histogram.rs"]
 mod histogram;
+#[path = "expand/matmul.rs"]
 mod matmul;
+#[path = "expand/softmax.rs"]
 mod softmax;
 
 use vibee::__private::vibee_dsl::kernel::{ParamKind, pretty};
