@@ -14,6 +14,7 @@ pub mod error;
 pub mod launch;
 pub mod optim;
 pub mod schedule;
+pub mod train;
 
 pub use buffer::Buffer;
 pub use device::Device;
