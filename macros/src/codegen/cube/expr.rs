@@ -152,8 +152,16 @@ fn literal(lit: Lit, ty: Ty) -> TokenStream {
 }
 
 fn float_lit(v: f64) -> TokenStream {
-    let l = Literal::f32_suffixed(v as f32);
-    quote!(#l)
+    let v = v as f32;
+    if v.is_sign_negative() && v != 0.0 {
+        // CubeCL expands `-lit` to a comptime `f32`, which a later assignment of a runtime
+        // value cannot replace; `f32::new` makes the negative constant a runtime value.
+        let l = Literal::f32_suffixed(-v);
+        quote!(f32::new(-#l))
+    } else {
+        let l = Literal::f32_suffixed(v);
+        quote!(#l)
+    }
 }
 
 fn signed_lit(v: i32) -> TokenStream {
