@@ -9,3 +9,4 @@
 //! backward kernel of elementwise functions.
 
 pub mod kernel;
+pub mod graph;
