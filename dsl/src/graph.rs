@@ -15,6 +15,7 @@ pub mod infer;
 pub mod ir;
 pub mod layout;
 pub mod passes;
+pub mod pretty;
 pub mod reference;
 
 pub use error::GraphError;

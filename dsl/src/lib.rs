@@ -8,5 +8,5 @@
 //! on the CPU, CubeCL on GPUs) is tested against; [`kernel::autodiff`] derives the
 //! backward kernel of elementwise functions.
 
-pub mod kernel;
 pub mod graph;
+pub mod kernel;

@@ -127,3 +127,24 @@ fn gradients_of_slices_that_tile_an_axis_are_one_concat() {
     let d = gradients(&mut g, loss, &[x]).unwrap()[0];
     assert!(matches!(g.node(d).op, Op::Concat { axis: 1 }));
 }
+
+#[test]
+fn graphs_print_one_node_per_line() {
+    let mut g = Graph::new();
+    let x = input(&mut g, "x", &[2, 3]);
+    let w = input(&mut g, "w", &[4, 3]);
+    let y = g.matmul(x, w, false, true).unwrap();
+    g.outputs.push(y);
+    let text = g.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("%0 = input[x, Param]() : f32[2, 3]  @ "),
+        "{text}"
+    );
+    assert!(
+        lines[2].starts_with("%2 = matmul[trans_b](%0, %1) : f32[2, 4]  @ "),
+        "{text}"
+    );
+    assert!(lines[2].contains("graph_build.rs:"), "{text}");
+    assert_eq!(lines[3], "outputs: %2");
+}
