@@ -7,12 +7,20 @@ Run by hand (not in CI):
     .venv/bin/python scripts/eval_goldens.py
 
 It runs the harness's own task configs (arc_easy, arc_challenge, hellaswag,
-winogrande, gsm8k, mmlu subtasks, hendrycks_math_algebra, minerva_math_algebra)
+winogrande, gsm8k, mmlu subtasks, hendrycks_math_algebra, minerva_math_algebra,
+humaneval, humaneval_64, humaneval_plus, mbpp, mbpp_plus, wikitext)
 over the small fixture datasets in eval/tests/fixtures/, with `HashLM`, a
 deterministic fake model whose scores are a function of an FNV-1a hash of the
 request text. vibee-eval's `FakeModel` implements the same function, so the Rust
 tests can rebuild every prompt (exact string equality) and reproduce every
 metric and standard error written to eval/tests/goldens/<name>.json.
+
+Code tasks: the harness scores them with HF `evaluate`'s `code_eval` metric,
+which `evaluate.load("code_eval")` fetches from the Hub at run time. Offline,
+point VIBEE_CODE_EVAL at a checkout of the metric (the `metrics/code_eval`
+folder of the huggingface/evaluate repository); it is loaded from there, the
+real metric either way. HF_ALLOW_CODE_EVAL=1 is set here: the fixtures' code is
+the script's own.
 """
 
 from __future__ import annotations
@@ -27,8 +35,20 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # Bootstrap draws must be in-process so that they are reproducible run to run.
 os.environ.setdefault("DISABLE_MULTIPROC", "1")
+os.environ.setdefault("HF_ALLOW_CODE_EVAL", "1")
+
+import evaluate  # noqa: E402
+
+if os.environ.get("VIBEE_CODE_EVAL"):
+    _load = evaluate.load
+
+    def _load_local(path, *args, **kwargs):
+        return _load(os.environ["VIBEE_CODE_EVAL"] if path == "code_eval" else path, *args, **kwargs)
+
+    evaluate.load = _load_local
 
 import lm_eval  # noqa: E402
+import lm_eval.utils  # noqa: E402
 from lm_eval.api.metrics import bootstrap_stderr, median  # noqa: E402
 from lm_eval.api.model import LM  # noqa: E402
 
@@ -76,6 +96,43 @@ def fake_generate(context: str, until: list[str]) -> str:
     return text
 
 
+FAKE_MAX_LENGTH = 16
+FAKE_EOT = 256
+
+
+def fake_window_loglikelihood(context: list[int], predicted: list[int]) -> float:
+    join = lambda t: ",".join(str(x) for x in t)  # noqa: E731
+    h = fnv1a64(join(context) + "|" + join(predicted))
+    return -((h % 5000) / 1000.0) - 0.5 * len(predicted)
+
+
+def fake_rolling(text: str) -> float:
+    """Byte tokens, the harness's own rolling windows, window scores summed."""
+    windows = map(
+        lm_eval.utils.make_disjoint_window,
+        lm_eval.utils.get_rolling_token_windows(
+            token_list=list(text.encode("utf-8")), prefix_token=FAKE_EOT, max_seq_len=FAKE_MAX_LENGTH, context_len=1
+        ),
+    )
+    total = 0.0
+    for ctx, pred in windows:
+        total += fake_window_loglikelihood(ctx, pred)
+    return total
+
+
+def sample_key(context: str, sample: int) -> str:
+    """Sample 0 of a prompt hashes the prompt, sample i > 0 hashes i in too."""
+    return context if sample == 0 else f"{context}\x00{sample}"
+
+
+def code_completion(doc: dict, key: str) -> str:
+    """Code tasks: the reference solution or a wrong one, picked by hash."""
+    good = (fnv1a64(key) >> 8) % 3 != 0
+    if "canonical_solution" in doc:
+        return doc["canonical_solution"] if good else "    return None\n"
+    return (doc["code"] + "\n[DONE]\nextra") if good else "def nothing():\n    return None\n[DONE]"
+
+
 class HashLM(LM):
     """The harness-side twin of vibee's FakeModel."""
 
@@ -83,13 +140,26 @@ class HashLM(LM):
         return [fake_loglikelihood(*req.args) for req in requests]
 
     def loglikelihood_rolling(self, requests):
-        raise NotImplementedError("no rolling tasks in the goldens")
+        return [fake_rolling(req.args[0]) for req in requests]
 
     def generate_until(self, requests):
         out = []
+        seen: dict[str, int] = {}
         for req in requests:
             context, gen_kwargs = req.args
-            out.append(fake_generate(context, list(gen_kwargs.get("until", []))))
+            until = list(gen_kwargs.get("until", []))
+            # The harness sends an instance `repeats` times in a row: the i-th
+            # copy is sample i (vibee numbers its samples the same way).
+            sample = seen.get(context, 0)
+            seen[context] = sample + 1
+            if "code" in req.doc or "canonical_solution" in req.doc:
+                text = code_completion(req.doc, sample_key(context, sample))
+                for stop in until:
+                    if stop:
+                        text = text.split(stop)[0]
+                out.append(text)
+            else:
+                out.append(fake_generate(sample_key(context, sample), until))
         return out
 
 
@@ -139,13 +209,15 @@ def build(spec: dict):
     return _MANAGER._factory.build(entry, overrides=spec, registry=_MANAGER._index)
 
 
-def run(name: str, specs: list, num_fewshot: int | None = None) -> dict:
+def run(name: str, specs: list, num_fewshot: int | None = None, model=None, **chat) -> dict:
     results = lm_eval.simple_evaluate(
-        model=HashLM(),
+        model=model or HashLM(),
+        **chat,
         tasks=[build(s) for s in specs],
         num_fewshot=num_fewshot,
         log_samples=True,
         bootstrap_iters=100000,
+        confirm_run_unsafe_code=True,
     )
     samples = {}
     for task, rows in results["samples"].items():
@@ -170,12 +242,112 @@ def run(name: str, specs: list, num_fewshot: int | None = None) -> dict:
         "group_subtasks": results.get("group_subtasks", {}),
         "n-shot": results["n-shot"],
         "n-samples": results["n-samples"],
+        "chat": {k: v for k, v in chat.items()},
         "samples": samples,
     }
     GOLDENS.mkdir(parents=True, exist_ok=True)
     (GOLDENS / f"{name}.json").write_text(json.dumps(golden, indent=1, ensure_ascii=False, default=str) + "\n")
     print(f"wrote {name}: {json.dumps(results['results'], default=str)[:300]}")
     return golden
+
+
+CHAT = FIXTURES / "chat"
+SPECIAL_TOKENS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+
+
+def chat_config(name: str) -> tuple[str, dict]:
+    """A fixture tokenizer_config.json: its default template and special tokens, as
+    transformers' tokenizer hands them to the template."""
+    cfg = json.loads((CHAT / f"{name}.json").read_text())
+    template = cfg["chat_template"]
+    if isinstance(template, list):
+        template = {t["name"]: t["template"] for t in template}["default"]
+    special = {}
+    for key in SPECIAL_TOKENS:
+        tok = cfg.get(key)
+        if isinstance(tok, dict):
+            tok = tok.get("content")
+        if isinstance(tok, str):
+            special[key] = tok
+    return template, special
+
+
+def render_chat(name: str, messages: list, add_generation_prompt: bool) -> str:
+    """transformers' apply_chat_template(tokenize=False) without a tokenizer: the
+    same renderer it calls, with the special tokens it passes."""
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    template, special = chat_config(name)
+    rendered, _ = render_jinja_template(
+        conversations=[messages],
+        chat_template=template,
+        add_generation_prompt=add_generation_prompt,
+        continue_final_message=False,
+        **special,
+    )
+    return rendered[0]
+
+
+CONVERSATIONS = [
+    [{"role": "user", "content": "Hi there"}],
+    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 2+2?"}],
+    [{"role": "user", "content": "Q1"}, {"role": "assistant", "content": " A1 "}, {"role": "user", "content": "Q2\n"}],
+    [
+        {"role": "system", "content": "You grade answers."},
+        {"role": "user", "content": "Question: why?"},
+        {"role": "assistant", "content": "Because."},
+        {"role": "user", "content": "Question: été 😀 <tag> & \"quotes\""},
+    ],
+    [{"role": "assistant", "content": "I start."}, {"role": "user", "content": "Odd."}],
+    [{"role": "user", "content": "# skipped"}, {"role": "user", "content": "  padded  "}, {"role": "assistant", "content": "ok"}],
+]
+
+
+def chat_templates_golden() -> None:
+    out = []
+    for path in sorted(CHAT.glob("*.json")):
+        for i, conv in enumerate(CONVERSATIONS):
+            for agp in (True, False):
+                try:
+                    rendered = {"text": render_chat(path.stem, conv, agp)}
+                except Exception as e:  # noqa: BLE001 - raise_exception is the point
+                    rendered = {"error": str(e)}
+                out.append({"template": path.stem, "conversation": i, "add_generation_prompt": agp, **rendered})
+    (GOLDENS / "chat_templates.json").write_text(
+        json.dumps({"conversations": CONVERSATIONS, "cases": out}, indent=1, ensure_ascii=False) + "\n"
+    )
+
+
+class ChatHashLM(HashLM):
+    """HashLM behind a fixture chat template (for --apply_chat_template runs)."""
+
+    def __init__(self, template_name: str):
+        super().__init__()
+        self.template_name = template_name
+
+    @property
+    def tokenizer_name(self) -> str:
+        return f"fixture-{self.template_name}"
+
+    def chat_template(self, chat_template=False) -> str:
+        return chat_config(self.template_name)[0]
+
+    def apply_chat_template(self, chat_history, add_generation_prompt: bool = True) -> str:
+        return render_chat(self.template_name, chat_history, add_generation_prompt)
+
+
+def rolling_windows_golden() -> None:
+    """lm_eval.utils' rolling windows over token lists, for vibee's port."""
+    cases = []
+    for n in (0, 1, 5, 16, 17, 40):
+        for max_len in (1, 3, 16):
+            tokens = list(range(1, n + 1))
+            windows = [
+                list(map(list, lm_eval.utils.make_disjoint_window(w)))
+                for w in lm_eval.utils.get_rolling_token_windows(tokens, 0, max_len, 1)
+            ]
+            cases.append({"n": n, "max_len": max_len, "windows": windows})
+    (GOLDENS / "rolling_windows.json").write_text(json.dumps(cases) + "\n")
 
 
 def py_random_golden() -> None:
@@ -234,6 +406,28 @@ def math_normalization_golden() -> None:
     (GOLDENS / "math_normalization.json").write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
 
 
+def minerva_equiv_golden() -> None:
+    """The harness's minerva is_equiv (sympy) and math_verify on answer pairs."""
+    sys.path.insert(0, str(Path(lm_eval.__file__).parent / "tasks"))
+    from math_verify import parse, verify
+    from minerva_math import utils as mm  # type: ignore
+
+    pairs = [
+        ("\\frac{1}{2}", "0.5"), ("\\frac{1}{2}", "\\frac{2}{4}"), ("2", "\\sqrt{4}"), ("x^2+2x+1", "(x+1)^2"),
+        ("3", "4"), ("\\frac{5}{2}", "2.5"), ("10", "10.0"), ("[2,5)", "[2,5)"), ("(1,2)", "(1, 2)"),
+        ("\\pi", "3.14159"), ("2\\sqrt{2}", "\\sqrt{8}"), ("", ""), ("a", "b"), ("\\infty", "\\infty"),
+    ]
+    equiv = [[a, b, bool(mm.is_equiv(a, b))] for a, b in pairs]
+    generations = [
+        ("The answer is $\\boxed{\\frac{1}{2}}$.", "So $x = \\boxed{0.5}$."),
+        ("Final Answer: The final answer is $3$. I hope it is correct.", "Thus $\\boxed{3}$."),
+        ("Final Answer: The final answer is $4$. I hope it is correct.", "Thus $\\boxed{3}$."),
+        ("We get $\\boxed{\\sqrt{8}}$", "It is $\\boxed{2\\sqrt{2}}$."),
+    ]
+    mv = [[g, sol, bool(verify(gold=parse(sol), target=parse(g)))] for g, sol in generations]
+    (GOLDENS / "minerva_equiv.json").write_text(json.dumps({"is_equiv": equiv, "math_verify": mv}, indent=1) + "\n")
+
+
 def main() -> None:
     only = set(sys.argv[1:])
 
@@ -275,6 +469,41 @@ def main() -> None:
                 "aggregate_metric_list": [{"metric": "acc", "weight_by_size": True}],
             }
             run(f"mmlu_{shots}shot", [top], num_fewshot=shots)
+    he = {"test": "humaneval/test.jsonl"}
+    if want("humaneval"):
+        run("humaneval", [local("humaneval", he)])
+    if want("humaneval_64"):
+        # 5 samples instead of 64 keep the sandbox runs few; k = 2 is kept, the
+        # larger k are dropped for n < k exactly as code_eval drops them.
+        run("humaneval_64", [local("humaneval_64", he, repeats=5)])
+    if want("humaneval_plus"):
+        run("humaneval_plus", [local("humaneval_plus", {"test": "humaneval_plus/test.jsonl"})])
+    if want("mbpp"):
+        run("mbpp", [local("mbpp", {"test": "mbpp/test.jsonl"})])
+    if want("mbpp_plus"):
+        run("mbpp_plus", [local("mbpp_plus", {"test": "mbpp_plus/test.jsonl"})])
+    if want("wikitext"):
+        wt = {s: f"wikitext/{s}.jsonl" for s in ("train", "validation", "test")}
+        run("wikitext", [local("wikitext", wt)])
+    if want("minerva_equiv"):
+        minerva_equiv_golden()
+    if want("chat_templates"):
+        chat_templates_golden()
+    arc = {"test": "arc_easy/test.jsonl", "train": "arc_easy/train.jsonl"}
+    if want("arc_easy_chat_multiturn"):
+        run("arc_easy_chat_multiturn", [local("arc_easy", arc)], num_fewshot=3, model=ChatHashLM("llama3"),
+            apply_chat_template=True, fewshot_as_multiturn=True, system_instruction="Answer the science question.")
+    if want("arc_easy_chat_singleturn"):
+        run("arc_easy_chat_singleturn", [local("arc_easy", arc)], num_fewshot=3, model=ChatHashLM("chatml"),
+            apply_chat_template=True, fewshot_as_multiturn=False)
+    if want("gsm8k_chat"):
+        run("gsm8k_chat", [local("gsm8k", {"test": "gsm8k/test.jsonl", "train": "gsm8k/train.jsonl"})], num_fewshot=2,
+            model=ChatHashLM("zephyr"), apply_chat_template=True, fewshot_as_multiturn=True)
+    if want("winogrande_chat"):
+        run("winogrande_chat", [local("winogrande", {"validation": "winogrande/validation.jsonl", "train": "winogrande/train.jsonl"})],
+            num_fewshot=2, model=ChatHashLM("llama3"), apply_chat_template=True, fewshot_as_multiturn=True)
+    if want("rolling_windows"):
+        rolling_windows_golden()
     if want("py_random"):
         py_random_golden()
     if want("math_normalization"):

@@ -4,14 +4,15 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
+use crate::chat::ChatTemplate;
 use crate::evaluator::{self, EvalOptions};
 use crate::model::LanguageModel;
 use crate::model::cache::CachedModel;
 use crate::model::fake::FakeModel;
 use crate::model::openai::{GenerationApi, OpenAiCompatible};
 use crate::results::{self, RunResults};
-use crate::task::Task;
 use crate::task::registry::Registry;
+use crate::task::{PromptStyle, Task};
 use crate::template::Templates;
 
 /// Arguments of `vibee eval`.
@@ -59,6 +60,16 @@ pub struct EvalArgs {
     /// Bootstrap resamples for non-mean stderrs.
     #[arg(long, default_value_t = 100_000)]
     pub bootstrap_iters: usize,
+    /// Apply the model's chat template: a `tokenizer_config.json` (or the model
+    /// directory holding it), as the harness's `--apply_chat_template`.
+    #[arg(long)]
+    pub apply_chat_template: Option<PathBuf>,
+    /// With a chat template: few-shot examples as separate user/assistant turns.
+    #[arg(long)]
+    pub fewshot_as_multiturn: bool,
+    /// A system instruction put before each task's description.
+    #[arg(long)]
+    pub system_instruction: Option<String>,
 }
 
 fn build_model(args: &EvalArgs) -> anyhow::Result<Box<dyn LanguageModel>> {
@@ -106,6 +117,19 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     }
     let selection = registry.select(&args.tasks)?;
     let model = build_model(&args)?;
+    let style = PromptStyle {
+        system_instruction: args.system_instruction.clone(),
+        chat_template: match &args.apply_chat_template {
+            Some(path) => Some(std::sync::Arc::new(ChatTemplate::from_tokenizer_config(
+                path,
+            )?)),
+            None => None,
+        },
+        fewshot_as_multiturn: args.fewshot_as_multiturn,
+    };
+    if style.fewshot_as_multiturn && !style.is_chat() {
+        anyhow::bail!("--fewshot-as-multiturn needs --apply-chat-template");
+    }
     let templates = Templates::new();
     let opts = EvalOptions {
         limit: args.limit,
@@ -131,8 +155,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             .insert(name.clone(), serde_json::to_value(&config)?);
         run.n_shot.insert(name.clone(), config.num_fewshot);
         run.versions.insert(name.clone(), config.version());
-        let task = Task::load(config, &args.data_dir, &templates)
+        let mut task = Task::load(config, &args.data_dir, &templates)
             .with_context(|| format!("loading task `{name}`"))?;
+        task.style = style.clone();
         eprintln!("{name}: {} documents", task.docs.len());
         let result = evaluator::evaluate_task(&task, &model, &templates, &opts)
             .with_context(|| format!("evaluating `{name}`"))?;

@@ -1,9 +1,9 @@
 //! Reading datasets from local files, in the format they are published in.
 //!
 //! A task names a dataset directory (`dataset_path`) and splits; the split
-//! `test` of dataset `arc_easy` is `<data_dir>/arc_easy/test.jsonl`. JSONL is
-//! always available; Parquet is not implemented yet (convert with
-//! `python -c "import pandas as pd; pd.read_parquet(p).to_json(o, orient='records', lines=True)"`).
+//! `test` of dataset `arc_easy` is `<data_dir>/arc_easy/test.jsonl`, or the
+//! Parquet files the Hugging Face Hub publishes: `test.parquet`, or shards
+//! `test-00000-of-00002.parquet` (also under `data/`), read in name order.
 
 use std::path::{Path, PathBuf};
 
@@ -57,21 +57,30 @@ pub fn split_path(data_dir: &Path, dataset: &str, split: &str) -> PathBuf {
     data_dir.join(dataset).join(format!("{split}.jsonl"))
 }
 
-/// Loads one split, with an error that says which file was expected.
+/// Loads one split: JSONL if `<split>.jsonl` exists, else its Parquet files;
+/// the error for neither says which files were looked for.
 pub fn load_split(data_dir: &Path, dataset: &str, split: &str) -> Result<Vec<Doc>> {
     let path = split_path(data_dir, dataset, split);
-    if !path.exists() {
+    if path.exists() {
+        return read_jsonl(&path);
+    }
+    let parquet = crate::parquet_data::split_files(&data_dir.join(dataset), split);
+    if parquet.is_empty() {
         return Err(EvalError::Io {
             source: std::io::Error::new(
                 std::io::ErrorKind::NotFound,
                 format!(
-                    "split `{split}` of dataset `{dataset}` not found (expected JSONL, one document per line)"
+                    "split `{split}` of dataset `{dataset}` not found (expected {split}.jsonl, {split}.parquet or {split}-*.parquet shards, also under data/)"
                 ),
             ),
             path,
         });
     }
-    read_jsonl(&path)
+    let mut docs = Vec::new();
+    for file in parquet {
+        docs.extend(crate::parquet_data::read_parquet(&file)?);
+    }
+    Ok(docs)
 }
 
 #[cfg(test)]

@@ -74,6 +74,22 @@ pub enum EvalError {
     /// The model failed or broke its contract.
     #[error("model: {0}")]
     Model(String),
+    /// A chat template failed to load or render (including its own `raise_exception`).
+    #[error("chat template {origin}: {message}")]
+    ChatTemplate {
+        /// The tokenizer_config.json (or `<chat template>`).
+        origin: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A Parquet file cannot be read or does not hold what the task needs.
+    #[error("parquet {path}: {message}")]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (names the column where there is one).
+        message: String,
+    },
     /// The code sandbox could not run a sample at all (not a failed sample).
     #[error("sandbox: {0}")]
     Sandbox(String),

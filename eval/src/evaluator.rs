@@ -10,8 +10,9 @@ use crate::error::{EvalError, Result};
 use crate::metrics;
 use crate::model::LanguageModel;
 use crate::request::{Request, Response};
+use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::score::filters::FilterPipeline;
-use crate::score::{self, SampleMetrics};
+use crate::score::{self, SampleMetrics, code, perplexity};
 use crate::task::{FewshotSampler, OutputType, Task};
 use crate::template::{Doc, Templates};
 
@@ -24,6 +25,8 @@ pub struct EvalOptions {
     pub bootstrap_iters: usize,
     /// Requests per model call (a cache flush point).
     pub batch_size: usize,
+    /// Where code-task predictions run (HF `code_eval`'s 3 s timeout by default).
+    pub sandbox: Sandbox,
 }
 
 impl Default for EvalOptions {
@@ -32,6 +35,10 @@ impl Default for EvalOptions {
             limit: None,
             bootstrap_iters: 100_000,
             batch_size: 256,
+            sandbox: Sandbox::new(SandboxConfig {
+                timeout: std::time::Duration::from_secs(score::code::CODE_EVAL_TIMEOUT_SECS),
+                ..SandboxConfig::default()
+            }),
         }
     }
 }
@@ -51,10 +58,14 @@ pub struct SampleLog {
     pub resps: Vec<Response>,
     /// Filter name (`none` for multiple choice).
     pub filter: String,
-    /// The extracted answer (generation tasks).
-    pub filtered_resp: Option<String>,
+    /// The extracted answers, one per sample (generation tasks).
+    pub filtered_resps: Vec<String>,
     /// Metric values for this document.
     pub metrics: SampleMetrics,
+    /// Rolling tasks: each metric's weight (words or bytes) beside its
+    /// log-likelihood in `metrics`; the corpus score is a ratio of sums.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub weights: BTreeMap<String, f64>,
 }
 
 /// A task's scored run.
@@ -108,7 +119,7 @@ pub fn evaluate_task(
     for (i, reqs) in per_doc.into_iter().enumerate() {
         let resps = responses[offset..offset + reqs.len()].to_vec();
         offset += reqs.len();
-        samples.extend(score_doc(task, templates, i, reqs, resps)?);
+        samples.extend(score_doc(task, templates, i, reqs, resps, opts)?);
     }
     Ok(aggregate(task, samples, opts))
 }
@@ -119,6 +130,7 @@ fn score_doc(
     idx: usize,
     reqs: Vec<Request>,
     resps: Vec<Response>,
+    opts: &EvalOptions,
 ) -> Result<Vec<SampleLog>> {
     let doc = &task.docs[idx];
     let target = task.doc_to_target(t, doc, idx)?;
@@ -128,17 +140,38 @@ fn score_doc(
         .iter()
         .map(|m| m.metric.clone())
         .collect();
-    let log = |filter: &str, filtered: Option<String>, metrics: SampleMetrics| SampleLog {
+    let log = |filter: &str, filtered: Vec<String>, metrics: SampleMetrics| SampleLog {
         doc_id: idx,
         doc: doc.clone(),
         target: target.clone(),
         arguments: reqs.clone(),
         resps: resps.clone(),
         filter: filter.into(),
-        filtered_resp: filtered,
+        filtered_resps: filtered,
         metrics,
+        weights: BTreeMap::new(),
     };
     match task.config.output_type {
+        OutputType::LoglikelihoodRolling => {
+            let Some(Response::Loglikelihood(ll, _)) = resps.first() else {
+                return Err(EvalError::Model(
+                    "no log-likelihood answer to a rolling request".into(),
+                ));
+            };
+            let text = target.as_str().unwrap_or_default();
+            let weights = perplexity::weights(
+                &wanted,
+                text,
+                task.config.process_results.as_deref(),
+                task.name(),
+                doc,
+                idx,
+            )?;
+            let metrics = weights.iter().map(|(m, _)| (m.clone(), *ll)).collect();
+            let mut sample = log("none", Vec::new(), metrics);
+            sample.weights = weights.into_iter().collect();
+            Ok(vec![sample])
+        }
         OutputType::MultipleChoice => {
             let (mut lls, mut greedy) = (Vec::new(), Vec::new());
             for r in &resps {
@@ -170,7 +203,7 @@ fn score_doc(
             };
             Ok(vec![log(
                 "none",
-                None,
+                Vec::new(),
                 score::multiple_choice(&lls, &greedy, &choices, gold, &wanted),
             )])
         }
@@ -206,73 +239,126 @@ fn score_doc(
             pipelines
                 .iter()
                 .map(|p| {
-                    let answer = p.apply(&texts);
+                    let answers =
+                        p.apply_all(&texts, doc)
+                            .map_err(|message| EvalError::Document {
+                                task: task.name().into(),
+                                doc: idx,
+                                message,
+                            })?;
+                    let first = answers.first().cloned().unwrap_or_default();
                     let metrics = match &task.config.process_results {
-                        Some(name) => score::process_results(name, task.name(), idx, doc, &answer)?,
-                        None => {
-                            let mut m = SampleMetrics::new();
-                            for spec in task
-                                .config
-                                .metric_list
-                                .iter()
-                                .filter(|s| s.metric == "exact_match")
-                            {
-                                m.insert(
-                                    spec.metric.clone(),
-                                    score::exact_match(&answer, &gold, spec)?,
-                                );
-                            }
-                            m
-                        }
+                        Some(name) => score::process_results(name, task.name(), idx, doc, &first)?,
+                        None => generation_metrics(task, &answers, &gold, opts)?,
                     };
-                    Ok(log(&p.name, Some(answer), metrics))
+                    Ok(log(&p.name, answers, metrics))
                 })
                 .collect()
         }
     }
 }
 
+/// The metric functions of a generation task without `process_results`.
+fn generation_metrics(
+    task: &Task,
+    answers: &[String],
+    gold: &str,
+    opts: &EvalOptions,
+) -> Result<SampleMetrics> {
+    let first = answers.first().map_or("", String::as_str);
+    let mut m = SampleMetrics::new();
+    for spec in &task.config.metric_list {
+        match spec.metric.as_str() {
+            "exact_match" => {
+                m.insert(spec.metric.clone(), score::exact_match(first, gold, spec)?);
+            }
+            // humaneval's utils.pass_at_k: every sample of the document.
+            "pass_at_k" => {
+                let passed = code::run_predictions(&opts.sandbox, answers, gold)?;
+                let ks = if spec.k.is_empty() { &[1][..] } else { &spec.k };
+                m.extend(code::pass_at_k_metrics(&passed, ks));
+            }
+            // mbpp's utils.pass_at_1: the (first) prediction passes or not.
+            "pass_at_1" => {
+                let passed =
+                    code::run_predictions(&opts.sandbox, &answers[..answers.len().min(1)], gold)?;
+                m.insert(
+                    spec.metric.clone(),
+                    code::pass_at_k_metrics(&passed, &[1])
+                        .get("pass@1")
+                        .copied()
+                        .unwrap_or(0.0),
+                );
+            }
+            other => {
+                return Err(EvalError::Unknown {
+                    kind: "generation metric",
+                    name: other.into(),
+                    known: "exact_match, pass_at_k, pass_at_1 (or a process_results)".into(),
+                });
+            }
+        }
+    }
+    Ok(m)
+}
+
 fn aggregate(task: &Task, samples: Vec<SampleLog>, opts: &EvalOptions) -> TaskResult {
     // (metric, filter) → values in document order, keys in first-seen order.
     let mut order: Vec<(String, String)> = Vec::new();
-    let mut values: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+    let mut values: BTreeMap<(String, String), (Vec<f64>, Vec<f64>)> = BTreeMap::new();
     for s in &samples {
         for (m, v) in &s.metrics {
             let key = (m.clone(), s.filter.clone());
             if !values.contains_key(&key) {
                 order.push(key.clone());
             }
-            values.entry(key).or_default().push(*v);
+            let entry = values.entry(key).or_default();
+            entry.0.push(*v);
+            if let Some(w) = s.weights.get(m) {
+                entry.1.push(*w);
+            }
         }
     }
     let agg_of = |metric: &str| {
-        task.config
-            .metric_list
-            .iter()
-            .find(|m| m.metric == metric)
-            .map_or("mean".to_string(), |m| m.aggregation.clone())
+        let spec = task.config.metric_list.iter().find(|m| m.metric == metric);
+        match (spec, perplexity::default_aggregation(metric)) {
+            // An unset aggregation of a rolling metric is the harness's registered one.
+            (Some(m), Some(default)) if m.aggregation == "mean" => default.to_string(),
+            (Some(m), _) => m.aggregation.clone(),
+            (None, default) => default.unwrap_or("mean").to_string(),
+        }
     };
     let mut scores = BTreeMap::new();
     let mut effective = 0;
     for (metric, filter) in order {
-        let xs = &values[&(metric.clone(), filter.clone())];
+        let (xs, ws) = &values[&(metric.clone(), filter.clone())];
         effective = effective.max(xs.len());
         let aggregation = agg_of(&metric);
-        let value = if aggregation == "median" {
-            metrics::median(xs)
-        } else {
-            metrics::mean(xs)
+        let value = match aggregation.as_str() {
+            "median" => metrics::median(xs),
+            "weighted_perplexity" => perplexity::weighted_perplexity(xs, ws),
+            "bits_per_byte" => perplexity::bits_per_byte(xs, ws),
+            _ => metrics::mean(xs),
         };
         scores.insert(format!("{metric},{filter}"), Value::from(value));
         let stderr = metrics::stderr_for(&aggregation, xs, opts.bootstrap_iters)
             .map_or(Value::from("N/A"), Value::from);
         scores.insert(format!("{metric}_stderr,{filter}"), stderr);
     }
+    // A metric function returning several keys (`pass_at_k` → `pass@1`, ...)
+    // lends them its direction, as the harness propagates it.
     let higher_is_better = task
         .config
         .metric_list
         .iter()
-        .map(|m| (m.metric.clone(), m.higher_is_better))
+        .flat_map(|m| {
+            let keys: Vec<String> = if m.metric == "pass_at_k" {
+                m.k.iter().map(|k| format!("pass@{k}")).collect()
+            } else {
+                vec![m.metric.clone()]
+            };
+            keys.into_iter().map(move |k| (k, m.higher_is_better))
+        })
         .collect();
     TaskResult {
         name: task.name().to_string(),

@@ -22,12 +22,14 @@
 //! assert!(result.scores.contains_key("acc,none"));
 //! ```
 
+pub mod chat;
 pub mod cli;
 pub mod data;
 pub mod error;
 pub mod evaluator;
 pub mod metrics;
 pub mod model;
+pub mod parquet_data;
 pub mod py_random;
 pub mod pyregex;
 pub mod request;

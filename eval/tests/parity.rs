@@ -134,7 +134,7 @@ fn check_task(golden_name: &str, task_name: &str) -> TaskResult {
         }
         if let (Some(theirs), Some(mine)) = (
             s["filtered_resps"].get(0).and_then(Value::as_str),
-            &ours.filtered_resp,
+            ours.filtered_resps.first(),
         ) {
             assert_eq!(
                 mine, theirs,

@@ -54,6 +54,40 @@ pub fn fake_generation(context: &str) -> String {
     template.replace("{n}", answer)
 }
 
+/// The fake model's context length for rolling windows (small, so that the
+/// fixture pages span several windows).
+pub const FAKE_MAX_LENGTH: usize = 16;
+/// The fake tokenizer's end-of-text token (one past the byte values).
+pub const FAKE_EOT: u32 = 256;
+
+/// The score of one rolling window over byte tokens.
+pub fn fake_window_loglikelihood(context: &[u32], predicted: &[u32]) -> f64 {
+    let join = |t: &[u32]| t.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+    let h = fnv1a64(&format!("{}|{}", join(context), join(predicted)));
+    -((h % 5000) as f64 / 1000.0) - 0.5 * predicted.len() as f64
+}
+
+/// `loglikelihood_rolling` of the fake model: UTF-8 bytes as tokens, the
+/// harness's rolling windows of [`FAKE_MAX_LENGTH`], window scores summed.
+pub fn fake_rolling_loglikelihood(text: &str) -> f64 {
+    let tokens: Vec<u32> = text.bytes().map(u32::from).collect();
+    super::rolling::rolling_windows(&tokens, FAKE_EOT, FAKE_MAX_LENGTH)
+        .iter()
+        .fold(0.0, |acc, w| {
+            acc + fake_window_loglikelihood(&w.context, &w.predicted)
+        })
+}
+
+/// The generation of sample `sample` of a prompt: sample 0 is the greedy
+/// [`fake_generation`]; later samples hash the sample number in.
+pub fn fake_sample(context: &str, sample: usize) -> String {
+    if sample == 0 {
+        fake_generation(context)
+    } else {
+        fake_generation(&format!("{context}\0{sample}"))
+    }
+}
+
 /// The fake model.
 #[derive(Debug, Default, Clone)]
 pub struct FakeModel;
@@ -74,8 +108,17 @@ impl LanguageModel for FakeModel {
                     let (ll, greedy) = fake_loglikelihood(context, continuation);
                     Response::Loglikelihood(ll, greedy)
                 }
-                Request::GenerateUntil { context, until, .. } => {
-                    Response::Text(truncate_at_stops(&fake_generation(context), until))
+                Request::GenerateUntil {
+                    context,
+                    until,
+                    sampling,
+                    ..
+                } => {
+                    let sample = sampling.map_or(0, |s| s.sample);
+                    Response::Text(truncate_at_stops(&fake_sample(context, sample), until))
+                }
+                Request::LoglikelihoodRolling { text } => {
+                    Response::Loglikelihood(fake_rolling_loglikelihood(text), false)
                 }
             })
             .collect())

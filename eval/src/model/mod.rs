@@ -10,6 +10,7 @@
 pub mod cache;
 pub mod fake;
 pub mod openai;
+pub mod rolling;
 
 use crate::error::Result;
 use crate::request::{Request, Response};

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use super::{LanguageModel, split_context};
 use crate::error::{EvalError, Result};
-use crate::request::{Request, Response, truncate_at_stops};
+use crate::request::{Request, Response, Sampling, truncate_at_stops};
 
 /// Which endpoint generation requests go to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -101,12 +101,23 @@ impl OpenAiCompatible {
         parse_echo_logprobs(&resp, context.chars().count())
     }
 
-    fn generate(&self, context: &str, until: &[String], max_tokens: usize) -> Result<String> {
+    fn generate(
+        &self,
+        context: &str,
+        until: &[String],
+        max_tokens: usize,
+        sampling: Option<&Sampling>,
+    ) -> Result<String> {
         // OpenAI accepts at most 4 stop sequences; the rest are applied locally.
         let stop: Vec<&String> = until.iter().filter(|s| !s.is_empty()).take(4).collect();
+        // Sample i of a prompt is seeded with i, so a rerun asks the same question.
+        let (temperature, top_p, seed) = sampling.map_or((0.0, 1.0, None), |s| {
+            (s.temperature, s.top_p, Some(s.sample))
+        });
         let text = match self.generation {
             GenerationApi::Completions => {
-                let body = json!({"model": self.model, "prompt": context, "max_tokens": max_tokens, "temperature": 0, "stop": stop});
+                let body = json!({"model": self.model, "prompt": context, "max_tokens": max_tokens,
+                                  "temperature": temperature, "top_p": top_p, "seed": seed, "stop": stop});
                 let resp = self.post("completions", &body)?;
                 resp.pointer("/choices/0/text")
                     .and_then(Value::as_str)
@@ -114,7 +125,7 @@ impl OpenAiCompatible {
             }
             GenerationApi::Chat => {
                 let body = json!({"model": self.model, "messages": [{"role": "user", "content": context}],
-                                  "max_tokens": max_tokens, "temperature": 0, "stop": stop});
+                                  "max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "seed": seed, "stop": stop});
                 let resp = self.post("chat/completions", &body)?;
                 resp.pointer("/choices/0/message/content")
                     .and_then(Value::as_str)
@@ -137,9 +148,15 @@ impl OpenAiCompatible {
                 context,
                 until,
                 max_gen_toks,
+                sampling,
             } => self
-                .generate(context, until, *max_gen_toks)
+                .generate(context, until, *max_gen_toks, sampling.as_ref())
                 .map(Response::Text),
+            // Rolling windows need the model's tokenizer and context length,
+            // which an HTTP endpoint does not expose.
+            Request::LoglikelihoodRolling { .. } => Err(EvalError::Model(
+                "perplexity (loglikelihood_rolling) tasks need the model's tokenizer; not supported over an OpenAI-compatible endpoint".into(),
+            )),
         }
     }
 }

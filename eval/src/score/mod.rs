@@ -1,9 +1,12 @@
 //! Per-document scoring: multiple-choice accuracy, answer-extraction filters and
 //! `exact_match`, and the named `process_results` of the math tasks.
 
+pub mod code;
 pub mod filters;
 pub mod hendrycks_math;
 pub mod minerva;
+pub mod minerva_equiv;
+pub mod perplexity;
 
 use std::collections::BTreeMap;
 
@@ -94,7 +97,7 @@ pub fn exact_match(prediction: &str, reference: &str, spec: &MetricSpec) -> Resu
 }
 
 /// Names accepted by `process_results`.
-pub const PROCESS_RESULTS: &[&str] = &["hendrycks_math", "minerva_math", "humaneval"];
+pub const PROCESS_RESULTS: &[&str] = &["hendrycks_math", "minerva_math"];
 
 /// A named `process_results`: scores a generation against the document.
 pub fn process_results(
@@ -126,25 +129,23 @@ pub fn process_results(
                 })?;
             out.insert("exact_match".into(), f64::from(u8::from(ok)));
         }
-        "humaneval" => {
-            // The harness's `build_predictions` filter: the program is prompt + completion.
-            let problem = crate::sandbox::humaneval::Problem {
-                task_id: String::new(),
-                prompt: field("prompt")?.to_string(),
-                canonical_solution: String::new(),
-                test: field("test")?.to_string(),
-                entry_point: field("entry_point")?.to_string(),
-            };
-            let outcome = crate::sandbox::humaneval::check(
-                &crate::sandbox::Sandbox::default(),
-                &problem,
-                generation,
-            )?;
-            out.insert("pass@1".into(), f64::from(u8::from(outcome.passed())));
-        }
         "minerva_math" => {
-            let ok = minerva::normalized_match(generation, field("answer")?);
+            let gold = field("answer")?;
+            let ok = minerva::normalized_match(generation, gold);
             out.insert("exact_match_minerva_norm".into(), f64::from(u8::from(ok)));
+            // The harness's own metrics, when the sympy helper runs.
+            let answer =
+                minerva::normalize_final_answer(&minerva::get_unnormalized_answer(generation));
+            let verdict = minerva_equiv::shared()
+                .lock()
+                .map_err(|_| EvalError::Model("the sympy checker lock is poisoned".into()))?
+                .judge(&answer, gold, field("solution")?, generation);
+            if let Some(v) = verdict {
+                out.insert("exact_match".into(), f64::from(u8::from(v.exact_match)));
+                if let Some(mv) = v.math_verify {
+                    out.insert("math_verify".into(), f64::from(u8::from(mv)));
+                }
+            }
         }
         _ => {
             return Err(EvalError::Unknown {

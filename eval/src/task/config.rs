@@ -15,8 +15,11 @@ use crate::template::Doc;
 pub enum OutputType {
     /// One log-likelihood request per choice; `acc`, `acc_norm`.
     MultipleChoice,
-    /// Greedy generation until a stop sequence; filters, then `exact_match`.
+    /// Generation until a stop sequence (`repeats` samples); filters, then
+    /// `exact_match` or code execution.
     GenerateUntil,
+    /// The log-likelihood of a whole document (perplexity tasks).
+    LoglikelihoodRolling,
 }
 
 /// A `doc_to_*` entry: a field name or template, a list, or a built-in function.
@@ -73,6 +76,10 @@ pub struct MetricSpec {
     /// `exact_match`: Python regexes whose matches are deleted, in order.
     #[serde(default)]
     pub regexes_to_ignore: Vec<String>,
+    /// `pass_at_k`: the k values reported (`pass@k` keys; a k above the number
+    /// of samples is left out, as HF `code_eval` does).
+    #[serde(default)]
+    pub k: Vec<usize>,
 }
 
 fn default_aggregation() -> String {
@@ -92,12 +99,19 @@ pub struct GenerationKwargs {
     /// Maximum new tokens (the harness's default is 256).
     #[serde(default = "default_max_gen_toks")]
     pub max_gen_toks: usize,
-    /// Sampling is not supported: greedy only.
+    /// Sample instead of greedy decoding (with `temperature` and `top_p`).
     #[serde(default)]
     pub do_sample: bool,
-    /// Must be 0 (greedy).
+    /// Softmax temperature when sampling.
     #[serde(default)]
     pub temperature: f64,
+    /// Nucleus sampling mass (1.0: off).
+    #[serde(default = "one")]
+    pub top_p: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 fn default_max_gen_toks() -> usize {
@@ -118,6 +132,9 @@ pub struct FilterStep {
     /// `regex`: the answer when nothing matches.
     #[serde(default)]
     pub fallback: Option<String>,
+    /// `custom`: the built-in filter function (`humaneval.build_predictions`, ...).
+    #[serde(default)]
+    pub filter_fn: Option<String>,
 }
 
 /// A named filter pipeline; its name becomes the metric key suffix.
@@ -188,6 +205,13 @@ pub struct TaskConfig {
     /// Generation settings of a `generate_until` task.
     #[serde(default)]
     pub generation_kwargs: Option<GenerationKwargs>,
+    /// Samples per document (`pass@k` with n = `repeats`).
+    #[serde(default = "one_repeat")]
+    pub repeats: usize,
+    /// The harness's marker for tasks that execute model-written code (they
+    /// run in vibee's sandbox either way).
+    #[serde(default)]
+    pub unsafe_code: bool,
     /// Answer extraction pipelines of a `generate_until` task.
     #[serde(default)]
     pub filter_list: Vec<FilterSpec>,
@@ -197,6 +221,10 @@ pub struct TaskConfig {
     /// `version` and free-form notes.
     #[serde(default)]
     pub metadata: Option<serde_json::Value>,
+}
+
+fn one_repeat() -> usize {
+    1
 }
 
 fn space() -> String {

@@ -16,6 +16,7 @@ pub const DOC_FUNCTIONS: &[&str] = &[
     "winogrande.doc_to_target",
     "winogrande.doc_to_choice",
     "minerva_math.doc_to_text",
+    "wikitext.wikitext_detokenizer",
 ];
 
 fn field<'a>(doc: &'a Doc, name: &str) -> std::result::Result<&'a str, String> {
@@ -143,6 +144,9 @@ pub fn call(name: &str, doc: &Doc) -> std::result::Result<Value, String> {
                     .map(|o| Value::String(format!("{}{o}", &sentence[..idx])))
                     .collect(),
             ))
+        }
+        "wikitext.wikitext_detokenizer" => {
+            Ok(super::wikitext::detokenize(field(doc, "page")?).into())
         }
         "minerva_math.doc_to_text" => {
             Ok(format!("Problem:\n{}\n\nSolution:", field(doc, "problem")?).into())

@@ -10,7 +10,9 @@
 
 pub mod config;
 pub mod functions;
+pub mod prompt;
 pub mod registry;
+pub mod wikitext;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -18,11 +20,13 @@ use std::path::Path;
 use serde_json::Value;
 
 pub use config::{DocSpec, OutputType, TaskConfig};
+pub use prompt::PromptStyle;
+use prompt::Turn;
 
 use crate::data;
 use crate::error::{EvalError, Result};
 use crate::py_random::PyRandom;
-use crate::request::Request;
+use crate::request::{Request, Sampling};
 use crate::template::{Doc, Templates};
 
 /// The harness's default `fewshot_random_seed`.
@@ -37,6 +41,8 @@ pub struct Task {
     pub docs: Vec<Doc>,
     /// Few-shot pool (None when the task has no source for examples).
     pub fewshot_docs: Option<Vec<Doc>>,
+    /// Plain text (default) or a chat template.
+    pub style: PromptStyle,
     features: HashSet<String>,
     multiple_input: bool,
 }
@@ -101,6 +107,7 @@ impl Task {
             config,
             docs: Vec::new(),
             fewshot_docs,
+            style: PromptStyle::default(),
             features,
             multiple_input: false,
         };
@@ -224,7 +231,8 @@ impl Task {
             .collect()
     }
 
-    /// The prompt(s) for document `idx`: one, or one per choice for multiple-input tasks.
+    /// The prompt(s) for document `idx`: one, or one per choice for multiple-input
+    /// tasks, laid out by [`Task::style`] as the harness's `fewshot_context`.
     pub fn contexts(
         &self,
         t: &Templates,
@@ -232,31 +240,47 @@ impl Task {
         sampler: &mut FewshotSampler,
     ) -> Result<Vec<String>> {
         let doc = &self.docs[idx];
-        let mut prefix = if self.config.description.is_empty() {
+        let description = if self.config.description.is_empty() {
             String::new()
         } else {
             t.render(&self.config.description, doc)
                 .map_err(|m| self.template_error("description", idx, m))?
         };
+        let system = prompt::maybe_delimit(
+            self.style.system_instruction.as_deref().unwrap_or(""),
+            &description,
+            &self.config.fewshot_delimiter,
+        );
+        let mut turns = Vec::new();
+        if !system.is_empty() {
+            turns.push(Turn::new("system", system, ""));
+        }
         for shot in self.sample_fewshot(doc, sampler)? {
-            prefix.push_str(&self.fewshot_turn(t, shot, idx)?);
+            turns.extend(self.fewshot_turns(t, shot, idx)?);
         }
         let text = self.doc_to_text(t, doc, idx)?;
-        if self.multiple_input {
-            return Ok(self
-                .doc_to_choice(t, doc, idx)?
-                .into_iter()
-                .map(|c| format!("{prefix}{c}"))
-                .collect());
-        }
-        let text = text
-            .as_str()
-            .ok_or_else(|| self.template_error("doc_to_text", idx, "is not a string".into()))?;
-        Ok(vec![format!("{prefix}{text}")])
+        let questions = if self.multiple_input {
+            self.doc_to_choice(t, doc, idx)?
+        } else {
+            let text = text
+                .as_str()
+                .ok_or_else(|| self.template_error("doc_to_text", idx, "is not a string".into()))?;
+            vec![text.to_string()]
+        };
+        questions
+            .into_iter()
+            .map(|q| {
+                let mut all = turns.clone();
+                all.push(Turn::new("user", q, ""));
+                self.style.render(&all)
+            })
+            .collect()
     }
 
-    /// One solved example: `text + target_delimiter + answer + fewshot_delimiter`.
-    fn fewshot_turn(&self, t: &Templates, shot: &Doc, idx: usize) -> Result<String> {
+    /// One solved example: a user turn `text` (followed by `target_delimiter`)
+    /// and an assistant turn `answer` (followed by `fewshot_delimiter`); an
+    /// example without an answer is the user turn alone.
+    fn fewshot_turns(&self, t: &Templates, shot: &Doc, idx: usize) -> Result<Vec<Turn>> {
         let q = self.doc_to_text(t, shot, idx)?;
         let choices = match &self.config.doc_to_choice {
             Some(_) => Some(self.doc_to_choice(t, shot, idx)?),
@@ -268,8 +292,8 @@ impl Task {
             _ => (q.as_str().map(str::to_string).unwrap_or_default(), choices),
         };
         let answer_text = match (&answer, &choices) {
-            (Value::Null, _) => return Ok(q),
-            (Value::String(s), _) if s.is_empty() => return Ok(q),
+            (Value::Null, _) => return Ok(vec![Turn::new("user", q, "")]),
+            (Value::String(s), _) if s.is_empty() => return Ok(vec![Turn::new("user", q, "")]),
             (Value::Number(n), Some(c)) => n.as_u64().and_then(|i| c.get(i as usize).cloned()),
             (Value::Array(a), _) => a.first().and_then(Value::as_str).map(str::to_string),
             (Value::String(s), _) => Some(s.clone()),
@@ -283,10 +307,10 @@ impl Task {
             )
         })?;
         let c = &self.config;
-        Ok(format!(
-            "{q}{}{answer_text}{}",
-            c.target_delimiter, c.fewshot_delimiter
-        ))
+        Ok(vec![
+            Turn::new("user", q, &c.target_delimiter),
+            Turn::new("assistant", answer_text, &c.fewshot_delimiter),
+        ])
     }
 
     /// The harness's sampler: `first_n` in order, else Python's `random.sample`.
@@ -347,7 +371,13 @@ impl Task {
     ) -> Result<Vec<Request>> {
         let contexts = self.contexts(t, idx, sampler)?;
         let doc = &self.docs[idx];
-        let delim = &self.config.target_delimiter;
+        // Under a chat template the answer follows the opened assistant turn
+        // directly (the harness drops the target delimiter; no gen_prefix here).
+        let delim = if self.style.is_chat() {
+            ""
+        } else {
+            &self.config.target_delimiter
+        };
         match self.config.output_type {
             OutputType::MultipleChoice if self.multiple_input => {
                 let target = self.doc_to_target(t, doc, idx)?;
@@ -369,20 +399,46 @@ impl Task {
                     .collect())
             }
             OutputType::GenerateUntil => {
-                let gen_kwargs = self.config.generation_kwargs.clone().unwrap_or_else(|| {
+                let kw = self.config.generation_kwargs.clone().unwrap_or_else(|| {
                     config::GenerationKwargs {
                         until: vec![self.config.fewshot_delimiter.clone()],
                         max_gen_toks: 256,
                         do_sample: false,
                         temperature: 0.0,
+                        top_p: 1.0,
                     }
                 });
                 let context = contexts.into_iter().next().unwrap_or_default();
-                Ok(vec![Request::generate(
-                    context,
-                    gen_kwargs.until,
-                    gen_kwargs.max_gen_toks,
-                )])
+                let repeats = self.config.repeats.max(1);
+                if repeats == 1 && !kw.do_sample {
+                    return Ok(vec![Request::generate(context, kw.until, kw.max_gen_toks)]);
+                }
+                // The harness sends the same instance `repeats` times; numbering
+                // the samples keeps them distinct for the cache and the sampler.
+                Ok((0..repeats)
+                    .map(|sample| {
+                        let sampling = Sampling {
+                            temperature: kw.temperature,
+                            top_p: kw.top_p,
+                            sample,
+                        };
+                        Request::sampled(
+                            context.clone(),
+                            kw.until.clone(),
+                            kw.max_gen_toks,
+                            sampling,
+                        )
+                    })
+                    .collect())
+            }
+            OutputType::LoglikelihoodRolling => {
+                let target = self.doc_to_target(t, doc, idx)?;
+                let text = target.as_str().ok_or_else(|| {
+                    self.template_error("doc_to_target", idx, "is not a string".into())
+                })?;
+                Ok(vec![Request::LoglikelihoodRolling {
+                    text: text.to_string(),
+                }])
             }
         }
     }

@@ -22,6 +22,21 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
     ("gsm8k.yaml", include_str!("../../tasks/gsm8k.yaml")),
     ("humaneval.yaml", include_str!("../../tasks/humaneval.yaml")),
+    (
+        "humaneval_64.yaml",
+        include_str!("../../tasks/humaneval_64.yaml"),
+    ),
+    (
+        "humaneval_plus.yaml",
+        include_str!("../../tasks/humaneval_plus.yaml"),
+    ),
+    ("mbpp.yaml", include_str!("../../tasks/mbpp.yaml")),
+    ("mbpp_plus.yaml", include_str!("../../tasks/mbpp_plus.yaml")),
+    ("wikitext.yaml", include_str!("../../tasks/wikitext.yaml")),
+    (
+        "bigcodebench.yaml",
+        include_str!("../../tasks/bigcodebench.yaml"),
+    ),
 ];
 const MMLU_TEMPLATE: &str = include_str!("../../tasks/mmlu.yaml");
 const HENDRYCKS_TEMPLATE: &str = include_str!("../../tasks/hendrycks_math.yaml");
