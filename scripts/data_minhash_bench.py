@@ -188,31 +188,37 @@ def main():
     size_mb = os.path.getsize(corpus) / 1e6
     print(f"corpus: {len(docs)} documents, {size_mb:.1f} MB, {len(pairs)} injected near-duplicates")
 
-    toml = os.path.join(args.work, "pipeline.toml")
-    with open(toml, "w") as f:
-        f.write(
-            f'[input]\npaths = ["corpus.jsonl"]\n[output]\ndir = "vibee-out"\ncompression = "none"\n'
-            f'[[steps]]\nkind = "minhash"\nshingle = "word"\nngram = {NGRAM}\nbands = {BANDS}\nrows = {ROWS}\n'
-        )
-    vibee_cmd = [args.binary, "run", toml, "--quiet", "--fresh", "-j", str(args.threads)]
-    v_wall, v_rss, v_cpu = run_measured(vibee_cmd)
+    vibee_runs = []
+    for linkage in ("union_find", "earliest"):
+        toml = os.path.join(args.work, f"pipeline-{linkage}.toml")
+        out_dir = f"vibee-out-{linkage}"
+        with open(toml, "w") as f:
+            f.write(
+                f'[input]\npaths = ["corpus.jsonl"]\n[output]\ndir = "{out_dir}"\ncompression = "none"\n'
+                f'[[steps]]\nkind = "minhash"\nshingle = "word"\nngram = {NGRAM}\nbands = {BANDS}\nrows = {ROWS}\n'
+                f'linkage = "{linkage}"\n'
+            )
+        cmd = [args.binary, "run", toml, "--quiet", "--fresh", "-j", str(args.threads)]
+        vibee_runs.append((f"vibee {linkage}", os.path.join(args.work, out_dir), run_measured(cmd)))
     ds_out = os.path.join(args.work, "datasketch.json")
     d_wall, d_rss, d_cpu = run_measured([sys.executable, __file__, "--worker", corpus, ds_out])
     with open(ds_out) as f:
         ds = json.load(f)
 
     results = [
-        (evaluate("vibee-data", vibee_clusters(os.path.join(args.work, "vibee-out")), pairs, texts), v_wall, v_rss, v_cpu),
-        (evaluate("datasketch", ds["duplicate_of"], pairs, texts), d_wall, d_rss, d_cpu),
+        (evaluate(name, vibee_clusters(out), pairs, texts), *measured)
+        for name, out, measured in vibee_runs
     ]
-    header = f"{'tool':<12}{'docs/s':>10}{'wall s':>9}{'CPU s':>8}{'peak MB':>9}{'pairs':>8}{'P(J>=.5)':>10}{'P(J>=.7)':>10}  recall by edit rate"
+    results.append((evaluate("datasketch", ds["duplicate_of"], pairs, texts), d_wall, d_rss, d_cpu))
+    header = f"{'tool':<20}{'docs/s':>10}{'wall s':>9}{'CPU s':>8}{'peak MB':>9}{'pairs':>8}{'P(J>=.5)':>10}{'P(J>=.7)':>10}  recall by edit rate"
     print(header)
     for r, wall, rss, cpu in results:
         rec = " ".join(f"{k:.2f}:{v:.3f}" for k, v in r["recall"].items())
         p = r["precision"]
-        print(f"{r['tool']:<12}{len(docs) / wall:>10.0f}{wall:>9.2f}{cpu:>8.2f}{rss:>9.0f}{r['reported_pairs']:>8}{p[0.5]:>10.3f}{p[0.7]:>10.3f}  {rec}")
-    print(f"speedup, wall clock incl. I/O: {d_wall / v_wall:.1f}x on {args.threads} threads vs datasketch on 1")
-    print(f"speedup, CPU time (load-independent): {d_cpu / v_cpu:.1f}x")
+        print(f"{r['tool']:<20}{len(docs) / wall:>10.0f}{wall:>9.2f}{cpu:>8.2f}{rss:>9.0f}{r['reported_pairs']:>8}{p[0.5]:>10.3f}{p[0.7]:>10.3f}  {rec}")
+    for name, _, (v_wall, _, v_cpu) in vibee_runs:
+        print(f"{name}: speedup, wall clock incl. I/O: {d_wall / v_wall:.1f}x on {args.threads} threads "
+              f"vs datasketch on 1; CPU time (load-independent): {d_cpu / v_cpu:.1f}x")
     print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     with open(os.path.join(args.work, "results.json"), "w") as f:
         json.dump({"docs": len(docs), "mb": size_mb, "results": [

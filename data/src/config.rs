@@ -22,13 +22,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::dedup::{ExactDedup, LineDedupConfig, MinHashConfig};
+use crate::dedup::{ExactDedup, LineDedupConfig, MinHashConfig, SemDedupConfig};
 use crate::error::{DataError, Result};
 use crate::filters::{
-    C4Quality, CodeQuality, FineWebQuality, GopherQuality, GopherRepetition, LanguageId,
-    WordListConfig,
+    C4Quality, ClassifierConfig, CodeQuality, CodeSyntax, FineWebQuality, GopherQuality,
+    GopherRepetition, LanguageId, PerplexityConfig, WordListConfig,
 };
-use crate::io::Compression;
+use crate::io::{Compression, OutputFormat};
 
 /// A whole pipeline file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,7 +100,10 @@ pub struct OutputConfig {
     pub dir: PathBuf,
     /// Folder for rejected documents; `<dir>/rejects` when left out.
     pub rejects_dir: Option<PathBuf>,
-    /// Compression of written files.
+    /// File format of kept and rejected documents: `jsonl` (default) or `parquet`.
+    #[serde(default)]
+    pub format: OutputFormat,
+    /// Compression of written JSONL files (Parquet files use snappy pages).
     #[serde(default)]
     pub compression: Compression,
     /// Folder for intermediate shards and completion markers; `<dir>/.vibee-work`.
@@ -121,11 +124,17 @@ impl OutputConfig {
         OutputConfig {
             dir: dir.into(),
             rejects_dir: None,
+            format: OutputFormat::Jsonl,
             compression: Compression::Zstd,
             work_dir: None,
             keep_intermediate: false,
             fsync: false,
         }
+    }
+
+    /// How final output files are encoded.
+    pub fn encoding(&self) -> crate::io::Encoding {
+        crate::io::Encoding::of(self.format, self.compression)
     }
 
     /// The rejects folder.
@@ -159,14 +168,22 @@ pub enum StepConfig {
     Language(LanguageId),
     /// [`WordListToxicity`](crate::filters::WordListToxicity).
     Toxicity(WordListConfig),
+    /// [`ClassifierToxicity`](crate::filters::ClassifierToxicity) with a linear model.
+    ToxicityClassifier(ClassifierConfig),
     /// [`CodeQuality`].
     CodeQuality(CodeQuality),
+    /// [`CodeSyntax`].
+    CodeSyntax(CodeSyntax),
+    /// [`Perplexity`](crate::filters::Perplexity).
+    Perplexity(PerplexityConfig),
     /// [`ExactDedup`].
     ExactDedup(ExactDedup),
     /// [`LineDedup`](crate::dedup::LineDedup).
     LineDedup(LineDedupConfig),
     /// [`MinHashDedup`](crate::dedup::MinHashDedup).
     Minhash(MinHashConfig),
+    /// [`SemDedup`](crate::dedup::SemDedup) with the built-in embedder.
+    Semdedup(SemDedupConfig),
 }
 
 impl PipelineConfig {
@@ -206,12 +223,19 @@ impl PipelineConfig {
             }
         }
         for step in &mut self.steps {
-            if let StepConfig::Toxicity(WordListConfig {
-                words_file: Some(p),
-                ..
-            }) = step
-            {
-                join(p);
+            match step {
+                StepConfig::Toxicity(WordListConfig {
+                    words_file: Some(p),
+                    ..
+                }) => join(p),
+                StepConfig::ToxicityClassifier(c) => join(&mut c.model),
+                StepConfig::Perplexity(c) => {
+                    join(&mut c.model);
+                    if let Some(p) = c.reference.as_mut() {
+                        join(p);
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -258,5 +282,21 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(message.contains("unknown variant `gopher`"), "{message}");
+    }
+
+    #[test]
+    fn new_step_kinds_parse() {
+        let text = format!(
+            "{HEAD}format = \"parquet\"\n\
+             [[steps]]\nkind = \"perplexity\"\nmodel = \"m.arpa\"\ncutoffs = [100.0, 300.0]\n\
+             [[steps]]\nkind = \"code_syntax\"\nmax_error_nodes = 2\n\
+             [[steps]]\nkind = \"toxicity_classifier\"\nmodel = \"w.tsv\"\n\
+             [[steps]]\nkind = \"semdedup\"\nthreshold = 0.95\nembedder = {{ dim = 128 }}\n"
+        );
+        let config = parse(&text).map_err(|e| e.to_string());
+        let config = config.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.output.format, crate::io::OutputFormat::Parquet);
+        assert_eq!(config.steps.len(), 4);
+        assert!(matches!(&config.steps[3], StepConfig::Semdedup(c) if c.embedder.dim == 128));
     }
 }

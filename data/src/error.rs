@@ -41,6 +41,14 @@ pub enum DataError {
         /// What was wrong with the line.
         message: String,
     },
+    /// A file's contents could not be read or written in its format (Parquet, ARPA …).
+    #[error("{path}: {message}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the row, column or line where known.
+        message: String,
+    },
     /// No input files matched the configured paths.
     #[error("no input files match {patterns:?}")]
     NoInput {
@@ -68,6 +76,16 @@ impl DataError {
             action,
             path: path.into(),
             source,
+        }
+    }
+}
+
+impl DataError {
+    /// A format error for `path`.
+    pub fn format(path: impl Into<PathBuf>, message: impl std::fmt::Display) -> Self {
+        DataError::Format {
+            path: path.into(),
+            message: message.to_string(),
         }
     }
 }

@@ -1,8 +1,11 @@
-//! Data-quality pipelines for pre-training corpora: read JSONL shards, run per-document
-//! filters (Gopher, C4, FineWeb, language id, toxicity, code heuristics), remove exact,
-//! line-level and near duplicates (MinHash LSH), and write what is kept plus a rejects
-//! output saying, for every removed document, which stage removed it, why, and with what
-//! score.
+//! Data-quality pipelines for pre-training corpora: read JSONL or Parquet shards, run
+//! per-document filters (Gopher, C4, FineWeb, language id, n-gram perplexity with CCNet
+//! buckets, toxicity word lists and classifiers, code heuristics, tree-sitter syntax
+//! checks), remove exact, line-level, near (MinHash LSH) and semantic (SemDeDup)
+//! duplicates, and write what is kept plus a rejects output saying, for every removed
+//! document, which stage removed it, why, and with what score. Beside the pipeline:
+//! [`lm`] trains and reads KenLM-compatible ARPA models, and [`mixing`] gives a training
+//! loop source weights, temperature sampling and DoReMi's weight updates.
 //!
 //! A pipeline is a list of steps, declared in TOML ([`PipelineConfig`]) or built in Rust
 //! ([`Pipeline::builder`]). Filters stream: each shard is read in batches, the batch is
@@ -26,9 +29,12 @@ pub mod cli;
 pub mod config;
 pub mod dedup;
 pub mod document;
+pub mod embed;
 pub mod error;
 pub mod filters;
 pub mod io;
+pub mod lm;
+pub mod mixing;
 pub mod pipeline;
 pub mod text;
 

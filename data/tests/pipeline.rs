@@ -2,16 +2,17 @@
 //! routed or fails with file and line, and an interrupted run resumes to the same output.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use vibee_data::config::{BadInputPolicy, InputConfig, OutputConfig};
 use vibee_data::dedup::{
-    ExactDedup, LineDedup, LineDedupConfig, LineUnit, MinHashConfig, MinHashDedup,
+    ExactDedup, LineDedup, LineDedupConfig, LineUnit, MinHashConfig, MinHashDedup, SemDedup,
+    SemDedupConfig,
 };
 use vibee_data::filters::{C4Quality, GopherQuality, GopherRepetition, LanguageId};
-use vibee_data::io::{Compression, open_input};
+use vibee_data::io::{Compression, OutputFormat};
 use vibee_data::{DataError, Pipeline, RunOptions, Summary};
 
 const VOCAB: &[&str] = &[
@@ -125,19 +126,19 @@ fn read_records(dir: &Path) -> Vec<(PathBuf, Vec<Value>)> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("list output")
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.to_string_lossy().contains(".jsonl"))
+        .filter(|p| {
+            let name = p.to_string_lossy();
+            p.is_file() && (name.contains(".jsonl") || name.ends_with(".parquet"))
+        })
         .collect();
     files.sort();
     files
         .into_iter()
         .map(|p| {
-            let reader = open_input(&p).expect("open output");
-            let records = reader
-                .lines()
-                .map(|l| {
-                    let l = l.unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-                    serde_json::from_str(&l).expect("output is JSON")
-                })
+            let records = vibee_data::io::read_records(&p)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+                .into_iter()
+                .map(Value::Object)
                 .collect();
             (p, records)
         })
@@ -247,6 +248,12 @@ fn every_pipeline_shape_accounts_for_every_document() {
                     ..C4Quality::default()
                 }),
         ),
+        (
+            "semdedup",
+            pipeline(&input, &dir.path().join("o5"))
+                .filter(GopherQuality::default())
+                .dedup(SemDedup::new(SemDedupConfig::default())),
+        ),
     ];
     for (name, builder) in shapes {
         let out = dir.path().join(match name {
@@ -254,6 +261,7 @@ fn every_pipeline_shape_accounts_for_every_document() {
             "filters" => "o1",
             "exact" => "o2",
             "filter-dedup-filter" => "o3",
+            "semdedup" => "o5",
             _ => "o4",
         });
         let summary = builder
@@ -267,6 +275,7 @@ fn every_pipeline_shape_accounts_for_every_document() {
             // 14 respaced copies and 14 repeats of the short text, at least.
             "exact" => assert!(summary.rejected_by("exact_dedup") >= 28, "{summary}"),
             "filter-dedup-filter" => assert!(summary.rejected_by("minhash") >= 14, "{summary}"),
+            "semdedup" => assert!(summary.rejected_by("semdedup") >= 14, "{summary}"),
             _ => {
                 assert!(summary.rejected_by("paragraph_dedup") >= 28, "{summary}");
                 assert!(summary.rejected_by("minhash") >= 1, "{summary}");
@@ -454,4 +463,90 @@ fn toml_pipelines_run_from_their_folder() {
     assert_nothing_lost(&dir.path().join("out"), &summary, &ids, 0);
     assert!(dir.path().join("out/00001-b.jsonl.gz").exists());
     assert!(dir.path().join("out/summary.json").exists());
+}
+
+/// Rewrites every JSONL shard of `dir` as a Parquet shard (through the crate's own
+/// writer, which infers the schema), removing the JSONL file.
+fn to_parquet(dir: &Path) {
+    for (path, records) in read_records(dir) {
+        let plain = dir.join("staged.jsonl");
+        let lines: Vec<String> = records.iter().map(Value::to_string).collect();
+        std::fs::write(&plain, lines.join("\n")).expect("stage");
+        let stem = vibee_data::io::shard_stem(&path);
+        vibee_data::io::jsonl_to_parquet(&plain, &dir.join(format!("{stem}.parquet")), false)
+            .expect("to parquet");
+        std::fs::remove_file(&plain).expect("rm");
+        std::fs::remove_file(&path).expect("rm");
+    }
+}
+
+#[test]
+fn parquet_pipelines_account_for_every_document() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).expect("mkdir");
+    let ids = write_corpus(&input, false);
+    to_parquet(&input);
+    // A shard with the wrong schema: no `text` column.
+    let wrong = dir.path().join("wrong.jsonl");
+    std::fs::write(
+        &wrong,
+        "{\"id\": \"w1\", \"body\": \"x\"}\n{\"id\": \"w2\", \"body\": \"y\"}",
+    )
+    .expect("write");
+    vibee_data::io::jsonl_to_parquet(&wrong, &input.join("d-wrong.parquet"), false)
+        .expect("to parquet");
+    for (k, parquet_out) in [false, true].into_iter().enumerate() {
+        let out = dir.path().join(format!("out{k}"));
+        let mut output = OutputConfig::new(&out);
+        if parquet_out {
+            output.format = OutputFormat::Parquet;
+        }
+        let input_config = InputConfig::new([input.to_string_lossy().into_owned()]);
+        let summary = Pipeline::builder(input_config, output)
+            .filter(GopherQuality::default())
+            .dedup(minhash())
+            .build()
+            .run(&quiet())
+            .unwrap_or_else(|e| panic!("parquet_out={parquet_out}: {e}"));
+        // The two rows of the wrong-schema shard are rejected by the reader, as raw rows.
+        assert_nothing_lost(&out, &summary, &ids, 2);
+        assert_eq!(summary.rejected_by("reader"), 2, "{summary}");
+        let rejects = read_records(&out.join("rejects"));
+        let bad: Vec<&Value> = rejects
+            .iter()
+            .flat_map(|(_, r)| r)
+            .filter(|r| r["_vibee_reject"]["stage"] == "reader")
+            .collect();
+        assert_eq!(bad[0]["_vibee_reject"]["reason"], "missing_text_field");
+        assert_eq!(bad[0]["_vibee_reject"]["row"], 1);
+        assert_eq!(bad[1]["_vibee_reject"]["row"], 2);
+        assert!(
+            bad[0]["raw"]
+                .as_str()
+                .is_some_and(|r| r.contains("\"body\":\"x\""))
+        );
+        // Metadata survives: the `url` field of every kept record.
+        let kept = read_records(&out);
+        assert!(
+            kept.iter()
+                .flat_map(|(_, r)| r)
+                .all(|r| r["url"].is_string())
+        );
+        if parquet_out {
+            assert!(out.join("00000-a.parquet").exists());
+        }
+    }
+    let mut config = InputConfig::new([input.to_string_lossy().into_owned()]);
+    config.on_bad_input = BadInputPolicy::Fail;
+    let failed = Pipeline::builder(config, OutputConfig::new(dir.path().join("fail")))
+        .build()
+        .run(&quiet());
+    match failed {
+        Err(DataError::BadInput { path, message, .. }) => {
+            assert!(path.ends_with("d-wrong.parquet"), "{}", path.display());
+            assert!(message.contains("no column `text`"), "{message}");
+        }
+        other => panic!("expected a schema error, got {other:?}"),
+    }
 }

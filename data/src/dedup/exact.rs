@@ -22,6 +22,10 @@ impl Deduplicator for ExactDedup {
         "exact_dedup"
     }
 
+    fn decides_by_position(&self) -> bool {
+        true
+    }
+
     fn fingerprint(&self, doc: &Document) -> Vec<u64> {
         let hash = if self.raw {
             xxh3_64(doc.text.as_bytes())

@@ -30,6 +30,20 @@ pub enum ShingleKind {
     Char,
 }
 
+/// How candidate pairs become clusters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Linkage {
+    /// Union-find over every colliding pair: a document that collides with two clusters
+    /// merges them (transitive, the most removals).
+    #[default]
+    UnionFind,
+    /// Each new document joins the cluster of the earliest document it collides with;
+    /// existing clusters never merge (datasketch's query-then-insert pattern; fewer
+    /// removals of documents far from their cluster's kept one).
+    Earliest,
+}
+
 /// MinHash LSH settings. Defaults: word 5-grams, 14 bands × 8 rows (112 permutations).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -52,6 +66,8 @@ pub struct MinHashConfig {
     pub verify: bool,
     /// Lowercase the text before shingling.
     pub lowercase: bool,
+    /// How colliding documents are clustered.
+    pub linkage: Linkage,
     /// Seed of the permutations.
     pub seed: u64,
 }
@@ -67,6 +83,7 @@ impl Default for MinHashConfig {
             threshold: 0.8,
             verify: false,
             lowercase: true,
+            linkage: Linkage::UnionFind,
             seed: 1,
         }
     }
@@ -156,15 +173,11 @@ impl MinHasher {
     /// 32-bit hashes of the text's shingles (with repeats). A text shorter than one
     /// shingle yields one shingle of all of it; an empty text yields none.
     pub fn shingle_hashes(&self, text: &str) -> Vec<u32> {
-        let lowered;
-        let text = if self.config.lowercase {
-            lowered = text.to_lowercase();
-            lowered.as_str()
-        } else {
-            text
-        };
         match self.config.shingle {
-            ShingleKind::Word => word_shingles(text, self.config.ngram),
+            ShingleKind::Word => word_shingles(text, self.config.ngram, self.config.lowercase),
+            ShingleKind::Char if self.config.lowercase => {
+                char_shingles(&text.to_lowercase(), self.config.ngram)
+            }
             ShingleKind::Char => char_shingles(text, self.config.ngram),
         }
     }
@@ -192,10 +205,31 @@ impl MinHasher {
     }
 }
 
-fn word_shingles(text: &str, n: usize) -> Vec<u32> {
+/// The hash of a word, lowercased if asked. Words are lowercased one at a time (the same
+/// result as lowercasing the text: case mapping never makes or removes whitespace), and
+/// ASCII words without capitals — most of them — are hashed in place, so the text is
+/// never copied.
+fn word_hash(word: &str, lowercase: bool, buf: &mut Vec<u8>) -> u64 {
+    if !lowercase
+        || !word
+            .bytes()
+            .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+    {
+        return xxh3_64(word.as_bytes());
+    }
+    if word.is_ascii() {
+        buf.clear();
+        buf.extend(word.bytes().map(|b| b.to_ascii_lowercase()));
+        return xxh3_64(buf);
+    }
+    xxh3_64(word.to_lowercase().as_bytes())
+}
+
+fn word_shingles(text: &str, n: usize, lowercase: bool) -> Vec<u32> {
+    let mut buf = Vec::new();
     let words: Vec<u64> = text
         .split_whitespace()
-        .map(|w| xxh3_64(w.as_bytes()))
+        .map(|w| word_hash(w, lowercase, &mut buf))
         .collect();
     if words.is_empty() {
         return Vec::new();
@@ -304,6 +338,10 @@ impl Deduplicator for MinHashDedup {
         "minhash"
     }
 
+    fn decides_by_position(&self) -> bool {
+        true
+    }
+
     fn fingerprint(&self, doc: &Document) -> Vec<u64> {
         let sig = self
             .hasher
@@ -319,6 +357,7 @@ impl Deduplicator for MinHashDedup {
         let config = &self.hasher.config;
         Box::new(MinHashIndex {
             bands: config.bands,
+            linkage: config.linkage,
             verify: config.verify.then_some(config.threshold),
             buckets: vec![HashMap::new(); config.bands],
             union_find: UnionFind::default(),
@@ -331,6 +370,7 @@ impl Deduplicator for MinHashDedup {
 
 struct MinHashIndex {
     bands: usize,
+    linkage: Linkage,
     verify: Option<f64>,
     buckets: Vec<HashMap<u64, u64>>,
     union_find: UnionFind,
@@ -368,6 +408,7 @@ impl DedupIndex for MinHashIndex {
         let (keys, sig) = fingerprint.split_at(self.bands.min(fingerprint.len()));
         self.keys.extend_from_slice(keys);
         self.sigs.extend(sig.iter().map(|&v| v as u32));
+        let mut earliest: Option<u64> = None;
         for (band, &key) in keys.iter().enumerate() {
             let other = match self.buckets[band].entry(key) {
                 Entry::Vacant(slot) => {
@@ -379,9 +420,17 @@ impl DedupIndex for MinHashIndex {
             let similar = self
                 .verify
                 .is_none_or(|t| estimated_jaccard(self.sig(seq), self.sig(other)) >= t);
-            if similar {
-                self.union_find.union(seq, other);
+            if !similar {
+                continue;
             }
+            match self.linkage {
+                Linkage::UnionFind => self.union_find.union(seq, other),
+                Linkage::Earliest => earliest = Some(earliest.map_or(other, |e| e.min(other))),
+            }
+        }
+        if let Some(first) = earliest {
+            // `seq` is still a singleton, so this only attaches it to `first`'s cluster.
+            self.union_find.union(seq, first);
         }
     }
 

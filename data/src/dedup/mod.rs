@@ -8,14 +8,20 @@
 //!    parallel, using the document's position in that same order.
 
 mod exact;
+mod kmeans;
 mod lines;
 mod lsh;
 mod minhash;
+mod semantic;
 
 pub use exact::ExactDedup;
+pub use kmeans::{Clustering, kmeans};
 pub use lines::{LineDedup, LineDedupConfig, LineUnit};
 pub use lsh::{UnionFind, collision_probability, optimal_bands_rows};
-pub use minhash::{MinHashConfig, MinHashDedup, MinHasher, ShingleKind, estimated_jaccard};
+pub use minhash::{
+    Linkage, MinHashConfig, MinHashDedup, MinHasher, ShingleKind, estimated_jaccard,
+};
+pub use semantic::{SemDedup, SemDedupConfig};
 
 use crate::document::{Document, Rejection};
 
@@ -30,6 +36,12 @@ pub trait Deduplicator: Send + Sync + std::fmt::Debug {
     /// Whether applying decisions may rewrite a kept document (line dedup does); when
     /// not, kept records can be copied through byte for byte.
     fn rewrites_documents(&self) -> bool {
+        false
+    }
+    /// Whether [`DedupDecisions::apply`] decides from the document's position alone and
+    /// never reads the document. Then the apply pass of a segment without filters does
+    /// not parse kept records at all: it copies them by position, parsing only rejects.
+    fn decides_by_position(&self) -> bool {
         false
     }
 }

@@ -1,4 +1,5 @@
-//! Per-document filters. Each looks at one document, may rewrite its text or add metadata,
+//! Per-document filters (quality heuristics, language id, perplexity, toxicity, code
+//! heuristics and syntax). Each looks at one document, may rewrite its text or add metadata,
 //! and returns a [`Verdict`]. Filters hold no state across documents, so the pipeline runs
 //! them in parallel.
 
@@ -7,6 +8,8 @@ mod code;
 mod fineweb;
 mod gopher;
 mod language;
+mod perplexity;
+mod syntax;
 mod toxicity;
 
 #[cfg(test)]
@@ -17,8 +20,11 @@ pub use code::CodeQuality;
 pub use fineweb::FineWebQuality;
 pub use gopher::{GOPHER_STOP_WORDS, GopherQuality, GopherRepetition};
 pub use language::LanguageId;
+pub use perplexity::{Bucket, Perplexity, PerplexityConfig, percentile};
+pub use syntax::{CodeLanguage, CodeSyntax, SyntaxReport, UnknownLanguage, check_syntax};
 pub use toxicity::{
-    ClassifierToxicity, DEFAULT_TOXIC_WORDS, ToxicityClassifier, WordListConfig, WordListToxicity,
+    ClassifierConfig, ClassifierToxicity, DEFAULT_TOXIC_WORDS, LinearToxicityClassifier,
+    ToxicityClassifier, WordListConfig, WordListToxicity,
 };
 
 use crate::document::{Document, Verdict};

@@ -213,3 +213,66 @@ fn code_heuristics() {
     assert_eq!(r, "code_data_file");
     approx(s, 0.25);
 }
+
+#[test]
+fn linear_toxicity_classifier_scores_a_logit() {
+    let weights = "# exported weights\n<bias>\t-2.0\nidiot\t3.0\nplease 0.5\n";
+    let model = LinearToxicityClassifier::parse(weights, std::path::Path::new("w.tsv"));
+    let model = model.expect("parse");
+    // σ(−2 + 3 + 3) = σ(4); σ(−2) with no listed word.
+    let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
+    approx(Some(model.score("Idiot, you IDIOT")), sigmoid(4.0));
+    approx(Some(model.score("hello there")), sigmoid(-2.0));
+    let f = ClassifierToxicity {
+        classifier: model,
+        max_score: 0.5,
+    };
+    let (verdict, doc) = run(&f, "idiot");
+    assert!(matches!(verdict, Verdict::Reject { reason, .. } if reason == "toxic"));
+    approx(doc.metadata["toxicity_score"].as_f64(), sigmoid(1.0));
+    assert_eq!(reason(&f, "please").0, "kept");
+    let err = LinearToxicityClassifier::parse("idiot\tlots", std::path::Path::new("w.tsv"));
+    let message = err.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("w.tsv: line 1"), "{message}");
+}
+
+#[test]
+fn perplexity_buckets_follow_the_cutoffs() {
+    use std::sync::Arc;
+    let sentences = [
+        "the cat sat on the mat",
+        "the dog sat on the log",
+        "a cat and a dog",
+    ];
+    let config = crate::lm::TrainConfig {
+        order: 2,
+        ..crate::lm::TrainConfig::default()
+    };
+    let tokens = sentences
+        .iter()
+        .map(|s| s.split(' ').map(String::from).collect::<Vec<_>>());
+    let (model, _) = crate::lm::train(tokens, &config).expect("train");
+    let norm = crate::lm::LmNormalization::default();
+    let seen = model.perplexity("The cat sat on the mat", norm);
+    let unseen = model.perplexity("Quantum zebras juggle", norm);
+    assert!(seen < unseen, "{seen} vs {unseen}");
+    let f = Perplexity::new(
+        Arc::new(model),
+        norm,
+        [seen + 1e-9, unseen],
+        vec![Bucket::Head],
+    );
+    let (verdict, doc) = run(&f, "The cat sat on the mat");
+    assert_eq!(verdict, Verdict::Keep);
+    assert_eq!(doc.metadata["perplexity_bucket"], "head");
+    approx(doc.metadata["perplexity"].as_f64(), seen);
+    assert_eq!(
+        reason(&f, "Quantum zebras juggle"),
+        ("perplexity_tail".into(), Some(unseen))
+    );
+    assert_eq!(f.bucket((seen + unseen) / 2.0), Bucket::Middle);
+    // CCNet cut-offs are percentiles of a reference distribution.
+    approx(percentile(&[10.0, 20.0, 30.0, 40.0, 50.0], 30.0), 22.0);
+    approx(percentile(&[10.0, 20.0, 30.0, 40.0, 50.0], 60.0), 34.0);
+    assert_eq!(percentile(&[], 30.0), None);
+}

@@ -4,7 +4,7 @@
 //! short list of English slurs and explicit terms, lowercase, one per line. Matching is
 //! on whole words after lowercasing, so "Scunthorpe" does not match a listed substring.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -115,7 +115,88 @@ impl Filter for WordListToxicity {
     }
 }
 
-/// Rejects documents a [`ToxicityClassifier`] scores above a threshold (Rust builder only).
+/// A logistic-regression classifier over lowercased word tokens:
+/// `p = σ(bias + Σ_tokens weight(token))`, with weights from a file of `token<TAB>weight`
+/// lines (and one `<bias><TAB>value` line) — the form a linear model trained elsewhere
+/// (scikit-learn, fastText's linear layer) is easily exported to.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LinearToxicityClassifier {
+    /// The intercept.
+    pub bias: f64,
+    /// Weight per token.
+    pub weights: HashMap<String, f64>,
+}
+
+impl LinearToxicityClassifier {
+    /// Parses the weights text; `origin` names it in errors (which give the line).
+    pub fn parse(text: &str, origin: &std::path::Path) -> Result<Self> {
+        let mut model = LinearToxicityClassifier::default();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let parsed = line
+                .rsplit_once(['\t', ' '])
+                .and_then(|(k, v)| Some((k.trim(), v.trim().parse::<f64>().ok()?)));
+            let Some((token, weight)) = parsed else {
+                let message = format!(
+                    "line {}: expected `token<TAB>weight`, found `{line}`",
+                    i + 1
+                );
+                return Err(DataError::format(origin, message));
+            };
+            if token == "<bias>" {
+                model.bias = weight;
+            } else {
+                model.weights.insert(token.to_lowercase(), weight);
+            }
+        }
+        Ok(model)
+    }
+}
+
+impl ToxicityClassifier for LinearToxicityClassifier {
+    fn score(&self, text: &str) -> f64 {
+        let lower = text.to_lowercase();
+        let logit = self.bias
+            + text::words(&lower)
+                .iter()
+                .filter_map(|t| self.weights.get(*t))
+                .sum::<f64>();
+        1.0 / (1.0 + (-logit).exp())
+    }
+}
+
+/// The `toxicity_classifier` step: a [`LinearToxicityClassifier`] read from `model`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifierConfig {
+    /// The weights file.
+    pub model: PathBuf,
+    /// Highest score a kept document may have.
+    #[serde(default = "half")]
+    pub max_score: f64,
+}
+
+fn half() -> f64 {
+    0.5
+}
+
+impl ClassifierToxicity<LinearToxicityClassifier> {
+    /// Loads the classifier a config names.
+    pub fn from_config(config: &ClassifierConfig) -> Result<Self> {
+        let text = std::fs::read_to_string(&config.model)
+            .map_err(|e| DataError::io("reading", &config.model, e))?;
+        Ok(ClassifierToxicity {
+            classifier: LinearToxicityClassifier::parse(&text, &config.model)?,
+            max_score: config.max_score,
+        })
+    }
+}
+
+/// Rejects documents a [`ToxicityClassifier`] scores above a threshold; any classifier
+/// plugs in from Rust, the linear one from TOML (`kind = "toxicity_classifier"`).
 #[derive(Debug)]
 pub struct ClassifierToxicity<C> {
     /// The classifier.

@@ -41,6 +41,44 @@ impl Compression {
     }
 }
 
+/// The file format of written documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputFormat {
+    /// JSON lines, compressed as `compression` says.
+    #[default]
+    Jsonl,
+    /// Apache Parquet (snappy pages); the schema is inferred from the records written.
+    Parquet,
+}
+
+/// How one output file is encoded: JSON lines with a compression, or Parquet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// JSON lines.
+    Jsonl(Compression),
+    /// Parquet.
+    Parquet,
+}
+
+impl Encoding {
+    /// The encoding an output format and compression select.
+    pub fn of(format: OutputFormat, compression: Compression) -> Self {
+        match format {
+            OutputFormat::Jsonl => Encoding::Jsonl(compression),
+            OutputFormat::Parquet => Encoding::Parquet,
+        }
+    }
+
+    /// The file extension, including the leading `.jsonl` or `.parquet`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Encoding::Jsonl(c) => c.extension(),
+            Encoding::Parquet => ".parquet",
+        }
+    }
+}
+
 /// Opens a file for buffered reading, decompressing by extension.
 pub fn open_input(path: &Path) -> Result<Box<dyn BufRead + Send>> {
     let file = File::open(path).map_err(|e| DataError::io("opening", path, e))?;
@@ -60,6 +98,9 @@ pub fn open_input(path: &Path) -> Result<Box<dyn BufRead + Send>> {
 
 enum Sink {
     Plain(BufWriter<File>),
+    /// Records are staged as plain JSON lines, then converted on commit, because the
+    /// Parquet schema can only be inferred once every record is known.
+    Parquet(BufWriter<File>),
     Gzip(flate2::write::GzEncoder<BufWriter<File>>),
     Zstd(zstd::Encoder<'static, BufWriter<File>>),
 }
@@ -81,21 +122,22 @@ impl std::fmt::Debug for OutputFile {
 }
 
 impl OutputFile {
-    /// Creates `path` (as `path.tmp` until committed) with the given compression.
-    pub fn create(path: &Path, compression: Compression) -> Result<Self> {
+    /// Creates `path` (as `path.tmp` until committed) with the given encoding.
+    pub fn create(path: &Path, encoding: Encoding) -> Result<Self> {
         let tmp = path.with_extension(format!(
             "{}.tmp",
             path.extension().and_then(|e| e.to_str()).unwrap_or("out")
         ));
         let file = File::create(&tmp).map_err(|e| DataError::io("creating", &tmp, e))?;
         let buffered = BufWriter::with_capacity(1 << 20, file);
-        let sink = match compression {
-            Compression::None => Sink::Plain(buffered),
-            Compression::Gzip => Sink::Gzip(flate2::write::GzEncoder::new(
+        let sink = match encoding {
+            Encoding::Parquet => Sink::Parquet(buffered),
+            Encoding::Jsonl(Compression::None) => Sink::Plain(buffered),
+            Encoding::Jsonl(Compression::Gzip) => Sink::Gzip(flate2::write::GzEncoder::new(
                 buffered,
                 flate2::Compression::new(6),
             )),
-            Compression::Zstd => Sink::Zstd(
+            Encoding::Jsonl(Compression::Zstd) => Sink::Zstd(
                 zstd::Encoder::new(buffered, 3).map_err(|e| DataError::io("creating", &tmp, e))?,
             ),
         };
@@ -109,7 +151,7 @@ impl OutputFile {
     /// Appends one line (a newline is added).
     pub fn write_line(&mut self, line: &[u8]) -> Result<()> {
         let sink: &mut dyn Write = match &mut self.sink {
-            Sink::Plain(w) => w,
+            Sink::Plain(w) | Sink::Parquet(w) => w,
             Sink::Gzip(w) => w,
             Sink::Zstd(w) => w,
         };
@@ -122,13 +164,20 @@ impl OutputFile {
     pub fn commit(self, fsync: bool) -> Result<()> {
         let tmp = self.tmp;
         let err = |e| DataError::io("finishing", &tmp, e);
+        let parquet = matches!(self.sink, Sink::Parquet(_));
         let buffered = match self.sink {
-            Sink::Plain(w) => w,
+            Sink::Plain(w) | Sink::Parquet(w) => w,
             Sink::Gzip(w) => w.finish().map_err(err)?,
             Sink::Zstd(w) => w.finish().map_err(err)?,
         };
         let file = buffered.into_inner().map_err(|e| err(e.into_error()))?;
-        if fsync {
+        if parquet {
+            drop(file);
+            let staged = tmp.with_extension("jsonl");
+            std::fs::rename(&tmp, &staged).map_err(|e| DataError::io("renaming", &tmp, e))?;
+            super::parquet::jsonl_to_parquet(&staged, &tmp, fsync)?;
+            std::fs::remove_file(&staged).map_err(|e| DataError::io("removing", &staged, e))?;
+        } else if fsync {
             file.sync_all().map_err(err)?;
         }
         std::fs::rename(&tmp, &self.path).map_err(|e| DataError::io("renaming", &tmp, e))

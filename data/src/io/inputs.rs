@@ -4,17 +4,19 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{DataError, Result};
 
-const DATA_EXTENSIONS: [&str; 6] = [
+const DATA_EXTENSIONS: [&str; 8] = [
     ".jsonl",
     ".jsonl.gz",
     ".jsonl.zst",
     ".json",
     ".json.gz",
     ".json.zst",
+    ".parquet",
+    ".pq",
 ];
 
 /// Expands the configured input patterns into a list of shard files, relative paths
-/// resolved against `base`. A folder means every JSONL file in it; a wildcard matches
+/// resolved against `base`. A folder means every JSONL or Parquet file in it; a wildcard matches
 /// file names in its folder. Each pattern's matches are sorted; duplicates are dropped.
 pub fn expand_inputs(patterns: &[String], base: &Path) -> Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = Vec::new();
@@ -94,7 +96,7 @@ pub fn shard_stem(path: &Path) -> String {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut stem = name.as_str();
-    for ext in [".gz", ".zst", ".zstd", ".jsonl", ".json"] {
+    for ext in [".gz", ".zst", ".zstd", ".jsonl", ".json", ".parquet", ".pq"] {
         stem = stem.strip_suffix(ext).unwrap_or(stem);
     }
     stem.to_string()

@@ -177,10 +177,16 @@ pub fn bad_line_record(
     raw: &str,
 ) -> Map<String, Value> {
     let mut why = Rejection::new("reader", kind, None).to_json();
+    // Parquet shards are numbered by row, JSONL shards by line.
+    let unit = if super::is_parquet(file) {
+        "row"
+    } else {
+        "line"
+    };
     if let Value::Object(map) = &mut why {
         map.insert("detail".into(), Value::from(detail));
         map.insert("file".into(), Value::from(file.display().to_string()));
-        map.insert("line".into(), Value::from(line));
+        map.insert(unit.into(), Value::from(line));
     }
     let mut record = Map::new();
     record.insert(REJECT_FIELD.into(), why);
@@ -237,10 +243,19 @@ impl<'de> serde::de::Visitor<'de> for PeekVisitor<'_> {
     }
 }
 
+/// Where a shard's records come from.
+enum Source {
+    /// JSON lines (any compression).
+    Lines(Box<dyn BufRead + Send>),
+    /// Parquet rows, converted to JSON objects.
+    Parquet(Box<super::ParquetRows>),
+}
+
 /// Reads a shard as batches of `(line number, raw bytes)`, skipping blank lines (they
-/// hold no document and are not counted).
+/// hold no document and are not counted). A Parquet shard yields one JSON object per row,
+/// numbered by row.
 pub struct ShardReader {
-    reader: Box<dyn BufRead + Send>,
+    source: Source,
     path: PathBuf,
     line: u64,
     done: bool,
@@ -256,11 +271,15 @@ impl std::fmt::Debug for ShardReader {
 }
 
 impl ShardReader {
-    /// Opens a shard (decompressing by extension).
+    /// Opens a shard (decompressing, or decoding Parquet, by extension).
     pub fn open(path: &Path) -> Result<Self> {
-        let reader = super::open_input(path)?;
+        let source = if super::is_parquet(path) {
+            Source::Parquet(Box::new(super::ParquetRows::open(path)?))
+        } else {
+            Source::Lines(super::open_input(path)?)
+        };
         Ok(ShardReader {
-            reader,
+            source,
             path: path.to_path_buf(),
             line: 0,
             done: false,
@@ -277,15 +296,10 @@ impl ShardReader {
         let mut batch = Vec::new();
         let mut bytes = 0;
         while !self.done && batch.len() < max_lines && bytes < max_bytes {
-            let mut buf = Vec::new();
-            let n = self
-                .reader
-                .read_until(b'\n', &mut buf)
-                .map_err(|e| DataError::io("reading", &self.path, e))?;
-            if n == 0 {
+            let Some(mut buf) = self.next_record()? else {
                 self.done = true;
                 break;
-            }
+            };
             self.line += 1;
             while matches!(buf.last(), Some(b'\n' | b'\r')) {
                 buf.pop();
@@ -297,6 +311,19 @@ impl ShardReader {
             batch.push((self.line, buf));
         }
         Ok(batch)
+    }
+
+    fn next_record(&mut self) -> Result<Option<Vec<u8>>> {
+        match &mut self.source {
+            Source::Parquet(rows) => rows.next_row(),
+            Source::Lines(reader) => {
+                let mut buf = Vec::new();
+                let n = reader
+                    .read_until(b'\n', &mut buf)
+                    .map_err(|e| DataError::io("reading", &self.path, e))?;
+                Ok((n > 0).then_some(buf))
+            }
+        }
     }
 }
 

@@ -12,9 +12,9 @@ use std::sync::Arc;
 pub use summary::{ShardStats, Summary};
 
 use crate::config::{InputConfig, OutputConfig, PipelineConfig, StepConfig};
-use crate::dedup::{Deduplicator, LineDedup, MinHashDedup};
+use crate::dedup::{Deduplicator, LineDedup, MinHashDedup, SemDedup};
 use crate::error::Result;
-use crate::filters::{Filter, WordListToxicity};
+use crate::filters::{ClassifierToxicity, Filter, Perplexity, WordListToxicity};
 
 /// One pipeline step.
 #[derive(Debug, Clone)]
@@ -145,6 +145,9 @@ fn build_step(step: StepConfig, field: &str) -> Result<Step> {
         StepConfig::C4Quality(f) => filter(Arc::new(f)),
         StepConfig::FinewebQuality(f) => filter(Arc::new(f)),
         StepConfig::CodeQuality(f) => filter(Arc::new(f)),
+        StepConfig::CodeSyntax(f) => filter(Arc::new(f)),
+        StepConfig::ToxicityClassifier(c) => filter(Arc::new(ClassifierToxicity::from_config(&c)?)),
+        StepConfig::Perplexity(c) => filter(Arc::new(Perplexity::from_config(&c, field)?)),
         StepConfig::Language(f) => {
             f.validate(field)?;
             filter(Arc::new(f))
@@ -152,6 +155,7 @@ fn build_step(step: StepConfig, field: &str) -> Result<Step> {
         StepConfig::Toxicity(c) => filter(Arc::new(WordListToxicity::from_config(&c)?)),
         StepConfig::ExactDedup(d) => Ok(Step::Dedup(Arc::new(d))),
         StepConfig::LineDedup(c) => Ok(Step::Dedup(Arc::new(LineDedup::new(c)))),
+        StepConfig::Semdedup(c) => Ok(Step::Dedup(Arc::new(SemDedup::new(c)))),
         StepConfig::Minhash(c) => {
             let config = c.resolve(field)?;
             Ok(Step::Dedup(Arc::new(MinHashDedup::new(config)?)))

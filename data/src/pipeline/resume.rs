@@ -22,12 +22,13 @@ pub(crate) struct WorkDir {
 pub(crate) fn fingerprint(pipeline: &Pipeline, inputs: &[PathBuf]) -> Result<String> {
     let mut hasher = Xxh3::new();
     let described = format!(
-        "{:?}|{}|{}|{:?}|{:?}",
+        "{:?}|{}|{}|{:?}|{:?}|{:?}",
         pipeline.steps,
         pipeline.input.text_field,
         pipeline.input.id_field,
         pipeline.input.on_bad_input,
-        pipeline.output.compression
+        pipeline.output.compression,
+        pipeline.output.format
     );
     hasher.update(described.as_bytes());
     for path in inputs {

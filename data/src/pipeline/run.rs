@@ -1,6 +1,7 @@
 //! The executor: plan segments, resume completed shards, build dedup indexes, process the
 //! rest in parallel, and add up the counts.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -11,10 +12,14 @@ use crate::config::BadInputPolicy;
 use crate::dedup::{DedupDecisions, Deduplicator};
 use crate::document::Document;
 use crate::error::{DataError, Result};
-use crate::io::{Compression, ParsedLine, RecordFormat, ShardReader, expand_inputs, shard_stem};
+use crate::io::{
+    Compression, Encoding, ParsedLine, RecordFormat, ShardReader, expand_inputs, shard_stem,
+};
 use crate::pipeline::progress::PassProgress;
 use crate::pipeline::resume::{WorkDir, fingerprint};
-use crate::pipeline::shard::{BATCH_BYTES, BATCH_LINES, Segment, ShardJob, process_shard};
+use crate::pipeline::shard::{
+    BATCH_BYTES, BATCH_LINES, Irregular, Segment, ShardIndex, ShardJob, process_shard,
+};
 use crate::pipeline::{Pipeline, RunOptions, ShardStats, Step, Summary};
 
 /// An input shard and the names derived from it.
@@ -151,23 +156,27 @@ impl Runner<'_> {
             .join(format!("{:05}.jsonl.zst", shard.index))
     }
 
-    fn dest(&self, segment: usize, shard: &Shard) -> (PathBuf, Compression) {
+    fn dest(&self, segment: usize, shard: &Shard) -> (PathBuf, Encoding) {
         if segment == self.last_segment {
-            let ext = self.pipeline.output.compression.extension();
+            let encoding = self.pipeline.output.encoding();
+            let ext = encoding.extension();
             (
                 self.pipeline
                     .output
                     .dir
                     .join(format!("{:05}-{}{ext}", shard.index, shard.stem)),
-                self.pipeline.output.compression,
+                encoding,
             )
         } else {
-            (self.intermediate(segment, shard), Compression::Zstd)
+            (
+                self.intermediate(segment, shard),
+                Encoding::Jsonl(Compression::Zstd),
+            )
         }
     }
 
     fn rejects(&self, segment: usize, shard: &Shard) -> PathBuf {
-        let ext = self.pipeline.output.compression.extension();
+        let ext = self.pipeline.output.encoding().extension();
         let name = format!("{:05}-{}.seg{segment}{ext}", shard.index, shard.stem);
         self.pipeline.output.rejects_dir().join(name)
     }
@@ -221,7 +230,7 @@ impl Runner<'_> {
         k: usize,
         segment: &Segment,
         shard: &Shard,
-        index: Option<&(Box<dyn DedupDecisions>, Vec<u64>)>,
+        index: Option<&BuiltIndex>,
         progress: &PassProgress,
     ) -> Result<Option<ShardStats>> {
         let ticket = self.started_shards.fetch_add(1, Ordering::SeqCst);
@@ -238,12 +247,21 @@ impl Runner<'_> {
             stem: &shard.stem,
             dest,
             rejects: self.rejects(k, shard),
-            compression,
-            rejects_compression: self.pipeline.output.compression,
+            encoding: compression,
+            rejects_encoding: self.pipeline.output.encoding(),
             fsync: self.pipeline.output.fsync,
             format: &self.format,
             policy: self.pipeline.input.on_bad_input,
-            decisions: index.map(|(d, offsets)| (d.as_ref(), offsets[shard.index])),
+            decisions: index.map(|i| (i.decisions.as_ref(), i.shards[shard.index].offset)),
+            positional: index
+                .filter(|_| {
+                    segment.filters.is_empty()
+                        && segment
+                            .dedup
+                            .as_ref()
+                            .is_some_and(|d| d.decides_by_position())
+                })
+                .map(|i| &i.shards[shard.index].irregular),
             progress,
         };
         let stats = process_shard(segment, &job)?;
@@ -252,22 +270,27 @@ impl Runner<'_> {
     }
 
     /// The index pass: fingerprints in parallel per batch, fed to the index in corpus
-    /// order. Returns the decisions and each shard's first sequence number.
-    fn build_index(
-        &self,
-        k: usize,
-        dedup: &dyn Deduplicator,
-    ) -> Result<(Box<dyn DedupDecisions>, Vec<u64>)> {
+    /// order. Returns the decisions and, per shard, its first sequence number and the
+    /// lines that are not plain documents.
+    fn build_index(&self, k: usize, dedup: &dyn Deduplicator) -> Result<BuiltIndex> {
         let progress = PassProgress::new(
             self.options.progress,
             format!("segment {k}: index {}", dedup.name()),
         );
         let mut index = dedup.new_index();
-        let mut offsets = Vec::with_capacity(self.shards.len());
+        let mut shards = Vec::with_capacity(self.shards.len());
         let mut seq = 0u64;
         for shard in &self.shards {
-            offsets.push(seq);
+            let mut info = ShardIndex {
+                offset: seq,
+                irregular: HashMap::new(),
+            };
             let source = self.source(k, shard);
+            crate::pipeline::shard::check_parquet_schema(
+                &source,
+                &self.format,
+                self.pipeline.input.on_bad_input,
+            )?;
             let mut reader = ShardReader::open(&source)?;
             loop {
                 let batch = reader.next_batch(BATCH_LINES, BATCH_BYTES)?;
@@ -275,23 +298,42 @@ impl Runner<'_> {
                     break;
                 }
                 let fingerprints = self.fingerprint_batch(dedup, &batch, &source, &shard.stem);
-                for fp in fingerprints {
-                    if let Some((id, fp)) = fp? {
-                        index.add(&id, fp);
-                        seq += 1;
+                for (fp, (line, _)) in fingerprints.into_iter().zip(&batch) {
+                    match fp? {
+                        Some((id, has_id, fp)) => {
+                            index.add(&id, fp);
+                            seq += 1;
+                            if !has_id {
+                                info.irregular.insert(*line, Irregular::NoOwnId);
+                            }
+                        }
+                        None => {
+                            info.irregular.insert(*line, Irregular::NotADocument);
+                        }
                     }
                 }
                 let bytes = batch.iter().map(|(_, b)| b.len() as u64).sum();
                 progress.advance(batch.len() as u64, bytes);
             }
+            shards.push(info);
         }
         progress.finish();
-        Ok((index.finish(), offsets))
+        Ok(BuiltIndex {
+            decisions: index.finish(),
+            shards,
+        })
     }
 }
 
-/// A document's id and fingerprint; `None` for a malformed line that is skipped.
-type Fingerprinted = Option<(String, Vec<u64>)>;
+/// A finished dedup index and what the apply pass needs to know about each shard.
+struct BuiltIndex {
+    decisions: Box<dyn DedupDecisions>,
+    shards: Vec<ShardIndex>,
+}
+
+/// A document's id, whether the record has its own id, and its fingerprint; `None` for
+/// a malformed line that is skipped.
+type Fingerprinted = Option<(String, bool, Vec<u64>)>;
 
 impl Runner<'_> {
     /// Parses and fingerprints one batch in parallel, in input order.
@@ -306,7 +348,10 @@ impl Runner<'_> {
         batch
             .par_iter()
             .map(|(line, raw)| match self.format.peek(raw, stem, *line) {
-                Some(p) => Ok(Some((p.id, dedup.fingerprint(&Document::new("", p.text))))),
+                Some(p) => {
+                    let fp = dedup.fingerprint(&Document::new("", p.text));
+                    Ok(Some((p.id, p.has_id, fp)))
+                }
                 None if fail => match self.format.parse(raw, stem, *line) {
                     ParsedLine::Bad { reason, .. } => Err(DataError::BadInput {
                         path: source.to_path_buf(),

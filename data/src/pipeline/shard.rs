@@ -1,6 +1,7 @@
 //! One shard through one segment: read in batches, parse and decide in parallel, write in
 //! input order to the kept and rejects files.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use crate::dedup::{DedupDecisions, Deduplicator};
 use crate::document::{Document, Rejection, Verdict};
 use crate::error::{DataError, Result};
 use crate::filters::Filter;
-use crate::io::{Compression, OutputFile, ParsedLine, Peeked, RecordFormat, ShardReader};
+use crate::io::{Encoding, OutputFile, ParsedLine, Peeked, RecordFormat, ShardReader};
 use crate::pipeline::ShardStats;
 use crate::pipeline::progress::PassProgress;
 
@@ -32,14 +33,35 @@ pub(crate) struct ShardJob<'a> {
     pub(crate) stem: &'a str,
     pub(crate) dest: PathBuf,
     pub(crate) rejects: PathBuf,
-    pub(crate) compression: Compression,
-    /// Rejects always use the output's compression, even from intermediate segments.
-    pub(crate) rejects_compression: Compression,
+    pub(crate) encoding: Encoding,
+    /// Rejects always use the output's encoding, even from intermediate segments.
+    pub(crate) rejects_encoding: Encoding,
     pub(crate) fsync: bool,
     pub(crate) format: &'a RecordFormat,
     pub(crate) policy: BadInputPolicy,
     pub(crate) decisions: Option<(&'a dyn DedupDecisions, u64)>,
+    /// Set when the segment only applies a dedup that decides by position: then every
+    /// line not listed here is a document with its own id, copied without parsing.
+    pub(crate) positional: Option<&'a HashMap<u64, Irregular>>,
     pub(crate) progress: &'a PassProgress,
+}
+
+/// A line the index pass found not to be a plain document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Irregular {
+    /// Malformed, or missing its text.
+    NotADocument,
+    /// A document whose id is made up from the shard and line.
+    NoOwnId,
+}
+
+/// What the index pass learned about one shard.
+#[derive(Debug)]
+pub(crate) struct ShardIndex {
+    /// Sequence number of the shard's first document.
+    pub(crate) offset: u64,
+    /// Lines that are not documents with their own id.
+    pub(crate) irregular: HashMap<u64, Irregular>,
 }
 
 /// Where one input line ended up, already serialized.
@@ -79,11 +101,34 @@ fn encode(record: &serde_json::Map<String, serde_json::Value>) -> Vec<u8> {
     serde_json::to_vec(record).unwrap_or_default()
 }
 
+/// With `on_bad_input = "fail"`, a Parquet shard whose schema has no usable text column
+/// fails before its first row, naming the file and the column; with `reject`, each of its
+/// rows is routed to rejects with its row number instead.
+pub(crate) fn check_parquet_schema(
+    source: &std::path::Path,
+    format: &RecordFormat,
+    policy: BadInputPolicy,
+) -> Result<()> {
+    if policy != BadInputPolicy::Fail || !crate::io::is_parquet(source) {
+        return Ok(());
+    }
+    let schema = crate::io::ParquetRows::open(source)?.schema();
+    match crate::io::schema_problem(&schema, &format.text_field) {
+        Some(message) => Err(DataError::BadInput {
+            path: source.to_path_buf(),
+            line: 1,
+            message: format!("wrong schema: {message}"),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Runs one shard through a segment and returns its counts.
 pub(crate) fn process_shard(segment: &Segment, job: &ShardJob) -> Result<ShardStats> {
+    check_parquet_schema(&job.source, job.format, job.policy)?;
     let mut reader = ShardReader::open(&job.source)?;
-    let mut kept = OutputFile::create(&job.dest, job.compression)?;
-    let mut rejects = OutputFile::create(&job.rejects, job.rejects_compression)?;
+    let mut kept = OutputFile::create(&job.dest, job.encoding)?;
+    let mut rejects = OutputFile::create(&job.rejects, job.rejects_encoding)?;
     let mut stats = ShardStats::default();
     let mut next_seq = job.decisions.map_or(0, |(_, offset)| offset);
     loop {
@@ -123,6 +168,7 @@ pub(crate) fn process_shard(segment: &Segment, job: &ShardJob) -> Result<ShardSt
             .zip(seqs)
             .zip(&batch)
             .map(|((l, seq), (line, raw))| match l {
+                Line::Positional => positional_outcome(job, seq, raw, *line),
                 Line::Peeked(p) => peeked_outcome(job, p, seq, raw, *line),
                 Line::Full { parsed, .. } => outcome(segment, job, parsed, seq, *line),
             })
@@ -154,6 +200,9 @@ pub(crate) fn process_shard(segment: &Segment, job: &ShardJob) -> Result<ShardSt
 
 /// One classified input line.
 enum Line {
+    /// A document with its own id, known from the index pass, in a segment whose dedup
+    /// decides by position: not parsed unless rejected.
+    Positional,
     /// A document with its own id in a segment that neither filters nor rewrites: if
     /// kept, its raw line is copied through unchanged.
     Peeked(Peeked),
@@ -164,7 +213,7 @@ enum Line {
 impl Line {
     fn is_doc(&self) -> bool {
         match self {
-            Line::Peeked(_) => true,
+            Line::Positional | Line::Peeked(_) => true,
             Line::Full { is_doc, .. } => *is_doc,
         }
     }
@@ -173,6 +222,12 @@ impl Line {
 /// Classifies a line. Where a dedup index numbered the documents, "is a document" is
 /// decided by the same scan the index used, so both passes count identically.
 fn classify(segment: &Segment, job: &ShardJob, raw: &[u8], line: u64) -> Line {
+    if job
+        .positional
+        .is_some_and(|irregular| !irregular.contains_key(&line))
+    {
+        return Line::Positional;
+    }
     let passthrough = segment.filters.is_empty()
         && segment
             .dedup
@@ -209,6 +264,35 @@ fn unscannable(raw: &[u8]) -> ParsedLine {
         kind: "unscannable",
         reason: "record could not be scanned for its text and id".into(),
         raw: String::from_utf8_lossy(raw).into_owned(),
+    }
+}
+
+fn positional_outcome(job: &ShardJob, seq: Option<u64>, raw: &[u8], line: u64) -> Outcome {
+    // The decisions do not look at the document (`decides_by_position`).
+    let mut placeholder = Document::new("", "");
+    let rejection = job
+        .decisions
+        .zip(seq)
+        .and_then(|((d, _), s)| d.apply(s, &mut placeholder));
+    let Some(why) = rejection else {
+        return Outcome::Kept(raw.to_vec());
+    };
+    match job.format.parse(raw, job.stem, line) {
+        ParsedLine::Doc(doc) => Outcome::Rejected {
+            line: encode(&job.format.to_reject_record(doc, &why)),
+            stage: why.stage,
+            reason: why.reason,
+        },
+        // The index pass parsed this line as a document; reaching here means the file
+        // changed between the passes, which is reported like any unreadable line.
+        ParsedLine::Bad { kind, reason, raw } => {
+            let record = crate::io::bad_line_record(&job.source, line, kind, &reason, &raw);
+            Outcome::Rejected {
+                line: encode(&record),
+                stage: "reader".into(),
+                reason: kind.into(),
+            }
+        }
     }
 }
 
