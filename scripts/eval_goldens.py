@@ -272,7 +272,7 @@ def chat_config(name: str) -> tuple[str, dict]:
     return template, special
 
 
-def render_chat(name: str, messages: list, add_generation_prompt: bool) -> str:
+def render_chat(name: str, messages: list, add_generation_prompt: bool, continue_final_message: bool = False) -> str:
     """transformers' apply_chat_template(tokenize=False) without a tokenizer: the
     same renderer it calls, with the special tokens it passes."""
     from transformers.utils.chat_template_utils import render_jinja_template
@@ -282,7 +282,7 @@ def render_chat(name: str, messages: list, add_generation_prompt: bool) -> str:
         conversations=[messages],
         chat_template=template,
         add_generation_prompt=add_generation_prompt,
-        continue_final_message=False,
+        continue_final_message=continue_final_message,
         **special,
     )
     return rendered[0]
@@ -333,7 +333,16 @@ class ChatHashLM(HashLM):
         return chat_config(self.template_name)[0]
 
     def apply_chat_template(self, chat_history, add_generation_prompt: bool = True) -> str:
-        return render_chat(self.template_name, chat_history, add_generation_prompt)
+        # As HFLM.apply_chat_template: continue the final message when no
+        # generation prompt is added (a gen_prefix), and retry without system
+        # turns when the template raises.
+        import jinja2
+
+        try:
+            return render_chat(self.template_name, chat_history, add_generation_prompt, not add_generation_prompt)
+        except jinja2.exceptions.TemplateError:
+            chat_history = [m for m in chat_history if m["role"] != "system"]
+            return render_chat(self.template_name, chat_history, add_generation_prompt, not add_generation_prompt)
 
 
 def rolling_windows_golden() -> None:
@@ -478,6 +487,16 @@ def main() -> None:
         run("humaneval_64", [local("humaneval_64", he, repeats=5)])
     if want("humaneval_plus"):
         run("humaneval_plus", [local("humaneval_plus", {"test": "humaneval_plus/test.jsonl"})])
+    if want("humaneval_instruct"):
+        run("humaneval_instruct", [local("humaneval_instruct", he)])
+    if want("humaneval_instruct_chat"):
+        run("humaneval_instruct_chat", [local("humaneval_instruct", he)], model=ChatHashLM("llama3"),
+            apply_chat_template=True, fewshot_as_multiturn=False)
+    if want("mbpp_instruct"):
+        run("mbpp_instruct", [local("mbpp_instruct", {"test": "mbpp/test.jsonl"})])
+    if want("mbpp_instruct_chat"):
+        run("mbpp_instruct_chat", [local("mbpp_instruct", {"test": "mbpp/test.jsonl"})], model=ChatHashLM("chatml"),
+            apply_chat_template=True, fewshot_as_multiturn=True)
     if want("mbpp"):
         run("mbpp", [local("mbpp", {"test": "mbpp/test.jsonl"})])
     if want("mbpp_plus"):
@@ -492,6 +511,10 @@ def main() -> None:
     arc = {"test": "arc_easy/test.jsonl", "train": "arc_easy/train.jsonl"}
     if want("arc_easy_chat_multiturn"):
         run("arc_easy_chat_multiturn", [local("arc_easy", arc)], num_fewshot=3, model=ChatHashLM("llama3"),
+            apply_chat_template=True, fewshot_as_multiturn=True, system_instruction="Answer the science question.")
+    if want("arc_easy_chat_gemma"):
+        # gemma's template raises on a system turn: HFLM retries without it.
+        run("arc_easy_chat_gemma", [local("arc_easy", arc)], num_fewshot=2, model=ChatHashLM("gemma"),
             apply_chat_template=True, fewshot_as_multiturn=True, system_instruction="Answer the science question.")
     if want("arc_easy_chat_singleturn"):
         run("arc_easy_chat_singleturn", [local("arc_easy", arc)], num_fewshot=3, model=ChatHashLM("chatml"),

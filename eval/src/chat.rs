@@ -180,6 +180,45 @@ impl ChatTemplate {
     }
 }
 
+/// What transformers appends to the final message to find where it ends.
+const CONTINUE_TAG: &str = "CONTINUE_FINAL_MESSAGE_TAG ";
+
+impl ChatTemplate {
+    /// Renders a conversation whose final message the model continues
+    /// (transformers' `continue_final_message=True`): the output stops right
+    /// after that message's content, without its end-of-turn tokens.
+    pub fn render_continuing(&self, messages: &[ChatMessage]) -> Result<String> {
+        let Some((last, init)) = messages.split_last() else {
+            return Err(self.error("continue_final_message with an empty conversation".into()));
+        };
+        let mut tagged = init.to_vec();
+        tagged.push(ChatMessage::new(
+            &last.role,
+            &format!("{}{CONTINUE_TAG}", last.content),
+        ));
+        let rendered = self.render(&tagged, false)?;
+        let tag = CONTINUE_TAG.trim();
+        let (Some(at), true) = (rendered.rfind(tag), rendered.contains(last.content.trim())) else {
+            return Err(self.error(
+                "the final message does not appear in the rendered chat; the template cannot continue it".into(),
+            ));
+        };
+        // A template that trimmed the message also lost the tag's space.
+        Ok(if rendered[at..].starts_with(CONTINUE_TAG) {
+            rendered[..at].to_string()
+        } else {
+            rendered[..at].trim_end().to_string()
+        })
+    }
+
+    fn error(&self, message: String) -> EvalError {
+        EvalError::ChatTemplate {
+            origin: self.source.clone(),
+            message,
+        }
+    }
+}
+
 fn template_of(config: &serde_json::Value) -> Option<String> {
     match config.get("chat_template")? {
         serde_json::Value::String(s) => Some(s.clone()),

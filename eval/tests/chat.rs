@@ -145,6 +145,11 @@ fn arc_easy_multiturn_with_system_instruction_matches_the_harness() {
 }
 
 #[test]
+fn a_template_rejecting_the_system_turn_is_retried_without_it() {
+    check_chat_run("arc_easy_chat_gemma", "arc_easy", "gemma");
+}
+
+#[test]
 fn arc_easy_single_turn_matches_the_harness() {
     check_chat_run("arc_easy_chat_singleturn", "arc_easy", "chatml");
 }

@@ -5,15 +5,17 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::Value;
+use vibee_eval::chat::ChatTemplate;
 use vibee_eval::evaluator::{self, EvalOptions};
 use vibee_eval::model::LanguageModel;
 use vibee_eval::model::fake::{FakeModel, fnv1a64};
 use vibee_eval::model::rolling::rolling_windows;
 use vibee_eval::request::{Request, Response, truncate_at_stops};
 use vibee_eval::task::registry::Registry;
-use vibee_eval::task::{FewshotSampler, Task};
+use vibee_eval::task::{FewshotSampler, PromptStyle, Task};
 use vibee_eval::template::{Doc, Templates};
 
 fn root() -> PathBuf {
@@ -107,8 +109,24 @@ fn assert_close(ours: &Value, theirs: &Value, what: &str) {
 
 /// Prompts, per-sample filtered programs and metrics, aggregates and stderrs.
 fn check_code_task(name: &str, repeats: Option<usize>) {
-    let g = golden(name);
-    let task = load(name, repeats);
+    check_styled(name, name, repeats, None);
+}
+
+/// As [`check_code_task`], for golden `golden_name` of task `name`, optionally
+/// under a fixture chat template (`(template, fewshot_as_multiturn)`).
+fn check_styled(golden_name: &str, name: &str, repeats: Option<usize>, chat: Option<(&str, bool)>) {
+    let g = golden(golden_name);
+    let mut task = load(name, repeats);
+    if let Some((template, multiturn)) = chat {
+        let path = root().join(format!("fixtures/chat/{template}.json"));
+        task.style = PromptStyle {
+            system_instruction: None,
+            chat_template: Some(Arc::new(
+                ChatTemplate::from_tokenizer_config(&path).expect("template"),
+            )),
+            fewshot_as_multiturn: multiturn,
+        };
+    }
     let model = CodeFake::for_task(&task);
     let result =
         evaluator::evaluate_task(&task, &model, &Templates::new(), &EvalOptions::default())
@@ -171,6 +189,36 @@ fn humaneval_pass_at_k_with_five_samples_matches_the_harness() {
 #[test]
 fn humaneval_plus_matches_the_harness() {
     check_code_task("humaneval_plus", None);
+}
+
+#[test]
+fn humaneval_instruct_gen_prefix_matches_the_harness() {
+    check_code_task("humaneval_instruct", None);
+}
+
+#[test]
+fn humaneval_instruct_continues_the_chat_prefix_as_the_harness() {
+    check_styled(
+        "humaneval_instruct_chat",
+        "humaneval_instruct",
+        None,
+        Some(("llama3", false)),
+    );
+}
+
+#[test]
+fn mbpp_instruct_matches_the_harness() {
+    check_code_task("mbpp_instruct", None);
+}
+
+#[test]
+fn mbpp_instruct_multiturn_chat_matches_the_harness() {
+    check_styled(
+        "mbpp_instruct_chat",
+        "mbpp_instruct",
+        None,
+        Some(("chatml", true)),
+    );
 }
 
 #[test]

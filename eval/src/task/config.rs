@@ -184,6 +184,10 @@ pub struct TaskConfig {
     /// The answer options of a multiple-choice task.
     #[serde(default)]
     pub doc_to_choice: Option<DocSpec>,
+    /// The start of the answer, written for the model (a field name or template):
+    /// an assistant turn it continues, e.g. "Here is the completed function:".
+    #[serde(default)]
+    pub gen_prefix: Option<String>,
     /// Text (a template) put before everything, e.g. MMLU's subject line.
     #[serde(default)]
     pub description: String,

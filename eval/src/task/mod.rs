@@ -259,22 +259,40 @@ impl Task {
             turns.extend(self.fewshot_turns(t, shot, idx)?);
         }
         let text = self.doc_to_text(t, doc, idx)?;
-        let questions = if self.multiple_input {
-            self.doc_to_choice(t, doc, idx)?
+        let prefix = self.gen_prefix(t, doc, idx)?;
+        let (questions, delim) = if self.multiple_input {
+            (self.doc_to_choice(t, doc, idx)?, "")
         } else {
             let text = text
                 .as_str()
                 .ok_or_else(|| self.template_error("doc_to_text", idx, "is not a string".into()))?;
-            vec![text.to_string()]
+            (
+                vec![text.to_string()],
+                self.config.target_delimiter.as_str(),
+            )
         };
         questions
             .into_iter()
             .map(|q| {
                 let mut all = turns.clone();
-                all.push(Turn::new("user", q, ""));
+                all.extend(prompt::qa_turns(q, None, prefix.as_deref(), delim, ""));
                 self.style.render(&all)
             })
             .collect()
+    }
+
+    /// `gen_prefix`: a document field, or a template rendered with the document.
+    fn gen_prefix(&self, t: &Templates, doc: &Doc, idx: usize) -> Result<Option<String>> {
+        match &self.config.gen_prefix {
+            None => Ok(None),
+            Some(f) if self.features.contains(f) => {
+                Ok(doc.get(f).and_then(Value::as_str).map(str::to_string))
+            }
+            Some(tpl) => t
+                .render(tpl, doc)
+                .map(Some)
+                .map_err(|m| self.template_error("gen_prefix", idx, m)),
+        }
     }
 
     /// One solved example: a user turn `text` (followed by `target_delimiter`)
@@ -291,9 +309,20 @@ impl Task {
             (true, Some(i), Some(c)) => (c.get(i as usize).cloned().unwrap_or_default(), None),
             _ => (q.as_str().map(str::to_string).unwrap_or_default(), choices),
         };
+        let prefix = self.gen_prefix(t, shot, idx)?;
+        let c = &self.config;
+        let no_answer = || {
+            prompt::qa_turns(
+                q.clone(),
+                None,
+                prefix.as_deref(),
+                &c.target_delimiter,
+                &c.fewshot_delimiter,
+            )
+        };
         let answer_text = match (&answer, &choices) {
-            (Value::Null, _) => return Ok(vec![Turn::new("user", q, "")]),
-            (Value::String(s), _) if s.is_empty() => return Ok(vec![Turn::new("user", q, "")]),
+            (Value::Null, _) => return Ok(no_answer()),
+            (Value::String(s), _) if s.is_empty() => return Ok(no_answer()),
             (Value::Number(n), Some(c)) => n.as_u64().and_then(|i| c.get(i as usize).cloned()),
             (Value::Array(a), _) => a.first().and_then(Value::as_str).map(str::to_string),
             (Value::String(s), _) => Some(s.clone()),
@@ -306,11 +335,13 @@ impl Task {
                 format!("few-shot answer {answer} is not text"),
             )
         })?;
-        let c = &self.config;
-        Ok(vec![
-            Turn::new("user", q, &c.target_delimiter),
-            Turn::new("assistant", answer_text, &c.fewshot_delimiter),
-        ])
+        Ok(prompt::qa_turns(
+            q,
+            Some(answer_text),
+            prefix.as_deref(),
+            &c.target_delimiter,
+            &c.fewshot_delimiter,
+        ))
     }
 
     /// The harness's sampler: `first_n` in order, else Python's `random.sample`.
@@ -372,8 +403,14 @@ impl Task {
         let contexts = self.contexts(t, idx, sampler)?;
         let doc = &self.docs[idx];
         // Under a chat template the answer follows the opened assistant turn
-        // directly (the harness drops the target delimiter; no gen_prefix here).
-        let delim = if self.style.is_chat() {
+        // directly: the harness drops the target delimiter unless a gen_prefix
+        // without trailing whitespace precedes the answer.
+        let prefix_needs_delim = self
+            .config
+            .gen_prefix
+            .as_deref()
+            .is_some_and(|p| !p.ends_with(char::is_whitespace));
+        let delim = if self.style.is_chat() && !prefix_needs_delim {
             ""
         } else {
             &self.config.target_delimiter

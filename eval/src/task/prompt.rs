@@ -56,13 +56,51 @@ pub fn maybe_delimit(prefix: &str, suffix: &str, delimiter: &str) -> String {
     }
 }
 
+/// The harness's `requires_delimiter`: neither side has whitespace at the join.
+pub fn requires_delimiter(prefix: &str, suffix: &str) -> bool {
+    match (prefix.chars().last(), suffix.chars().next()) {
+        (None, _) => false,
+        (Some(a), b) => !(a.is_whitespace() || b.is_some_and(char::is_whitespace)),
+    }
+}
+
+/// The harness's `build_qa_turn`: the question as a user turn, then the answer
+/// (after `gen_prefix`) or the bare `gen_prefix` as an assistant turn.
+pub fn qa_turns(
+    q: String,
+    answer: Option<String>,
+    gen_prefix: Option<&str>,
+    target_delimiter: &str,
+    fewshot_delimiter: &str,
+) -> Vec<Turn> {
+    let prefix = gen_prefix.filter(|p| !p.is_empty());
+    let user_delim = match (&answer, prefix) {
+        (Some(_), None) => target_delimiter,
+        (_, Some(p)) if requires_delimiter(&q, p) => target_delimiter,
+        _ => "",
+    };
+    let mut turns = vec![Turn::new("user", q, user_delim)];
+    match (answer, prefix) {
+        (Some(a), p) => turns.push(Turn::new(
+            "assistant",
+            maybe_delimit(p.unwrap_or(""), &a, " "),
+            fewshot_delimiter,
+        )),
+        (None, Some(p)) => turns.push(Turn::new("assistant", p.to_string(), "")),
+        (None, None) => {}
+    }
+    turns
+}
+
 impl PromptStyle {
     /// Whether a chat template is applied.
     pub fn is_chat(&self) -> bool {
         self.chat_template.is_some()
     }
 
-    /// The prompt for `turns` (the last one is the question).
+    /// The prompt for `turns` (the last one is the question, or a `gen_prefix`
+    /// assistant turn the model continues). A template that fails with system
+    /// turns is retried without them, as the harness's HF model does.
     pub fn render(&self, turns: &[Turn]) -> Result<String> {
         let Some(template) = &self.chat_template else {
             return Ok(turns.iter().map(Turn::text).collect());
@@ -75,7 +113,28 @@ impl PromptStyle {
         } else {
             single_turn(turns)
         };
-        template.render(&messages, true)
+        let render = |messages: &[ChatMessage]| {
+            // A final assistant turn is a gen_prefix: continue it instead of
+            // opening a new turn (the harness's add_generation_prompt=not gen_prefix).
+            if messages.last().is_some_and(|m| m.role == "assistant") {
+                template.render_continuing(messages)
+            } else {
+                template.render(messages, true)
+            }
+        };
+        render(&messages).or_else(|first| {
+            // As the harness's HF model: a template that rejects the system
+            // turn (Gemma's raises) is retried without it.
+            let without: Vec<ChatMessage> = messages
+                .iter()
+                .filter(|m| m.role != "system")
+                .cloned()
+                .collect();
+            if without.len() == messages.len() {
+                return Err(first);
+            }
+            render(&without)
+        })
     }
 }
 
@@ -86,8 +145,13 @@ fn single_turn(turns: &[Turn]) -> Vec<ChatMessage> {
         Some((first, rest)) if first.role == "system" => (Some(first), rest),
         _ => (None, turns),
     };
-    let mut user: String = rest.iter().map(Turn::text).collect();
-    if let Some(last) = rest.last() {
+    // A trailing assistant turn (gen_prefix) stays its own message.
+    let (user_turns, prefix) = match rest.split_last() {
+        Some((last, init)) if last.role == "assistant" => (init, Some(last)),
+        _ => (rest, None),
+    };
+    let mut user: String = user_turns.iter().map(Turn::text).collect();
+    if let Some(last) = user_turns.last() {
         user.truncate(user.len() - last.delimiter.len());
     }
     let mut out: Vec<ChatMessage> = system
@@ -95,6 +159,9 @@ fn single_turn(turns: &[Turn]) -> Vec<ChatMessage> {
         .into_iter()
         .collect();
     out.push(ChatMessage::new("user", &user));
+    if let Some(p) = prefix {
+        out.push(ChatMessage::new("assistant", &p.content));
+    }
     out
 }
 

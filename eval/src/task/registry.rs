@@ -30,7 +30,15 @@ const BUILTIN: &[(&str, &str)] = &[
         "humaneval_plus.yaml",
         include_str!("../../tasks/humaneval_plus.yaml"),
     ),
+    (
+        "humaneval_instruct.yaml",
+        include_str!("../../tasks/humaneval_instruct.yaml"),
+    ),
     ("mbpp.yaml", include_str!("../../tasks/mbpp.yaml")),
+    (
+        "mbpp_instruct.yaml",
+        include_str!("../../tasks/mbpp_instruct.yaml"),
+    ),
     ("mbpp_plus.yaml", include_str!("../../tasks/mbpp_plus.yaml")),
     ("wikitext.yaml", include_str!("../../tasks/wikitext.yaml")),
     (
