@@ -1,0 +1,152 @@
+//! Elementwise ops: rayon over fixed-size chunks (so the split, and hence nothing at all,
+//! depends on scheduling), with fast paths for equal shapes and for a right operand that
+//! repeats along leading axes (a bias).
+
+use rayon::prelude::*;
+use vibee_dsl::graph::layout::{broadcast_strides, dropout_keep, offset_of};
+use vibee_dsl::graph::{BinaryOp, UnaryOp};
+
+use super::math::fast_tanh;
+
+/// Elements per parallel task: large enough to amortise scheduling, small enough to split.
+const CHUNK: usize = 1 << 14;
+
+fn gelu(x: f32) -> f32 {
+    const C: f32 = 0.797_884_6; // √(2/π)
+    0.5 * x * (1.0 + fast_tanh(C * (x + 0.044_715 * x * x * x)))
+}
+
+fn gelu_grad(x: f32) -> f32 {
+    const C: f32 = 0.797_884_6;
+    let t = fast_tanh(C * (x + 0.044_715 * x * x * x));
+    0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * C * (1.0 + 3.0 * 0.044_715 * x * x)
+}
+
+fn map(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
+    out.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(o, x)| {
+            o.iter_mut().zip(x).for_each(|(o, &x)| *o = f(x));
+        });
+}
+
+/// `out = u(x)`.
+pub(super) fn unary(u: UnaryOp, x: &[f32], out: &mut [f32]) {
+    match u {
+        UnaryOp::Neg => map(x, out, |x| -x),
+        UnaryOp::Exp => map(x, out, f32::exp),
+        UnaryOp::Log => map(x, out, f32::ln),
+        UnaryOp::Sqrt => map(x, out, f32::sqrt),
+        UnaryOp::Tanh => map(x, out, fast_tanh),
+        UnaryOp::Sigmoid => map(x, out, |x| 1.0 / (1.0 + (-x).exp())),
+        UnaryOp::Relu => map(x, out, |x| x.max(0.0)),
+        UnaryOp::Gelu => map(x, out, gelu),
+        UnaryOp::Square => map(x, out, |x| x * x),
+        UnaryOp::Recip => map(x, out, |x| 1.0 / x),
+        UnaryOp::Scale(c) => map(x, out, |x| c as f32 * x),
+        UnaryOp::AddScalar(c) => map(x, out, |x| x + c as f32),
+    }
+}
+
+/// `out = b(x, y)` broadcast to `shape`.
+pub(super) fn binary(
+    b: BinaryOp,
+    x: &[f32],
+    sx: &[usize],
+    y: &[f32],
+    sy: &[usize],
+    out: &mut [f32],
+    shape: &[usize],
+) {
+    match b {
+        BinaryOp::Add => zip(x, sx, y, sy, out, shape, |a, b| a + b),
+        BinaryOp::Sub => zip(x, sx, y, sy, out, shape, |a, b| a - b),
+        BinaryOp::Mul => zip(x, sx, y, sy, out, shape, |a, b| a * b),
+        BinaryOp::Div => zip(x, sx, y, sy, out, shape, |a, b| a / b),
+        BinaryOp::Maximum => zip(x, sx, y, sy, out, shape, f32::max),
+        BinaryOp::Equal => zip(x, sx, y, sy, out, shape, |a, b| f32::from(u8::from(a == b))),
+        BinaryOp::GeluGrad => zip(x, sx, y, sy, out, shape, |x, dy| dy * gelu_grad(x)),
+        BinaryOp::ReluGrad => zip(
+            x,
+            sx,
+            y,
+            sy,
+            out,
+            shape,
+            |x, dy| if x > 0.0 { dy } else { 0.0 },
+        ),
+    }
+}
+
+/// Whether `small` (`len` elements) repeats along the leading axes of `shape`: its shape,
+/// without leading ones, is a suffix of `shape`.
+fn repeats(small: &[usize], shape: &[usize]) -> bool {
+    let s: Vec<usize> = small.iter().copied().skip_while(|&d| d == 1).collect();
+    shape.ends_with(&s)
+}
+
+fn zip(
+    x: &[f32],
+    sx: &[usize],
+    y: &[f32],
+    sy: &[usize],
+    out: &mut [f32],
+    shape: &[usize],
+    f: impl Fn(f32, f32) -> f32 + Sync + Copy,
+) {
+    let n = out.len();
+    if x.len() == n && y.len() == n {
+        out.par_chunks_mut(CHUNK)
+            .zip(x.par_chunks(CHUNK).zip(y.par_chunks(CHUNK)))
+            .for_each(|(o, (x, y))| {
+                for ((o, &x), &y) in o.iter_mut().zip(x).zip(y) {
+                    *o = f(x, y);
+                }
+            });
+    } else if x.len() == n && !y.is_empty() && repeats(sy, shape) {
+        rows_with(out, x, y, f);
+    } else if y.len() == n && !x.is_empty() && repeats(sx, shape) {
+        rows_with(out, y, x, move |b, a| f(a, b));
+    } else {
+        let (bx, by) = (broadcast_strides(sx, shape), broadcast_strides(sy, shape));
+        out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, o)| {
+            for (i, o) in o.iter_mut().enumerate() {
+                let flat = c * CHUNK + i;
+                *o = f(
+                    x[offset_of(flat, shape, &bx)],
+                    y[offset_of(flat, shape, &by)],
+                );
+            }
+        });
+    }
+}
+
+/// `out[r, :] = f(full[r, :], row)` for a `row` repeated over every row.
+fn rows_with(out: &mut [f32], full: &[f32], row: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) {
+    let w = row.len();
+    let per = (CHUNK / w).max(1) * w;
+    out.par_chunks_mut(per)
+        .zip(full.par_chunks(per))
+        .for_each(|(o, x)| {
+            for (o, x) in o.chunks_mut(w).zip(x.chunks(w)) {
+                for ((o, &x), &r) in o.iter_mut().zip(x).zip(row) {
+                    *o = f(x, r);
+                }
+            }
+        });
+}
+
+/// Dropout with the counter-based mask shared with the reference evaluator.
+pub(super) fn dropout(x: &[f32], out: &mut [f32], p: f64, seed: u64, step: u64) {
+    let scale = (1.0 / (1.0 - p)) as f32;
+    out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, o)| {
+        for (i, o) in o.iter_mut().enumerate() {
+            let flat = c * CHUNK + i;
+            *o = if dropout_keep(seed, step, flat as u64, p) {
+                x[flat] * scale
+            } else {
+                0.0
+            };
+        }
+    });
+}

@@ -1,0 +1,331 @@
+//! A compiled graph: optimised, storage planned, run step after step without allocating
+//! its buffers again.
+
+use vibee_dsl::graph::error::site_string;
+use vibee_dsl::graph::passes::{MemoryPlan, optimize, plan_memory};
+use vibee_dsl::graph::{DType, Graph, InputRole, Node, NodeId, Op, UnaryOp};
+
+use super::{ExecError, Feed};
+
+/// One input of a [`Program`], in binding order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputSpec {
+    /// Its name in the graph.
+    pub name: String,
+    /// Its shape.
+    pub shape: Vec<usize>,
+    /// `F32` or `U32`.
+    pub dtype: DType,
+    /// Parameter or data.
+    pub role: InputRole,
+}
+
+/// An operand as a kernel sees it.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Val<'a> {
+    F(&'a [f32]),
+    U(&'a [u32]),
+}
+
+impl<'a> Val<'a> {
+    pub(super) fn f(self) -> &'a [f32] {
+        match self {
+            Val::F(x) => x,
+            Val::U(_) => &[],
+        }
+    }
+    pub(super) fn u(self) -> &'a [u32] {
+        match self {
+            Val::U(x) => x,
+            Val::F(_) => &[],
+        }
+    }
+}
+
+/// A graph compiled for the CPU.
+#[derive(Debug)]
+pub struct Program {
+    graph: Graph,
+    plan: MemoryPlan,
+    slots: Vec<Vec<f32>>,
+    inputs: Vec<InputSpec>,
+    input_of_node: Vec<Option<usize>>,
+    pool: std::sync::Arc<rayon::ThreadPool>,
+    threads: usize,
+}
+
+impl Program {
+    /// Compiles `graph` (its `outputs` are what [`Program::output`] returns) to run on
+    /// `threads` worker threads.
+    pub fn compile(graph: &Graph, threads: usize) -> Result<Self, ExecError> {
+        let (mut graph, _) = optimize(graph);
+        copy_aliased_outputs(&mut graph)?;
+        check_dtypes(&graph)?;
+        let plan = plan_memory(&graph);
+        let slots = plan.slot_len.iter().map(|&n| vec![0.0; n]).collect();
+        let mut inputs = Vec::new();
+        let mut input_of_node = vec![None; graph.nodes.len()];
+        for (id, name, role) in graph.inputs() {
+            input_of_node[id.index()] = Some(inputs.len());
+            let n = graph.node(id);
+            let (shape, dtype) = (n.shape.clone(), n.dtype);
+            inputs.push(InputSpec {
+                name: name.to_string(),
+                shape,
+                dtype,
+                role,
+            });
+        }
+        let threads = threads.max(1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| ExecError::Threads {
+                threads,
+                reason: e.to_string(),
+            })?;
+        let pool = std::sync::Arc::new(pool);
+        Ok(Self {
+            graph,
+            plan,
+            slots,
+            inputs,
+            input_of_node,
+            pool,
+            threads,
+        })
+    }
+
+    /// The inputs, in the order [`Program::run`] binds them.
+    pub fn inputs(&self) -> &[InputSpec] {
+        &self.inputs
+    }
+
+    /// The optimised graph this program runs.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// Bytes of intermediate storage the plan allocates (the planned peak).
+    pub fn planned_peak_bytes(&self) -> usize {
+        self.plan.peak_bytes
+    }
+
+    /// Bytes the intermediates would take without reuse.
+    pub fn unplanned_bytes(&self) -> usize {
+        self.plan.unplanned_bytes
+    }
+
+    /// Worker threads.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Runs every node; `feeds` follow [`Program::inputs`]; `step` seeds dropout masks.
+    pub fn run(&mut self, feeds: &[Feed<'_>], step: u64) -> Result<(), ExecError> {
+        self.check_feeds(feeds)?;
+        // The pool is shared so that `install` does not borrow `self`.
+        let pool = std::sync::Arc::clone(&self.pool);
+        pool.install(|| self.execute(feeds, step))
+    }
+
+    /// The value of output `k` after [`Program::run`].
+    pub fn output(&self, k: usize) -> &[f32] {
+        let id = self.graph.outputs[k];
+        self.float_value(id)
+    }
+
+    /// Shape of output `k`.
+    pub fn output_shape(&self, k: usize) -> &[usize] {
+        self.graph.shape(self.graph.outputs[k])
+    }
+
+    fn float_value(&self, id: NodeId) -> &[f32] {
+        let root = self.plan.root[id.index()];
+        let n = self.graph.node(id).numel();
+        match self.plan.slot[root] {
+            Some(s) => &self.slots[s][..n],
+            None => &[],
+        }
+    }
+
+    fn check_feeds(&self, feeds: &[Feed<'_>]) -> Result<(), ExecError> {
+        if feeds.len() != self.inputs.len() {
+            return Err(ExecError::FeedCount {
+                want: self.inputs.len(),
+                got: feeds.len(),
+            });
+        }
+        for (spec, feed) in self.inputs.iter().zip(feeds) {
+            let (got_dtype, got) = match feed {
+                Feed::F32(x) => (DType::F32, x.len()),
+                Feed::U32(x) => (DType::U32, x.len()),
+            };
+            let want = spec.shape.iter().product();
+            if got_dtype != spec.dtype || got != want {
+                let (name, dtype) = (spec.name.clone(), spec.dtype);
+                return Err(ExecError::Feed {
+                    name,
+                    dtype,
+                    want,
+                    got_dtype,
+                    got,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn execute(&mut self, feeds: &[Feed<'_>], step: u64) -> Result<(), ExecError> {
+        for i in 0..self.graph.nodes.len() {
+            let node = &self.graph.nodes[i];
+            if matches!(node.op, Op::Input { .. } | Op::Reshape) {
+                continue;
+            }
+            let s = self.plan.slot[i].expect("the memory plan gives every computed node a slot");
+            let mut out = std::mem::take(&mut self.slots[s]);
+            let ins: Vec<Val<'_>> = node.inputs.iter().map(|&j| self.value(j, feeds)).collect();
+            let result = run_node(
+                &self.graph,
+                node,
+                &ins,
+                &mut out[..node.numel()],
+                step,
+                self.threads,
+            );
+            self.slots[s] = out;
+            result?;
+        }
+        Ok(())
+    }
+
+    fn value<'a>(&'a self, id: NodeId, feeds: &[Feed<'a>]) -> Val<'a> {
+        let root = self.plan.root[id.index()];
+        match self.input_of_node[root] {
+            Some(k) => match feeds[k] {
+                Feed::F32(x) => Val::F(x),
+                Feed::U32(x) => Val::U(x),
+            },
+            None => Val::F(self.float_value(id)),
+        }
+    }
+}
+
+/// Outputs that alias an input (directly or through reshapes) get a copy node, so every
+/// output lives in the program's own storage.
+fn copy_aliased_outputs(g: &mut Graph) -> Result<(), ExecError> {
+    for k in 0..g.outputs.len() {
+        let mut r = g.outputs[k];
+        while matches!(g.node(r).op, Op::Reshape) {
+            r = g.node(r).inputs[0];
+        }
+        if matches!(g.node(r).op, Op::Input { .. }) {
+            let o = g.outputs[k];
+            let site = g.node(o).site.clone();
+            g.outputs[k] = g.push_at(Op::Unary(UnaryOp::Scale(1.0)), &[o], &[], site)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_dtypes(g: &Graph) -> Result<(), ExecError> {
+    for (i, n) in g.nodes.iter().enumerate() {
+        let ok = n.dtype == DType::F32
+            || (n.dtype == DType::U32 && matches!(n.op, Op::Input { .. } | Op::Reshape));
+        if !ok {
+            return Err(ExecError::Unsupported {
+                node: i,
+                op: n.op.name(),
+                dtype: n.dtype,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn run_node(
+    g: &Graph,
+    node: &Node,
+    ins: &[Val<'_>],
+    out: &mut [f32],
+    step: u64,
+    threads: usize,
+) -> Result<(), ExecError> {
+    let shape_of = |k: usize| g.shape(node.inputs[k]);
+    match &node.op {
+        Op::Input { .. } | Op::Reshape => {}
+        Op::Constant { value } => out.fill(*value as f32),
+        Op::Unary(u) => super::elementwise::unary(*u, ins[0].f(), out),
+        Op::Binary(b) => super::elementwise::binary(
+            *b,
+            ins[0].f(),
+            shape_of(0),
+            ins[1].f(),
+            shape_of(1),
+            out,
+            &node.shape,
+        ),
+        Op::Dropout { p, seed } => super::elementwise::dropout(ins[0].f(), out, *p, *seed, step),
+        Op::MatMul { trans_a, trans_b } => super::matmul::matmul(
+            ins[0].f(),
+            shape_of(0),
+            ins[1].f(),
+            shape_of(1),
+            out,
+            *trans_a,
+            *trans_b,
+            threads,
+        ),
+        Op::Reduce { op, axes, .. } => {
+            super::reduce::reduce(*op, ins[0].f(), shape_of(0), axes, out)
+        }
+        Op::Broadcast => super::movement::broadcast(ins[0].f(), shape_of(0), out, &node.shape),
+        Op::Permute { perm } => {
+            super::movement::permute(ins[0].f(), shape_of(0), perm, out, &node.shape)
+        }
+        Op::Slice { axis, start, end } => {
+            super::movement::slice(ins[0].f(), shape_of(0), *axis, *start, *end, out)
+        }
+        Op::Pad {
+            axis,
+            before,
+            after,
+        } => super::movement::pad(ins[0].f(), shape_of(0), *axis, *before, *after, out),
+        Op::Concat { axis } => {
+            let parts: Vec<(&[f32], &[usize])> =
+                (0..ins.len()).map(|k| (ins[k].f(), shape_of(k))).collect();
+            super::movement::concat(&parts, *axis, out, &node.shape)
+        }
+        Op::Gather => {
+            let rows = shape_of(0)[0];
+            check_ids(node, ins[1].u(), rows)?;
+            super::movement::gather(ins[0].f(), rows, ins[1].u(), out)
+        }
+        Op::ScatterAdd { rows } => {
+            check_ids(node, ins[0].u(), *rows)?;
+            super::movement::scatter_add(ins[0].u(), ins[1].f(), *rows, out)
+        }
+        Op::CrossEntropy | Op::CrossEntropyGrad => {
+            let v = *shape_of(0).last().unwrap_or(&1);
+            check_ids(node, ins[1].u(), v)?;
+            super::rows::row_op(node, ins, out, v)
+        }
+        _ => {
+            let d = *node.shape.last().unwrap_or(&1);
+            super::rows::row_op(node, ins, out, d)
+        }
+    }
+    Ok(())
+}
+
+fn check_ids(node: &Node, ids: &[u32], rows: usize) -> Result<(), ExecError> {
+    match ids.iter().find(|&&i| i as usize >= rows) {
+        Some(&index) => Err(ExecError::IndexOutOfRange {
+            op: node.op.name(),
+            site: site_string(node.site.as_ref()),
+            index,
+            rows,
+        }),
+        None => Ok(()),
+    }
+}

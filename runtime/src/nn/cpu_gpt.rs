@@ -1,0 +1,286 @@
+//! [`Gpt`] on the CPU executor, as the training loop drives it: one compiled [`Program`]
+//! per `(batch, seq)` shape (forward + backward, or forward only), cached.
+
+use std::collections::HashMap;
+
+use crate::exec::{Feed, Program};
+use crate::train::model::{ModelResult, ParamSpec, Trainable};
+
+use super::NnError;
+use super::gpt::{Gpt, GptConfig};
+use super::param::Module;
+
+/// Where a program input's values come from each step.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Param(usize),
+    Tokens,
+    Targets,
+}
+
+#[derive(Debug)]
+struct Compiled {
+    program: Program,
+    sources: Vec<Source>,
+}
+
+/// A [`Gpt`] with its compiled programs; implements [`Trainable`].
+///
+/// ```
+/// use vibee_runtime::nn::{CpuGpt, GptConfig};
+/// use vibee_runtime::train::model::Trainable;
+/// let cfg = GptConfig { vocab_size: 16, n_layer: 1, n_head: 2, d_model: 8, block_size: 4 };
+/// let mut m = CpuGpt::new(cfg, 0, 1).unwrap();
+/// let loss = m.loss(&[1, 2, 3, 4], &[2, 3, 4, 5], 1, 4).unwrap();
+/// assert!((loss - (16f32).ln()).abs() < 1.0);
+/// ```
+#[derive(Debug)]
+pub struct CpuGpt {
+    model: Gpt,
+    threads: usize,
+    programs: HashMap<(usize, usize, bool), Compiled>,
+    logits: Option<Compiled>,
+}
+
+impl CpuGpt {
+    /// A fresh model from `seed`, run on `threads` threads.
+    pub fn new(config: GptConfig, seed: u64, threads: usize) -> Result<Self, NnError> {
+        Ok(Self::from_model(Gpt::new(config, seed)?, threads))
+    }
+
+    /// Wraps an existing model.
+    pub fn from_model(model: Gpt, threads: usize) -> Self {
+        Self {
+            model,
+            threads: threads.max(1),
+            programs: HashMap::new(),
+            logits: None,
+        }
+    }
+
+    /// The model (parameters, config).
+    pub fn model(&self) -> &Gpt {
+        &self.model
+    }
+
+    /// The planned intermediate storage of the training program for `[batch, seq]`
+    /// (compiling it if needed), and the bytes without reuse.
+    pub fn planned_memory(&mut self, batch: usize, seq: usize) -> ModelResult<(usize, usize)> {
+        let c = self.program(batch, seq, true)?;
+        Ok((c.program.planned_peak_bytes(), c.program.unplanned_bytes()))
+    }
+
+    fn compile(&self, graph: &vibee_dsl::graph::Graph) -> Result<Compiled, NnError> {
+        let program = Program::compile(graph, self.threads)?;
+        let index: HashMap<&str, usize> = self
+            .model
+            .parameters()
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name.as_str(), i))
+            .collect();
+        let sources = program
+            .inputs()
+            .iter()
+            .map(|s| match s.name.as_str() {
+                "tokens" => Ok(Source::Tokens),
+                "targets" => Ok(Source::Targets),
+                name => index
+                    .get(name)
+                    .map(|&i| Source::Param(i))
+                    .ok_or_else(|| NnError::UnknownInput(name.to_string())),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Compiled { program, sources })
+    }
+
+    fn program(&mut self, batch: usize, seq: usize, grads: bool) -> Result<&mut Compiled, NnError> {
+        let key = (batch, seq, grads);
+        if !self.programs.contains_key(&key) {
+            let graph = self.model.trace_loss(batch, seq, grads)?;
+            let compiled = self.compile(&graph)?;
+            self.programs.insert(key, compiled);
+        }
+        self.programs
+            .get_mut(&key)
+            .ok_or(NnError::UnknownInput("program cache".into()))
+    }
+
+    fn check_batch(
+        &self,
+        tokens: &[u32],
+        targets: &[u32],
+        batch: usize,
+        seq: usize,
+    ) -> Result<(), NnError> {
+        let cfg = &self.model.config;
+        if seq == 0 || seq > cfg.block_size {
+            return Err(NnError::Batch(format!(
+                "seq = {seq} must be in 1..={}",
+                cfg.block_size
+            )));
+        }
+        if tokens.len() != batch * seq || targets.len() != batch * seq {
+            let (t, y) = (tokens.len(), targets.len());
+            return Err(NnError::Batch(format!(
+                "{t} tokens and {y} targets for batch {batch} × seq {seq}"
+            )));
+        }
+        if let Some(bad) = tokens
+            .iter()
+            .chain(targets)
+            .find(|&&t| t as usize >= cfg.vocab_size)
+        {
+            return Err(NnError::Batch(format!(
+                "token {bad} is outside the vocabulary of {}",
+                cfg.vocab_size
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs the `(batch, seq, grads)` program on this batch.
+    fn run(
+        &mut self,
+        tokens: &[u32],
+        targets: &[u32],
+        batch: usize,
+        seq: usize,
+        grads: bool,
+    ) -> Result<(), NnError> {
+        self.check_batch(tokens, targets, batch, seq)?;
+        let key = (batch, seq, grads);
+        self.program(batch, seq, grads)?;
+        let params = self.model.parameters();
+        let Some(c) = self.programs.get_mut(&key) else {
+            return Ok(());
+        };
+        let feeds: Vec<Feed<'_>> = c
+            .sources
+            .iter()
+            .map(|s| match s {
+                Source::Param(i) => Feed::F32(&params[*i].data),
+                Source::Tokens => Feed::U32(tokens),
+                Source::Targets => Feed::U32(targets),
+            })
+            .collect();
+        c.program.run(&feeds, 0)?;
+        Ok(())
+    }
+}
+
+impl Trainable for CpuGpt {
+    fn param_specs(&self) -> Vec<ParamSpec> {
+        self.model
+            .parameters()
+            .iter()
+            .map(|p| ParamSpec {
+                name: p.name.clone(),
+                shape: p.shape.clone(),
+            })
+            .collect()
+    }
+
+    fn params(&self) -> Vec<&[f32]> {
+        self.model
+            .parameters()
+            .into_iter()
+            .map(|p| p.data.as_slice())
+            .collect()
+    }
+
+    fn params_mut(&mut self) -> Vec<&mut [f32]> {
+        let mut out = Vec::new();
+        self.model
+            .visit_params_mut(&mut |p| out.push(p.data.as_mut_slice()));
+        out
+    }
+
+    fn loss_and_grad(
+        &mut self,
+        tokens: &[u32],
+        targets: &[u32],
+        batch: usize,
+        seq: usize,
+        grads: &mut [Vec<f32>],
+    ) -> ModelResult<f32> {
+        let n = self.model.parameters().len();
+        if grads.len() != n {
+            return Err(Box::new(NnError::Batch(format!(
+                "{} gradient buffers for {n} parameters",
+                grads.len()
+            ))));
+        }
+        self.run(tokens, targets, batch, seq, true)?;
+        let c = &self.programs[&(batch, seq, true)];
+        for (k, g) in grads.iter_mut().enumerate() {
+            let d = c.program.output(1 + k);
+            if g.len() != d.len() {
+                return Err(Box::new(NnError::Batch(format!(
+                    "gradient buffer {k} holds {}, needs {}",
+                    g.len(),
+                    d.len()
+                ))));
+            }
+            g.iter_mut().zip(d).for_each(|(g, d)| *g += d);
+        }
+        Ok(c.program.output(0)[0])
+    }
+
+    fn loss(
+        &mut self,
+        tokens: &[u32],
+        targets: &[u32],
+        batch: usize,
+        seq: usize,
+    ) -> ModelResult<f32> {
+        self.run(tokens, targets, batch, seq, false)?;
+        Ok(self.programs[&(batch, seq, false)].program.output(0)[0])
+    }
+
+    fn next_logits(&mut self, context: &[u32]) -> ModelResult<Vec<f32>> {
+        let (t, v) = (self.model.config.block_size, self.model.config.vocab_size);
+        // Causal attention: positions after the context do not affect its last logits, so
+        // one program at the full block size serves every context length.
+        let ctx = &context[context.len().saturating_sub(t)..];
+        if ctx.is_empty() {
+            return Err(Box::new(NnError::Batch(
+                "next_logits needs at least one token".into(),
+            )));
+        }
+        let mut tokens = vec![0u32; t];
+        tokens[..ctx.len()].copy_from_slice(ctx);
+        if let Some(bad) = ctx.iter().find(|&&x| x as usize >= v) {
+            return Err(Box::new(NnError::Batch(format!(
+                "token {bad} is outside the vocabulary of {v}"
+            ))));
+        }
+        if self.logits.is_none() {
+            let g = self.model.trace_logits()?;
+            self.logits = Some(self.compile(&g)?);
+        }
+        let params = self.model.parameters();
+        let Some(c) = self.logits.as_mut() else {
+            return Ok(vec![]);
+        };
+        let feeds: Vec<Feed<'_>> = c
+            .sources
+            .iter()
+            .map(|s| match s {
+                Source::Param(i) => Feed::F32(&params[*i].data),
+                Source::Tokens | Source::Targets => Feed::U32(&tokens),
+            })
+            .collect();
+        c.program.run(&feeds, 0)?;
+        let row = ctx.len() - 1;
+        Ok(c.program.output(0)[row * v..(row + 1) * v].to_vec())
+    }
+
+    fn max_context(&self) -> usize {
+        self.model.config.block_size
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.model.config.vocab_size
+    }
+}

@@ -1,0 +1,305 @@
+//! The CPU executor against the f64 reference evaluator, op by op, forward and backward
+//! (each graph is differentiated, so the backward ops run too), on 1 and 2 threads.
+
+// Helpers outside `#[test]` functions unwrap too: a broken invariant should fail loudly.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+
+use vibee_dsl::graph::autodiff::gradients;
+use vibee_dsl::graph::reference::evaluate;
+use vibee_dsl::graph::{BinaryOp, DType, Graph, InputRole, NodeId, UnaryOp};
+use vibee_runtime::exec::{ExecError, Feed, Program};
+
+struct Rng(u64);
+
+impl Rng {
+    fn vec(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                self.0 ^= self.0 << 13;
+                self.0 ^= self.0 >> 7;
+                self.0 ^= self.0 << 17;
+                lo + (hi - lo) * ((self.0 >> 40) as f32 / (1u64 << 24) as f32)
+            })
+            .collect()
+    }
+}
+
+/// Builds `forward` over float params of `shapes` (and U32 `data`), differentiates
+/// `Σ out·r`, and compares every output and gradient with the reference.
+fn check(
+    shapes: &[&[usize]],
+    data: &[(&str, &[usize], &[u32])],
+    forward: impl Fn(&mut Graph, &[NodeId], &[NodeId]) -> NodeId,
+) {
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let mut g = Graph::new();
+    let mut values: Vec<Vec<f32>> = Vec::new();
+    let mut ps = Vec::new();
+    for (i, s) in shapes.iter().enumerate() {
+        ps.push(
+            g.input(&format!("p{i}"), s, DType::F32, InputRole::Param)
+                .unwrap(),
+        );
+        values.push(rng.vec(s.iter().product(), -1.5, 1.5));
+    }
+    let ds: Vec<NodeId> = data
+        .iter()
+        .map(|(n, s, _)| g.input(n, s, DType::U32, InputRole::Data).unwrap())
+        .collect();
+    let out = forward(&mut g, &ps, &ds);
+    let os = g.shape(out).to_vec();
+    let r = g.input("r", &os, DType::F32, InputRole::Data).unwrap();
+    values.push(rng.vec(os.iter().product(), -1.0, 1.0));
+    let w = g.mul(out, r).unwrap();
+    let axes: Vec<usize> = (0..os.len()).collect();
+    let loss = g.sum(w, &axes, false).unwrap();
+    let grads = gradients(&mut g, loss, &ps).unwrap();
+    g.outputs = [out, loss].into_iter().chain(grads).collect();
+
+    let mut feeds64 = HashMap::new();
+    for (i, v) in values.iter().enumerate().take(shapes.len()) {
+        feeds64.insert(
+            format!("p{i}"),
+            v.iter().map(|&x| f64::from(x)).collect::<Vec<_>>(),
+        );
+    }
+    feeds64.insert(
+        "r".to_string(),
+        values[shapes.len()].iter().map(|&x| f64::from(x)).collect(),
+    );
+    for (n, _, v) in data {
+        feeds64.insert(n.to_string(), v.iter().map(|&x| f64::from(x)).collect());
+    }
+    let want = evaluate(&g, &feeds64, 3).unwrap();
+    for threads in [1, 2] {
+        let mut p = Program::compile(&g, threads).unwrap();
+        let feeds: Vec<Feed<'_>> = p
+            .inputs()
+            .iter()
+            .map(|s| match (s.name.as_str(), s.dtype) {
+                ("r", _) => Feed::F32(&values[shapes.len()]),
+                (n, DType::U32) => Feed::U32(data.iter().find(|d| d.0 == n).unwrap().2),
+                (n, _) => Feed::F32(&values[n[1..].parse::<usize>().unwrap()]),
+            })
+            .collect();
+        p.run(&feeds, 3).unwrap();
+        for (k, o) in g.outputs.iter().enumerate() {
+            let (got, exp) = (p.output(k), &want[o.index()]);
+            assert_eq!(got.len(), exp.len(), "output {k}");
+            for (i, (&a, &b)) in got.iter().zip(exp).enumerate() {
+                let tol = 2e-4 * (1.0 + b.abs());
+                assert!(
+                    (f64::from(a) - b).abs() <= tol,
+                    "output {k}[{i}] on {threads} threads: {a} vs reference {b}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn elementwise_and_broadcasting() {
+    for op in [
+        UnaryOp::Neg,
+        UnaryOp::Exp,
+        UnaryOp::Tanh,
+        UnaryOp::Sigmoid,
+        UnaryOp::Relu,
+        UnaryOp::Gelu,
+        UnaryOp::Square,
+        UnaryOp::Scale(0.5),
+        UnaryOp::AddScalar(2.0),
+    ] {
+        check(&[&[5, 7]], &[], |g, x, _| g.unary(op, x[0]).unwrap());
+    }
+    let pairs: [(&[usize], &[usize]); 4] = [
+        (&[4, 6], &[4, 6]),
+        (&[3, 4, 6], &[6]),
+        (&[6], &[3, 4, 6]),
+        (&[3, 1, 6], &[4, 1]),
+    ];
+    for op in [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Maximum,
+    ] {
+        for (a, b) in pairs {
+            check(&[a, b], &[], |g, x, _| g.binary(op, x[0], x[1]).unwrap());
+        }
+    }
+}
+
+#[test]
+fn matmuls() {
+    let cases: [(&[usize], &[usize], bool, bool); 7] = [
+        (&[33, 20], &[20, 17], false, false),
+        (&[20, 33], &[17, 20], true, true),
+        (&[3, 9, 8], &[3, 8, 5], false, false),
+        (&[3, 9, 8], &[5, 8], false, true),
+        (&[3, 8, 9], &[8, 5], true, false),
+        (&[9, 8], &[6, 8, 5], false, false),
+        (&[2, 3, 16, 8], &[2, 3, 16, 8], false, true),
+    ];
+    for (a, b, ta, tb) in cases {
+        check(&[a, b], &[], |g, x, _| {
+            g.matmul(x[0], x[1], ta, tb).unwrap()
+        });
+    }
+}
+
+#[test]
+fn reductions_and_movement() {
+    for axes in [&[0][..], &[1], &[2], &[0, 1], &[1, 2], &[0, 2]] {
+        check(&[&[3, 4, 5]], &[], |g, x, _| {
+            g.sum(x[0], axes, false).unwrap()
+        });
+        check(&[&[3, 4, 5]], &[], |g, x, _| {
+            g.mean(x[0], axes, true).unwrap()
+        });
+        check(&[&[3, 4, 5]], &[], |g, x, _| {
+            g.max(x[0], axes, false).unwrap()
+        });
+    }
+    check(&[&[2, 3, 4, 5]], &[], |g, x, _| {
+        g.permute(x[0], &[0, 2, 1, 3]).unwrap()
+    });
+    check(&[&[2, 3, 4, 5]], &[], |g, x, _| {
+        g.permute(x[0], &[3, 1, 0, 2]).unwrap()
+    });
+    check(&[&[3, 6, 2]], &[], |g, x, _| {
+        g.slice(x[0], 1, 2, 5).unwrap()
+    });
+    check(&[&[3, 6, 2]], &[], |g, x, _| g.pad(x[0], 2, 1, 3).unwrap());
+    check(&[&[3, 1, 2]], &[], |g, x, _| {
+        g.broadcast(x[0], &[4, 3, 5, 2]).unwrap()
+    });
+    check(&[&[2, 3], &[2, 4]], &[], |g, x, _| {
+        g.concat(&[x[0], x[1]], 1).unwrap()
+    });
+    check(&[&[2, 12]], &[], |g, x, _| {
+        g.reshape(x[0], &[4, 6]).unwrap()
+    });
+}
+
+#[test]
+fn row_ops() {
+    check(&[&[6, 9]], &[], |g, x, _| g.softmax(x[0]).unwrap());
+    check(&[&[6, 9]], &[], |g, x, _| g.log_softmax(x[0]).unwrap());
+    check(&[&[2, 3, 7, 7]], &[], |g, x, _| {
+        g.causal_softmax(x[0], 0.4).unwrap()
+    });
+    check(&[&[5, 16], &[16], &[16]], &[], |g, x, _| {
+        g.layer_norm(x[0], Some(x[1]), Some(x[2]), 1e-5).unwrap()
+    });
+    check(&[&[5, 16], &[16]], &[], |g, x, _| {
+        g.rms_norm(x[0], Some(x[1]), 1e-6).unwrap()
+    });
+    check(&[&[2, 8, 4], &[2, 8, 4], &[2, 8, 4]], &[], |g, x, _| {
+        g.causal_attention(x[0], x[1], x[2]).unwrap()
+    });
+}
+
+#[test]
+fn indices_cross_entropy_and_dropout() {
+    let ids: &[u32] = &[3, 0, 3, 5, 1, 3];
+    check(&[&[6, 4]], &[("ids", &[2, 3], ids)], |g, x, d| {
+        g.gather(x[0], d[0]).unwrap()
+    });
+    check(&[&[2, 3, 4]], &[("ids", &[2, 3], ids)], |g, x, d| {
+        g.scatter_add(d[0], x[0], 6).unwrap()
+    });
+    check(&[&[6, 7]], &[("t", &[6], ids)], |g, x, d| {
+        g.cross_entropy(x[0], d[0]).unwrap()
+    });
+    check(&[&[40, 50]], &[], |g, x, _| {
+        g.dropout(x[0], 0.25, 5).unwrap()
+    });
+}
+
+#[test]
+fn bad_bindings_are_typed_errors() {
+    let mut g = Graph::new();
+    let t = g
+        .input("table", &[4, 2], DType::F32, InputRole::Param)
+        .unwrap();
+    let i = g.input("ids", &[3], DType::U32, InputRole::Data).unwrap();
+    let y = g.gather(t, i).unwrap();
+    g.outputs.push(y);
+    let mut p = Program::compile(&g, 1).unwrap();
+    let table = [0.0f32; 8];
+    let err = p
+        .run(&[Feed::F32(&table), Feed::U32(&[0, 9, 1])], 0)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ExecError::IndexOutOfRange {
+                index: 9,
+                rows: 4,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("exec_ops.rs"),
+        "the message names the call site: {err}"
+    );
+    let err = p
+        .run(&[Feed::F32(&table[..7]), Feed::U32(&[0, 1, 1])], 0)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ExecError::Feed {
+                want: 8,
+                got: 7,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = p.run(&[Feed::F32(&table)], 0).unwrap_err();
+    assert!(
+        matches!(err, ExecError::FeedCount { want: 2, got: 1 }),
+        "{err}"
+    );
+}
+
+#[test]
+fn runs_are_deterministic_and_memory_is_reused() {
+    let mut g = Graph::new();
+    let x = g
+        .input("x", &[64, 48], DType::F32, InputRole::Param)
+        .unwrap();
+    let w = g
+        .input("w", &[96, 48], DType::F32, InputRole::Param)
+        .unwrap();
+    let mut h = x;
+    for _ in 0..4 {
+        let y = g.matmul(h, w, false, true).unwrap();
+        let y = g.gelu(y).unwrap();
+        h = g.matmul(y, w, false, false).unwrap();
+        h = g.layer_norm(h, None, None, 1e-5).unwrap();
+    }
+    let loss = g.mean(h, &[0, 1], false).unwrap();
+    let grads = gradients(&mut g, loss, &[x, w]).unwrap();
+    g.outputs = vec![loss, grads[0], grads[1]];
+    let mut rng = Rng(7);
+    let (xv, wv) = (rng.vec(64 * 48, -1.0, 1.0), rng.vec(96 * 48, -0.2, 0.2));
+    let mut p = Program::compile(&g, 2).unwrap();
+    let mut run = || {
+        p.run(&[Feed::F32(&xv), Feed::F32(&wv)], 0).unwrap();
+        (0..3).map(|k| p.output(k).to_vec()).collect::<Vec<_>>()
+    };
+    assert_eq!(run(), run());
+    assert!(
+        p.planned_peak_bytes() < p.unplanned_bytes() / 2,
+        "{} vs {}",
+        p.planned_peak_bytes(),
+        p.unplanned_bytes()
+    );
+}

@@ -1,0 +1,191 @@
+//! The GPT end to end: parameter names and count, gradients against finite differences of
+//! the f64 reference evaluator, and training to (near) zero loss with AdamW.
+
+// Helpers outside `#[test]` functions unwrap too: a broken invariant should fail loudly.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+
+use vibee_dsl::graph::reference::evaluate;
+use vibee_runtime::nn::{CpuGpt, Gpt, GptConfig, Module, NnError};
+use vibee_runtime::optim::{Adam, AdamConfig, Optimizer, ParamSet};
+use vibee_runtime::train::model::Trainable;
+
+fn tiny() -> GptConfig {
+    GptConfig {
+        vocab_size: 11,
+        n_layer: 2,
+        n_head: 2,
+        d_model: 8,
+        block_size: 6,
+    }
+}
+
+#[test]
+fn names_order_and_count_match_torch_gpt() {
+    let m = Gpt::new(GptConfig::small(), 0).unwrap();
+    // torch_gpt.py's GPT(256, 4, 4, 128, 128) has 875 264 parameters.
+    assert_eq!(m.num_params(), 875_264);
+    let names: Vec<&str> = m.parameters().iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        &names[..4],
+        [
+            "wte.weight",
+            "wpe.weight",
+            "blocks.0.ln1.weight",
+            "blocks.0.ln1.bias"
+        ]
+    );
+    assert!(names.contains(&"blocks.3.attn.qkv.weight"));
+    assert!(names.contains(&"blocks.1.mlp.proj.bias"));
+    assert_eq!(names[names.len() - 1], "lm_head.weight");
+    let qkv = m
+        .parameters()
+        .into_iter()
+        .find(|p| p.name == "blocks.0.attn.qkv.weight")
+        .unwrap();
+    assert_eq!(qkv.shape, [384, 128]);
+}
+
+#[test]
+fn bad_configs_name_the_field() {
+    let mut c = tiny();
+    c.n_head = 3;
+    let err = Gpt::new(c, 0).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            NnError::Config {
+                field: "d_model",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let mut c = tiny();
+    c.n_layer = 0;
+    assert!(matches!(
+        Gpt::new(c, 0).unwrap_err(),
+        NnError::Config {
+            field: "n_layer",
+            ..
+        }
+    ));
+}
+
+fn batch() -> (Vec<u32>, Vec<u32>) {
+    let tokens = vec![1, 4, 2, 9, 10, 3, 0, 5, 5, 7, 2, 8];
+    let targets = vec![4, 2, 9, 10, 3, 0, 5, 5, 7, 2, 8, 1];
+    (tokens, targets)
+}
+
+#[test]
+fn gradients_match_finite_differences() {
+    let gpt = Gpt::new(tiny(), 3).unwrap();
+    let (tokens, targets) = batch();
+    let graph = gpt.trace_loss(2, 6, true).unwrap();
+    let mut feeds: HashMap<String, Vec<f64>> = HashMap::new();
+    feeds.insert(
+        "tokens".into(),
+        tokens.iter().map(|&t| f64::from(t)).collect(),
+    );
+    feeds.insert(
+        "targets".into(),
+        targets.iter().map(|&t| f64::from(t)).collect(),
+    );
+    for p in gpt.parameters() {
+        feeds.insert(
+            p.name.clone(),
+            p.data.iter().map(|&x| f64::from(x)).collect(),
+        );
+    }
+    let vals = evaluate(&graph, &feeds, 0).unwrap();
+    let loss_at = |f: &HashMap<String, Vec<f64>>| {
+        evaluate(&graph, f, 0).unwrap()[graph.outputs[0].index()][0]
+    };
+    let names: Vec<String> = gpt.parameters().iter().map(|p| p.name.clone()).collect();
+    // A few elements of parameters at every depth.
+    for (pi, name) in names.iter().enumerate().step_by(3) {
+        let analytic = &vals[graph.outputs[1 + pi].index()];
+        for e in [0, feeds[name].len() / 2, feeds[name].len() - 1] {
+            let mut f = feeds.clone();
+            f.get_mut(name).unwrap()[e] += 1e-6;
+            let up = loss_at(&f);
+            f.get_mut(name).unwrap()[e] -= 2e-6;
+            let down = loss_at(&f);
+            let numeric = (up - down) / 2e-6;
+            assert!(
+                (analytic[e] - numeric).abs() < 1e-6 + 1e-4 * numeric.abs(),
+                "{name}[{e}]: {} vs {numeric}",
+                analytic[e]
+            );
+        }
+    }
+    // The f32 executor agrees with the f64 reference on the loss and every gradient.
+    let mut m = CpuGpt::from_model(gpt, 2);
+    let mut grads: Vec<Vec<f32>> = m.params().iter().map(|p| vec![0.0; p.len()]).collect();
+    let loss = m
+        .loss_and_grad(&tokens, &targets, 2, 6, &mut grads)
+        .unwrap();
+    assert!((f64::from(loss) - vals[graph.outputs[0].index()][0]).abs() < 1e-5);
+    for (k, gk) in grads.iter().enumerate() {
+        let want = &vals[graph.outputs[1 + k].index()];
+        for (a, b) in gk.iter().zip(want) {
+            assert!(
+                (f64::from(*a) - b).abs() < 1e-4 + 1e-3 * b.abs(),
+                "{}: {a} vs {b}",
+                names[k]
+            );
+        }
+    }
+    let l2 = m.loss(&tokens, &targets, 2, 6).unwrap();
+    assert_eq!(
+        loss, l2,
+        "forward-only and training programs compute the same loss"
+    );
+}
+
+#[test]
+fn adamw_drives_a_repetitive_sequence_to_zero_loss() {
+    let cfg = GptConfig {
+        vocab_size: 256,
+        n_layer: 2,
+        n_head: 2,
+        d_model: 32,
+        block_size: 16,
+    };
+    let mut m = CpuGpt::new(cfg, 1, 2).unwrap();
+    let text: Vec<u32> = b"0123456789abcdefghijklmnopqrstuvwxyz"
+        .iter()
+        .cycle()
+        .take(200)
+        .map(|&b| u32::from(b))
+        .collect();
+    let (b, t) = (4, 16);
+    let specs = m.param_specs().into_iter().map(|s| (s.name, s.shape));
+    let mut opt = Adam::<f32>::new(AdamConfig::adamw(3e-3, 0.0), ParamSet::new(specs));
+    let mut grads: Vec<Vec<f32>> = m.params().iter().map(|p| vec![0.0; p.len()]).collect();
+    let mut loss = f32::INFINITY;
+    for step in 0..300 {
+        let (mut tokens, mut targets) = (Vec::new(), Vec::new());
+        for r in 0..b {
+            let s = (step * 7 + r * 13) % (text.len() - t - 1);
+            tokens.extend_from_slice(&text[s..s + t]);
+            targets.extend_from_slice(&text[s + 1..s + t + 1]);
+        }
+        grads.iter_mut().for_each(|g| g.fill(0.0));
+        loss = m
+            .loss_and_grad(&tokens, &targets, b, t, &mut grads)
+            .unwrap();
+        let gs: Vec<&[f32]> = grads.iter().map(|g| g.as_slice()).collect();
+        opt.step(&mut m.params_mut(), &gs).unwrap();
+    }
+    assert!(loss < 0.05, "loss after 300 steps: {loss}");
+    // The model now continues the sequence.
+    let ctx = &text[..10];
+    let logits = m.next_logits(ctx).unwrap();
+    let best = (0..256)
+        .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
+        .unwrap();
+    assert_eq!(best as u32, text[10]);
+}
