@@ -1,0 +1,375 @@
+//! The training config: one TOML file with `[model]`, `[corpus]`, `[train]`, an optional
+//! `[schedule]` and `[output]`, every table optional (the defaults are the anchor's small GPT
+//! on the embedded Markov corpus). Unknown keys are errors; values are checked together
+//! (`d_model % n_heads == 0`, `warmup_steps < steps`, …) and every error names the file and
+//! the field's dotted path.
+//!
+//! ```
+//! use vibee_runtime::train::TrainConfig;
+//! let cfg = TrainConfig::from_toml_str("[train]\nsteps = 50\nwarmup_steps = 5\n", "run.toml").unwrap();
+//! assert_eq!(cfg.model.d_model, 128);
+//! let err = TrainConfig::from_toml_str("[model]\nd_model = 130\n", "run.toml").unwrap_err();
+//! assert!(err.to_string().contains("run.toml: field `model.d_model`"));
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::corpus::CorpusConfig;
+use super::error::{TrainError, TrainResult};
+use crate::schedule::{Cosine, LinearWarmup, Schedule, ScheduleError};
+
+/// A whole training run.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// The model's shape.
+    #[serde(default)]
+    pub model: ModelConfig,
+    /// The text to train on.
+    #[serde(default)]
+    pub corpus: CorpusConfig,
+    /// The step loop and the optimizer.
+    #[serde(default)]
+    pub train: LoopConfig,
+    /// A learning-rate schedule in `vibee_runtime::schedule`'s TOML form; when absent, linear
+    /// warmup to `train.lr` then cosine decay to `train.min_lr`.
+    #[serde(default)]
+    pub schedule: Option<Schedule>,
+    /// Where checkpoints, metrics, the plot and the sample go.
+    #[serde(default)]
+    pub output: OutputConfig,
+}
+
+/// Which model the trainer builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// A table of next-token logits indexed by the previous token (exact, tiny; the right
+    /// model for an order-1 source).
+    #[default]
+    Bigram,
+}
+
+/// `[model]`: the GPT shape (the anchor's small shape by default).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Which model.
+    pub kind: ModelKind,
+    /// Vocabulary size; by default the corpus's (256 for byte-level text).
+    pub vocab_size: Option<usize>,
+    /// Transformer blocks.
+    pub n_layers: usize,
+    /// Attention heads per block; must divide `d_model`.
+    pub n_heads: usize,
+    /// Width of the residual stream.
+    pub d_model: usize,
+    /// Context length (tokens per training sequence).
+    pub block_size: usize,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            kind: ModelKind::default(),
+            vocab_size: None,
+            n_layers: 4,
+            n_heads: 4,
+            d_model: 128,
+            block_size: 128,
+        }
+    }
+}
+
+/// `[train]`: steps, batches and AdamW.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoopConfig {
+    /// Optimizer steps.
+    pub steps: u64,
+    /// Sequences per micro-batch.
+    pub batch_size: usize,
+    /// Micro-batches whose gradients are averaged into one step.
+    pub grad_accum: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Learning rate at the end of the cosine decay.
+    pub min_lr: f64,
+    /// Steps of linear warmup from 0 to `lr` (fewer than `steps`).
+    pub warmup_steps: u64,
+    /// AdamW's decoupled weight decay (not applied to biases and norms).
+    pub weight_decay: f64,
+    /// AdamW's `(β₁, β₂)`.
+    pub betas: (f64, f64),
+    /// AdamW's ε.
+    pub eps: f64,
+    /// Clip the global gradient norm to this; 0 turns clipping off.
+    pub grad_clip: f64,
+    /// Validate every this many steps (and after the last).
+    pub eval_every: u64,
+    /// Validation batches (fixed windows spread over the validation text).
+    pub eval_batches: usize,
+    /// Seeds batch sampling and text generation.
+    pub seed: u64,
+}
+
+impl Default for LoopConfig {
+    fn default() -> Self {
+        Self {
+            steps: 600,
+            batch_size: 16,
+            grad_accum: 1,
+            lr: 2e-3,
+            min_lr: 2e-4,
+            warmup_steps: 30,
+            weight_decay: 0.1,
+            betas: (0.9, 0.95),
+            eps: 1e-8,
+            grad_clip: 1.0,
+            eval_every: 100,
+            eval_batches: 8,
+            seed: 0,
+        }
+    }
+}
+
+/// `[output]`: the run directory and what goes in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputConfig {
+    /// The run directory (relative to the working directory).
+    pub dir: PathBuf,
+    /// Write a checkpoint every this many steps (and after the last).
+    pub checkpoint_every: u64,
+    /// Checkpoints kept on disk (the newest ones).
+    pub keep_checkpoints: usize,
+    /// Draw `loss.png`.
+    pub plot: bool,
+    /// Tokens of generated text at the end (0 for none).
+    pub sample_tokens: usize,
+    /// Softmax temperature of the sample.
+    pub sample_temperature: f64,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("runs/tiny_gpt"),
+            checkpoint_every: 200,
+            keep_checkpoints: 2,
+            plot: true,
+            sample_tokens: 400,
+            sample_temperature: 1.0,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Reads and validates a config file.
+    pub fn from_file(path: &Path) -> TrainResult<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+        Self::from_toml_str(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates TOML; `file` names the source in errors.
+    pub fn from_toml_str(text: &str, file: &str) -> TrainResult<Self> {
+        let cfg: Self = toml::from_str(text).map_err(|e| TrainError::ConfigSyntax {
+            file: file.into(),
+            message: e.to_string(),
+        })?;
+        cfg.validate(file)?;
+        Ok(cfg)
+    }
+
+    /// The learning-rate schedule the run follows.
+    pub fn lr_schedule(&self) -> Schedule {
+        if let Some(s) = &self.schedule {
+            return s.clone();
+        }
+        let t = &self.train;
+        let decay =
+            Cosine::new(t.lr, t.steps.saturating_sub(t.warmup_steps).max(1)).min_lr(t.min_lr);
+        match t.warmup_steps {
+            0 => decay.into(),
+            w => LinearWarmup::new(t.lr, w).then(decay, w),
+        }
+    }
+
+    /// Checks every field and their consistency; `file` names the source in errors.
+    pub fn validate(&self, file: &str) -> TrainResult<()> {
+        let fail = |field: &str, reason: String| {
+            Err(TrainError::Config {
+                file: file.into(),
+                field: field.into(),
+                reason,
+            })
+        };
+        let mut problems = self
+            .model
+            .problems()
+            .into_iter()
+            .chain(self.train.problems())
+            .chain(self.output.problems());
+        if let Some((field, why)) = problems.next() {
+            return fail(field, why);
+        }
+        if let CorpusConfig::Text { val_fraction, .. }
+        | CorpusConfig::Tokenizer { val_fraction, .. } = &self.corpus
+            && !(*val_fraction > 0.0 && *val_fraction < 1.0)
+        {
+            return fail(
+                "corpus.val_fraction",
+                format!("must lie in (0, 1), got {val_fraction}"),
+            );
+        }
+        if let Some(schedule) = &self.schedule {
+            match schedule.validate() {
+                Err(ScheduleError::Invalid { field, reason }) => {
+                    return fail(&format!("schedule.{field}"), reason);
+                }
+                Err(e) => return fail("schedule", e.to_string()),
+                Ok(()) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `(field, reason)` for every rule a section breaks.
+type Problems = Vec<(&'static str, String)>;
+
+fn need(problems: &mut Problems, ok: bool, field: &'static str, reason: impl FnOnce() -> String) {
+    if !ok {
+        problems.push((field, reason()));
+    }
+}
+
+impl ModelConfig {
+    fn problems(&self) -> Problems {
+        let mut p = Problems::new();
+        need(
+            &mut p,
+            self.vocab_size != Some(0),
+            "model.vocab_size",
+            || "must be at least 1".into(),
+        );
+        need(&mut p, self.n_layers > 0, "model.n_layers", || {
+            "must be at least 1".into()
+        });
+        need(&mut p, self.n_heads > 0, "model.n_heads", || {
+            "must be at least 1".into()
+        });
+        need(
+            &mut p,
+            self.n_heads == 0 || self.d_model.is_multiple_of(self.n_heads),
+            "model.d_model",
+            || {
+                format!(
+                    "{} is not divisible by model.n_heads = {}",
+                    self.d_model, self.n_heads
+                )
+            },
+        );
+        need(&mut p, self.d_model > 0, "model.d_model", || {
+            "must be at least 1".into()
+        });
+        need(&mut p, self.block_size > 0, "model.block_size", || {
+            "must be at least 1".into()
+        });
+        p
+    }
+}
+
+impl LoopConfig {
+    fn problems(&self) -> Problems {
+        let rate = |v: f64| v.is_finite() && v > 0.0;
+        let beta = |b: f64| (0.0..1.0).contains(&b);
+        let mut p = Problems::new();
+        need(&mut p, self.steps > 0, "train.steps", || {
+            "must be at least 1".into()
+        });
+        need(&mut p, self.batch_size > 0, "train.batch_size", || {
+            "must be at least 1".into()
+        });
+        need(&mut p, self.grad_accum > 0, "train.grad_accum", || {
+            "must be at least 1".into()
+        });
+        need(&mut p, rate(self.lr), "train.lr", || {
+            format!("must be a finite rate > 0, got {}", self.lr)
+        });
+        need(
+            &mut p,
+            self.min_lr >= 0.0 && self.min_lr <= self.lr,
+            "train.min_lr",
+            || {
+                format!(
+                    "must lie in [0, train.lr = {}], got {}",
+                    self.lr, self.min_lr
+                )
+            },
+        );
+        need(
+            &mut p,
+            self.warmup_steps < self.steps,
+            "train.warmup_steps",
+            || {
+                format!(
+                    "must be fewer than train.steps = {}, got {}",
+                    self.steps, self.warmup_steps
+                )
+            },
+        );
+        need(
+            &mut p,
+            self.weight_decay >= 0.0,
+            "train.weight_decay",
+            || "must be >= 0".into(),
+        );
+        need(
+            &mut p,
+            beta(self.betas.0) && beta(self.betas.1),
+            "train.betas",
+            || format!("both must lie in [0, 1), got {:?}", self.betas),
+        );
+        need(&mut p, self.eps >= 0.0, "train.eps", || {
+            "must be >= 0".into()
+        });
+        need(&mut p, self.grad_clip >= 0.0, "train.grad_clip", || {
+            "must be >= 0 (0 turns clipping off)".into()
+        });
+        need(&mut p, self.eval_every > 0, "train.eval_every", || {
+            "must be at least 1".into()
+        });
+        need(&mut p, self.eval_batches > 0, "train.eval_batches", || {
+            "must be at least 1".into()
+        });
+        p
+    }
+}
+
+impl OutputConfig {
+    fn problems(&self) -> Problems {
+        let mut p = Problems::new();
+        need(
+            &mut p,
+            self.checkpoint_every > 0,
+            "output.checkpoint_every",
+            || "must be at least 1".into(),
+        );
+        need(
+            &mut p,
+            self.keep_checkpoints > 0,
+            "output.keep_checkpoints",
+            || "must be at least 1".into(),
+        );
+        need(
+            &mut p,
+            self.sample_temperature > 0.0,
+            "output.sample_temperature",
+            || "must be > 0".into(),
+        );
+        p
+    }
+}
