@@ -53,8 +53,9 @@ def main() -> None:
         task, split, shots = arg.split(":")
         files = {split: str(data / task / f"{split}.jsonl")}
         train = data / task / "train.jsonl"
-        if train.exists():
-            files["train"] = str(train)
+        # Tasks whose fixtures have no train split take few-shot examples from
+        # the evaluated file (as the goldens do); vibee is given the same files.
+        files["train"] = str(train if train.exists() else data / task / f"{split}.jsonl")
         spec = {"task": task, "dataset_path": "json", "dataset_name": None, "dataset_kwargs": {"data_files": files}}
         lm = CountingLM()
         start = time.perf_counter()

@@ -114,12 +114,15 @@ pub fn evaluate_task(
         }
         responses.extend(answers);
     }
+    let pipelines = compile_pipelines(task)?;
     let mut samples = Vec::new();
     let mut offset = 0;
     for (i, reqs) in per_doc.into_iter().enumerate() {
         let resps = responses[offset..offset + reqs.len()].to_vec();
         offset += reqs.len();
-        samples.extend(score_doc(task, templates, i, reqs, resps, opts)?);
+        samples.extend(score_doc(
+            task, templates, i, reqs, resps, opts, &pipelines,
+        )?);
     }
     Ok(aggregate(task, samples, opts))
 }
@@ -131,6 +134,7 @@ fn score_doc(
     reqs: Vec<Request>,
     resps: Vec<Response>,
     opts: &EvalOptions,
+    pipelines: &[FilterPipeline],
 ) -> Result<Vec<SampleLog>> {
     let doc = &task.docs[idx];
     let target = task.doc_to_target(t, doc, idx)?;
@@ -217,15 +221,6 @@ fn score_doc(
                     )),
                 })
                 .collect::<Result<_>>()?;
-            let pipelines: Vec<FilterPipeline> = if task.config.filter_list.is_empty() {
-                vec![FilterPipeline::none()]
-            } else {
-                task.config
-                    .filter_list
-                    .iter()
-                    .map(FilterPipeline::new)
-                    .collect::<Result<_>>()?
-            };
             let gold = match (&task.config.doc_to_choice, &target) {
                 (Some(_), Value::Number(n)) => {
                     let choices = task.doc_to_choice(t, doc, idx)?;
@@ -256,6 +251,18 @@ fn score_doc(
                 .collect()
         }
     }
+}
+
+/// The task's filter pipelines (generation tasks), compiled once per run.
+fn compile_pipelines(task: &Task) -> Result<Vec<FilterPipeline>> {
+    if task.config.filter_list.is_empty() {
+        return Ok(vec![FilterPipeline::none()]);
+    }
+    task.config
+        .filter_list
+        .iter()
+        .map(FilterPipeline::new)
+        .collect()
 }
 
 /// The metric functions of a generation task without `process_results`.

@@ -72,11 +72,28 @@ pub fn multiple_choice(
     out
 }
 
+/// A task file's regex, compiled once per thread (scoring calls `exact_match`
+/// per document and filter with the same few patterns).
+fn compiled(pattern: &str) -> Result<PyRegex> {
+    thread_local! {
+        static CACHE: std::cell::RefCell<std::collections::HashMap<String, PyRegex>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    CACHE.with(|c| {
+        if let Some(re) = c.borrow().get(pattern) {
+            return Ok(re.clone());
+        }
+        let re = PyRegex::new(pattern)?;
+        c.borrow_mut().insert(pattern.to_string(), re.clone());
+        Ok(re)
+    })
+}
+
 /// The harness's `exact_match` with its options, for one prediction/reference.
 pub fn exact_match(prediction: &str, reference: &str, spec: &MetricSpec) -> Result<f64> {
     let (mut p, mut r) = (prediction.to_string(), reference.to_string());
     for pattern in &spec.regexes_to_ignore {
-        let re = PyRegex::new(pattern)?;
+        let re = compiled(pattern)?;
         p = re.sub(&p, "", 0);
         r = re.sub(&r, "", 0);
     }
