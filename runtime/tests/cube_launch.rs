@@ -46,7 +46,10 @@ pub fn histogram(x: &[u32], bins: &[Atomic<u32>]) {
 
 /// A shared-memory tree sum of one group, with a plane sum folded in and a `continue`
 /// lowered to a flag, as the generator writes them.
-#[allow(clippy::assign_op_pattern, reason = "spelled the way the generator spells it")]
+#[allow(
+    clippy::assign_op_pattern,
+    reason = "spelled the way the generator spells it"
+)]
 #[cube(launch, create_dummy_kernel)]
 pub fn group_sum(x: &[f32], out: &mut [f32], #[comptime] block: u32, #[comptime] __planes: bool) {
     let mut tile = Shared::<[f32]>::new_slice(comptime!((block) as usize));

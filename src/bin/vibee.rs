@@ -53,18 +53,32 @@ fn schedule(cmd: ScheduleCommand) -> anyhow::Result<()> {
     use anyhow::Context;
     use vibee_runtime::schedule::Schedule;
     use vibee_runtime::train::plot::{draw_schedule_png, font_available, schedule_horizon};
-    let ScheduleCommand::Plot { schedule, output, steps } = cmd;
-    let text = std::fs::read_to_string(&schedule).with_context(|| format!("{}", schedule.display()))?;
+    let ScheduleCommand::Plot {
+        schedule,
+        output,
+        steps,
+    } = cmd;
+    let text =
+        std::fs::read_to_string(&schedule).with_context(|| format!("{}", schedule.display()))?;
     let parsed = match Schedule::from_toml_str(&text) {
         Ok(s) => s,
-        Err(direct) => match vibee_runtime::train::TrainConfig::from_toml_str(&text, &schedule.display().to_string()) {
+        Err(direct) => match vibee_runtime::train::TrainConfig::from_toml_str(
+            &text,
+            &schedule.display().to_string(),
+        ) {
             Ok(cfg) if text.contains("[schedule]") => cfg.lr_schedule(),
             _ => return Err(direct).with_context(|| format!("{}", schedule.display())),
         },
     };
     let steps = steps.unwrap_or_else(|| schedule_horizon(&parsed));
     draw_schedule_png(&output, &parsed, steps, font_available())?;
-    println!("wrote {} ({} steps, lr {:.3e} → {:.3e})", output.display(), steps, parsed.lr(0), parsed.lr(steps));
+    println!(
+        "wrote {} ({} steps, lr {:.3e} → {:.3e})",
+        output.display(),
+        steps,
+        parsed.lr(0),
+        parsed.lr(steps)
+    );
     Ok(())
 }
 
@@ -103,14 +117,23 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         cfg.train.steps = steps;
         cfg.train.warmup_steps = cfg.train.warmup_steps.min(steps.saturating_sub(1));
     }
-    let label = args.config.as_ref().map_or("<built-in config>".into(), |p| p.display().to_string());
+    let label = args
+        .config
+        .as_ref()
+        .map_or("<built-in config>".into(), |p| p.display().to_string());
     cfg.validate(&label)?;
     let resume = match (args.resume, args.fresh) {
         (true, _) => ResumePolicy::Resume,
         (_, true) => ResumePolicy::Fresh,
         _ => ResumePolicy::Refuse,
     };
-    let opts = RunOptions { config_file: args.config, resume, progress: !args.quiet, log: true, ..RunOptions::default() };
+    let opts = RunOptions {
+        config_file: args.config,
+        resume,
+        progress: !args.quiet,
+        log: true,
+        ..RunOptions::default()
+    };
     let report = vibee_runtime::train::train(&cfg, &opts)?;
     if let Some(sample) = &report.sample {
         println!("--- sample ---\n{sample}\n--------------");
