@@ -8,12 +8,15 @@ use vibee_dsl::graph::{Node, Op};
 use super::math::fast_exp;
 use super::program::Val;
 
+/// One row's computation: `(row, x row, dy row, out row)`.
+type RowFn = dyn Fn(usize, &[f32], &[f32], &mut [f32]) + Sync;
+
 /// Runs the row op `node` over rows of length `d`.
 pub(super) fn row_op(node: &Node, ins: &[Val<'_>], out: &mut [f32], d: usize) {
     let x = ins[0].f();
     let d = d.max(1);
     let dy = ins.get(1).map(|v| v.f()).unwrap_or(&[]);
-    let mut each = |f: &(dyn Fn(usize, &[f32], &[f32], &mut [f32]) + Sync)| {
+    let mut each = |f: &RowFn| {
         out.par_chunks_mut(d).enumerate().for_each(|(r, o)| {
             let dyr = if dy.len() == x.len() {
                 &dy[r * d..][..d]

@@ -54,7 +54,7 @@ impl GptConfig {
                 });
             }
         }
-        if self.d_model % self.n_head != 0 {
+        if !self.d_model.is_multiple_of(self.n_head) {
             let reason = format!(
                 "d_model = {} is not a multiple of n_head = {}",
                 self.d_model, self.n_head
