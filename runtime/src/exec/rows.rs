@@ -9,14 +9,14 @@ use super::math::fast_exp;
 use super::program::Val;
 
 /// One row's computation: `(row, x row, dy row, out row)`.
-type RowFn = dyn Fn(usize, &[f32], &[f32], &mut [f32]) + Sync;
+type RowFn<'a> = dyn Fn(usize, &[f32], &[f32], &mut [f32]) + Sync + 'a;
 
 /// Runs the row op `node` over rows of length `d`.
 pub(super) fn row_op(node: &Node, ins: &[Val<'_>], out: &mut [f32], d: usize) {
     let x = ins[0].f();
     let d = d.max(1);
     let dy = ins.get(1).map(|v| v.f()).unwrap_or(&[]);
-    let mut each = |f: &RowFn| {
+    let mut each = |f: &RowFn<'_>| {
         out.par_chunks_mut(d).enumerate().for_each(|(r, o)| {
             let dyr = if dy.len() == x.len() {
                 &dy[r * d..][..d]
