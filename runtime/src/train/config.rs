@@ -46,9 +46,12 @@ pub struct TrainConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelKind {
+    /// The GPT of `torch_gpt.py` (pre-LN blocks, learned positions, GELU MLP) on the CPU
+    /// executor.
+    #[default]
+    Gpt,
     /// A table of next-token logits indexed by the previous token (exact, tiny; the right
     /// model for an order-1 source).
-    #[default]
     Bigram,
 }
 
@@ -111,8 +114,10 @@ pub struct LoopConfig {
     pub eval_every: u64,
     /// Validation batches (fixed windows spread over the validation text).
     pub eval_batches: usize,
-    /// Seeds batch sampling and text generation.
+    /// Seeds batch sampling, initialisation and text generation.
     pub seed: u64,
+    /// CPU threads for the model (0: one per core).
+    pub threads: usize,
 }
 
 impl Default for LoopConfig {
@@ -131,6 +136,7 @@ impl Default for LoopConfig {
             eval_every: 100,
             eval_batches: 8,
             seed: 0,
+            threads: 0,
         }
     }
 }

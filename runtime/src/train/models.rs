@@ -2,14 +2,35 @@
 
 use super::bigram::Bigram;
 use super::config::{ModelConfig, ModelKind};
-use super::error::TrainResult;
+use super::error::{TrainError, TrainResult};
 use super::model::Trainable;
+use crate::nn::{CpuGpt, GptConfig};
 
-/// Builds the model `cfg` describes (its `vocab_size` resolved), initialised from `seed`.
-pub fn build_model(cfg: &ModelConfig, seed: u64) -> TrainResult<Box<dyn Trainable>> {
-    let vocab = cfg.vocab_size.unwrap_or(256);
-    let _ = seed;
+/// Builds the model `cfg` describes (its `vocab_size` resolved, else 256), initialised from
+/// `seed`, running on `threads` CPU threads (0: one per core).
+pub fn build_model(
+    cfg: &ModelConfig,
+    seed: u64,
+    threads: usize,
+) -> TrainResult<Box<dyn Trainable>> {
+    let vocab_size = cfg.vocab_size.unwrap_or(256);
     match cfg.kind {
-        ModelKind::Bigram => Ok(Box::new(Bigram::new(vocab))),
+        ModelKind::Bigram => Ok(Box::new(Bigram::new(vocab_size))),
+        ModelKind::Gpt => {
+            let shape = GptConfig {
+                vocab_size,
+                n_layer: cfg.n_layers,
+                n_head: cfg.n_heads,
+                d_model: cfg.d_model,
+                block_size: cfg.block_size,
+            };
+            let threads = match threads {
+                0 => std::thread::available_parallelism().map_or(1, usize::from),
+                n => n,
+            };
+            let gpt =
+                CpuGpt::new(shape, seed, threads).map_err(|e| TrainError::Model(Box::new(e)))?;
+            Ok(Box::new(gpt))
+        }
     }
 }

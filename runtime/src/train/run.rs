@@ -174,7 +174,7 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions) -> TrainResult<TrainReport> {
         .map_or(Path::new("."), super::atomic::parent);
     let corpus = Corpus::load(&cfg.corpus, base)?;
     let model_cfg = resolve_model(cfg, &corpus, opts)?;
-    let mut model = build_model(&model_cfg, cfg.train.seed)?;
+    let mut model = build_model(&model_cfg, cfg.train.seed, cfg.train.threads)?;
     train_model(cfg, opts, &corpus, model.as_mut())
 }
 
