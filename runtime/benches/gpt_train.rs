@@ -1,0 +1,240 @@
+//! GPT training throughput against the anchor, `../shared/anchors/torch_gpt.py` (PyTorch
+//! eager), measured in the same invocation on the same machine: the anchor's small shape
+//! (vocab 256, 4 layers, 4 heads, width 128, context 128, batch 16) and its larger one
+//! (`--layers 6 --dim 384 --heads 6 --block 256 --batch 8`), at 1 and 2 threads. Both sides
+//! run one AdamW step (lr 3e-4, weight decay 0.1) per batch of random bytes, 3 warmup steps,
+//! then time the same number of steps.
+//!
+//! Prints tokens/s of both, the ratio (targets: ≥ 1.5× on the small shape, ≥ 1.2× on the
+//! larger), the fraction of the machine's measured sgemm peak the training step reaches, and
+//! the planned peak of the step's intermediate memory (with buffer reuse, and without).
+//! When `torch` cannot be imported the PyTorch side is skipped with the reason printed.
+//!
+//! `cargo bench -p vibee-runtime --bench gpt_train`. The Python is `$VIBEE_PYTHON`, else
+//! `python3`; `VIBEE_BENCH_STEPS` sets the timed steps (default 20).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use vibee_runtime::exec::{gemm_f32, gemm_isa};
+use vibee_runtime::nn::{CpuGpt, GptConfig};
+use vibee_runtime::optim::{Adam, AdamConfig, Optimizer, ParamSet};
+use vibee_runtime::train::model::Trainable;
+
+const WARMUP: usize = 3;
+
+/// One benchmarked shape, as the anchor's flags spell it.
+struct Shape {
+    name: &'static str,
+    layers: usize,
+    dim: usize,
+    heads: usize,
+    block: usize,
+    batch: usize,
+}
+
+const SHAPES: [Shape; 2] = [
+    Shape {
+        name: "small",
+        layers: 4,
+        dim: 128,
+        heads: 4,
+        block: 128,
+        batch: 16,
+    },
+    Shape {
+        name: "large",
+        layers: 6,
+        dim: 384,
+        heads: 6,
+        block: 256,
+        batch: 8,
+    },
+];
+
+type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+fn steps() -> usize {
+    std::env::var("VIBEE_BENCH_STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20)
+}
+
+/// What vibee measured for one shape and thread count.
+struct Measured {
+    tokens_per_s: f64,
+    flops_per_token: f64,
+    planned_peak: usize,
+    unplanned: usize,
+}
+
+fn vibee(shape: &Shape, threads: usize, steps: usize) -> BenchResult<Measured> {
+    let cfg = GptConfig {
+        vocab_size: 256,
+        n_layer: shape.layers,
+        n_head: shape.heads,
+        d_model: shape.dim,
+        block_size: shape.block,
+    };
+    let (b, t) = (shape.batch, shape.block);
+    let mut model = CpuGpt::new(cfg, 0, threads)?;
+    let specs = model.param_specs();
+    let params = ParamSet::new(specs.iter().map(|s| (s.name.clone(), s.shape.clone())));
+    let mut opt = Adam::<f32>::new(AdamConfig::adamw(3e-4, 0.1), params);
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let data: Vec<Vec<u32>> = (0..b)
+        .map(|_| (0..=t).map(|_| rng.random_range(0..256)).collect())
+        .collect();
+    let tokens: Vec<u32> = data
+        .iter()
+        .flat_map(|row| row[..t].iter().copied())
+        .collect();
+    let targets: Vec<u32> = data
+        .iter()
+        .flat_map(|row| row[1..].iter().copied())
+        .collect();
+    let mut grads: Vec<Vec<f32>> = model.params().iter().map(|p| vec![0.0; p.len()]).collect();
+    let mut step = |model: &mut CpuGpt| -> BenchResult<f32> {
+        grads.iter_mut().for_each(|g| g.fill(0.0));
+        let loss = model.loss_and_grad(&tokens, &targets, b, t, &mut grads)?;
+        let views: Vec<&[f32]> = grads.iter().map(Vec::as_slice).collect();
+        opt.step(&mut model.params_mut(), &views)?;
+        Ok(loss)
+    };
+    for _ in 0..WARMUP {
+        step(&mut model)?;
+    }
+    let started = Instant::now();
+    for _ in 0..steps {
+        step(&mut model)?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let (planned_peak, unplanned) = model.planned_memory(b, t)?;
+    // Matrix-product parameters (all but the embedding tables), 6 FLOPs each per token
+    // (forward, two backward products), plus attention's scores and mixing (12·L·T·d).
+    let matmul_params: usize = specs
+        .iter()
+        .filter(|s| !matches!(s.name.as_str(), "wte.weight" | "wpe.weight"))
+        .map(|s| s.shape.iter().product::<usize>())
+        .sum();
+    let flops_per_token = 6.0 * matmul_params as f64 + 12.0 * (shape.layers * t * shape.dim) as f64;
+    Ok(Measured {
+        tokens_per_s: (steps * b * t) as f64 / seconds,
+        flops_per_token,
+        planned_peak,
+        unplanned,
+    })
+}
+
+/// The anchor's tokens/s, or why it could not run.
+fn torch(shape: &Shape, threads: usize, steps: usize) -> Result<f64, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/anchors/torch_gpt.py");
+    let script = if script.exists() {
+        script
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/anchors/torch_gpt.py")
+    };
+    if !script.exists() {
+        return Err(format!("anchor script not found at {}", script.display()));
+    }
+    let python = std::env::var("VIBEE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let args = [
+        ("--threads", threads),
+        ("--steps", steps),
+        ("--layers", shape.layers),
+        ("--dim", shape.dim),
+        ("--heads", shape.heads),
+        ("--block", shape.block),
+        ("--batch", shape.batch),
+    ];
+    let mut cmd = Command::new(&python);
+    cmd.arg(&script);
+    for (flag, value) in args {
+        cmd.arg(flag).arg(value.to_string());
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {python}: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!(
+            "torch_gpt.py failed: {}",
+            err.lines().last().unwrap_or("")
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json: serde_json::Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .ok_or_else(|| format!("no JSON line in the anchor's output: {stdout}"))?;
+    json["tokens_per_s"]
+        .as_f64()
+        .ok_or_else(|| "no tokens_per_s in the anchor's output".into())
+}
+
+/// Best sgemm GFLOP/s over training-sized products on `threads` threads.
+fn sgemm_peak(threads: usize) -> f64 {
+    [
+        (2048, 512, 128),
+        (2048, 128, 512),
+        (2048, 1536, 384),
+        (2048, 384, 1536),
+    ]
+    .into_iter()
+    .map(|(m, n, k)| {
+        let (a, b) = (vec![0.5f32; m * k], vec![0.25f32; k * n]);
+        let mut c = vec![0.0f32; m * n];
+        gemm_f32(&mut c, &a, &b, m, n, k, false, false, threads);
+        let reps = 10;
+        let started = Instant::now();
+        for _ in 0..reps {
+            gemm_f32(&mut c, &a, &b, m, n, k, false, false, threads);
+        }
+        2.0 * (m * n * k * reps) as f64 / started.elapsed().as_secs_f64() / 1e9
+    })
+    .fold(0.0, f64::max)
+}
+
+fn main() -> BenchResult<()> {
+    let steps = steps();
+    let mib = |b: usize| b as f64 / (1 << 20) as f64;
+    println!(
+        "gemm kernels: {}; {steps} timed steps after {WARMUP} warmup",
+        gemm_isa()
+    );
+    for threads in [1, 2] {
+        let peak = sgemm_peak(threads);
+        println!("\n== {threads} thread(s): measured sgemm peak {peak:.1} GFLOP/s");
+        for shape in &SHAPES {
+            let v = vibee(shape, threads, steps)?;
+            let achieved = v.tokens_per_s * v.flops_per_token / 1e9;
+            println!(
+                "{:<5} vibee  {:>9.0} tokens/s  ({achieved:.1} GFLOP/s, {:.0}% of sgemm peak; step memory {:.1} MiB planned, {:.1} MiB without reuse)",
+                shape.name,
+                v.tokens_per_s,
+                100.0 * achieved / peak,
+                mib(v.planned_peak),
+                mib(v.unplanned)
+            );
+            match torch(shape, threads, steps) {
+                Ok(t) => println!(
+                    "{:<5} torch  {t:>9.0} tokens/s  (eager)   ratio vibee/torch = {:.2}x (target {})",
+                    shape.name,
+                    v.tokens_per_s / t,
+                    if shape.name == "small" {
+                        "1.5x"
+                    } else {
+                        "1.2x"
+                    }
+                ),
+                Err(why) => println!("{:<5} torch  skipped: {why}", shape.name),
+            }
+        }
+    }
+    Ok(())
+}
