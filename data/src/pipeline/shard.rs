@@ -259,6 +259,15 @@ fn classify(segment: &Segment, job: &ShardJob, raw: &[u8], line: u64) -> Line {
 
 /// A line the full parser accepts but the scanner does not (not seen in practice): it
 /// is rejected rather than risk numbering documents differently in the two passes.
+impl ShardJob<'_> {
+    /// The dedup decision for the document at sequence number `seq`, if this segment
+    /// applies one and it rejects the document.
+    fn dedup_verdict(&self, seq: Option<u64>, doc: &mut Document) -> Option<Rejection> {
+        let ((decisions, _), seq) = self.decisions.zip(seq)?;
+        decisions.apply(seq, doc)
+    }
+}
+
 fn unscannable(raw: &[u8]) -> ParsedLine {
     ParsedLine::Bad {
         kind: "unscannable",
@@ -269,12 +278,7 @@ fn unscannable(raw: &[u8]) -> ParsedLine {
 
 fn positional_outcome(job: &ShardJob, seq: Option<u64>, raw: &[u8], line: u64) -> Outcome {
     // The decisions do not look at the document (`decides_by_position`).
-    let mut placeholder = Document::new("", "");
-    let rejection = job
-        .decisions
-        .zip(seq)
-        .and_then(|((d, _), s)| d.apply(s, &mut placeholder));
-    let Some(why) = rejection else {
+    let Some(why) = job.dedup_verdict(seq, &mut Document::new("", "")) else {
         return Outcome::Kept(raw.to_vec());
     };
     match job.format.parse(raw, job.stem, line) {
@@ -298,11 +302,7 @@ fn positional_outcome(job: &ShardJob, seq: Option<u64>, raw: &[u8], line: u64) -
 
 fn peeked_outcome(job: &ShardJob, p: Peeked, seq: Option<u64>, raw: &[u8], line: u64) -> Outcome {
     let mut doc = Document::new(p.id, p.text);
-    let rejection = job
-        .decisions
-        .zip(seq)
-        .and_then(|((d, _), s)| d.apply(s, &mut doc));
-    let Some(why) = rejection else {
+    let Some(why) = job.dedup_verdict(seq, &mut doc) else {
         return Outcome::Kept(raw.to_vec());
     };
     let record = match job.format.parse(raw, job.stem, line) {
