@@ -9,7 +9,13 @@ that process's own. Reports docs/s, peak RSS, recall of the injected pairs by ed
 and precision of the reported duplicate pairs against their exact Jaccard similarity.
 
 Usage (from the repository root, after `cargo build --release -p vibee-data`):
-    .venv/bin/python scripts/data_minhash_bench.py [--work /tmp/vibee-bench] [--threads 2]
+    .venv/bin/python scripts/data_minhash_bench.py [--work /tmp/vibee-bench] [--threads 2] [--repeat 3]
+
+The binary is looked up under $CARGO_TARGET_DIR (default `target`). On a shared machine
+wall-clock time depends on the load, so `--repeat` runs every tool that many times,
+interleaved (vibee union-find, vibee earliest, datasketch, then again), and reports the
+median wall and CPU seconds; CPU seconds (user + system of the tool's own process) are
+the load-independent comparison.
 """
 
 import argparse
@@ -17,6 +23,7 @@ import glob
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import time
@@ -176,7 +183,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", default="/tmp/vibee-bench")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--binary", default="target/release/vibee-data")
+    target = os.environ.get("CARGO_TARGET_DIR", "target")
+    parser.add_argument("--binary", default=os.path.join(target, "release", "vibee-data"))
+    parser.add_argument("--repeat", type=int, default=1, help="interleaved runs per tool (median)")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -188,7 +197,7 @@ def main():
     size_mb = os.path.getsize(corpus) / 1e6
     print(f"corpus: {len(docs)} documents, {size_mb:.1f} MB, {len(pairs)} injected near-duplicates")
 
-    vibee_runs = []
+    tools = []
     for linkage in ("union_find", "earliest"):
         toml = os.path.join(args.work, f"pipeline-{linkage}.toml")
         out_dir = f"vibee-out-{linkage}"
@@ -199,30 +208,42 @@ def main():
                 f'linkage = "{linkage}"\n'
             )
         cmd = [args.binary, "run", toml, "--quiet", "--fresh", "-j", str(args.threads)]
-        vibee_runs.append((f"vibee {linkage}", os.path.join(args.work, out_dir), run_measured(cmd)))
+        tools.append((f"vibee {linkage}", cmd, os.path.join(args.work, out_dir)))
     ds_out = os.path.join(args.work, "datasketch.json")
-    d_wall, d_rss, d_cpu = run_measured([sys.executable, __file__, "--worker", corpus, ds_out])
+    tools.append(("datasketch", [sys.executable, __file__, "--worker", corpus, ds_out], None))
+    runs = {name: [] for name, _, _ in tools}
+    for round_ in range(args.repeat):
+        for name, cmd, _ in tools:
+            runs[name].append(run_measured(cmd))
+            wall, rss, cpu = runs[name][-1]
+            print(f"round {round_ + 1}: {name:<20} wall {wall:7.2f} s  CPU {cpu:7.2f} s  "
+                  f"peak {rss:5.0f} MB  load {os.getloadavg()[0]:.1f}", flush=True)
     with open(ds_out) as f:
         ds = json.load(f)
 
-    results = [
-        (evaluate(name, vibee_clusters(out), pairs, texts), *measured)
-        for name, out, measured in vibee_runs
-    ]
-    results.append((evaluate("datasketch", ds["duplicate_of"], pairs, texts), d_wall, d_rss, d_cpu))
+    def median(name):
+        walls, rsss, cpus = zip(*runs[name])
+        return statistics.median(walls), max(rsss), statistics.median(cpus)
+
+    results = []
+    for name, _, out in tools:
+        clusters = vibee_clusters(out) if out else ds["duplicate_of"]
+        results.append((evaluate(name, clusters, pairs, texts), *median(name)))
     header = f"{'tool':<20}{'docs/s':>10}{'wall s':>9}{'CPU s':>8}{'peak MB':>9}{'pairs':>8}{'P(J>=.5)':>10}{'P(J>=.7)':>10}  recall by edit rate"
     print(header)
     for r, wall, rss, cpu in results:
         rec = " ".join(f"{k:.2f}:{v:.3f}" for k, v in r["recall"].items())
         p = r["precision"]
         print(f"{r['tool']:<20}{len(docs) / wall:>10.0f}{wall:>9.2f}{cpu:>8.2f}{rss:>9.0f}{r['reported_pairs']:>8}{p[0.5]:>10.3f}{p[0.7]:>10.3f}  {rec}")
-    for name, _, (v_wall, _, v_cpu) in vibee_runs:
+    d_wall, _, d_cpu = median("datasketch")
+    for name in [t[0] for t in tools[:-1]]:
+        v_wall, _, v_cpu = median(name)
         print(f"{name}: speedup, wall clock incl. I/O: {d_wall / v_wall:.1f}x on {args.threads} threads "
               f"vs datasketch on 1; CPU time (load-independent): {d_cpu / v_cpu:.1f}x")
     print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     with open(os.path.join(args.work, "results.json"), "w") as f:
         json.dump({"docs": len(docs), "mb": size_mb, "results": [
-            dict(r, wall=w, peak_mb=m, cpu=c) for r, w, m, c in results]}, f, indent=1)
+            dict(r, wall=w, peak_mb=m, cpu=c, runs=runs[r["tool"]]) for r, w, m, c in results]}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -8,13 +8,16 @@
 //! once; the S-curve test in `tests/minhash.rs` checks the family against theory. Signatures are cut into `bands` of `rows` values;
 //! two documents sharing any band become candidates and are merged by union-find.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::dedup::lsh::{UnionFind, optimal_bands_rows};
+use crate::dedup::shingles::{char_shingles, word_shingles_into};
 use crate::dedup::{DedupDecisions, DedupIndex, Deduplicator};
 use crate::document::{Document, Rejection};
 use crate::error::{DataError, Result};
@@ -173,12 +176,20 @@ impl MinHasher {
     /// 32-bit hashes of the text's shingles (with repeats). A text shorter than one
     /// shingle yields one shingle of all of it; an empty text yields none.
     pub fn shingle_hashes(&self, text: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        self.shingle_hashes_into(text, &mut Vec::new(), &mut out);
+        out
+    }
+
+    /// Like [`shingle_hashes`](Self::shingle_hashes), into `out` (cleared first), with
+    /// `words` as scratch space: reused buffers save two allocations per document.
+    fn shingle_hashes_into(&self, text: &str, words: &mut Vec<u64>, out: &mut Vec<u32>) {
+        out.clear();
+        let (n, lowercase) = (self.config.ngram, self.config.lowercase);
         match self.config.shingle {
-            ShingleKind::Word => word_shingles(text, self.config.ngram, self.config.lowercase),
-            ShingleKind::Char if self.config.lowercase => {
-                char_shingles(&text.to_lowercase(), self.config.ngram)
-            }
-            ShingleKind::Char => char_shingles(text, self.config.ngram),
+            ShingleKind::Word => word_shingles_into(text, n, lowercase, words, out),
+            ShingleKind::Char if lowercase => out.extend(char_shingles(&text.to_lowercase(), n)),
+            ShingleKind::Char => out.extend(char_shingles(text, n)),
         }
     }
 
@@ -203,71 +214,6 @@ impl MinHasher {
             })
             .collect()
     }
-}
-
-/// The hash of a word, lowercased if asked. Words are lowercased one at a time (the same
-/// result as lowercasing the text: case mapping never makes or removes whitespace), and
-/// ASCII words without capitals — most of them — are hashed in place, so the text is
-/// never copied.
-fn word_hash(word: &str, lowercase: bool, buf: &mut Vec<u8>) -> u64 {
-    if !lowercase
-        || !word
-            .bytes()
-            .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
-    {
-        return xxh3_64(word.as_bytes());
-    }
-    if word.is_ascii() {
-        buf.clear();
-        buf.extend(word.bytes().map(|b| b.to_ascii_lowercase()));
-        return xxh3_64(buf);
-    }
-    xxh3_64(word.to_lowercase().as_bytes())
-}
-
-fn word_shingles(text: &str, n: usize, lowercase: bool) -> Vec<u32> {
-    let mut buf = Vec::new();
-    let words: Vec<u64> = text
-        .split_whitespace()
-        .map(|w| word_hash(w, lowercase, &mut buf))
-        .collect();
-    if words.is_empty() {
-        return Vec::new();
-    }
-    let n = n.min(words.len());
-    // The word hashes are already uniform 64-bit values, so an order-sensitive
-    // multiply-rotate fold plus a final mix hashes an n-gram without re-reading bytes.
-    words
-        .windows(n)
-        .map(|gram| {
-            let folded = gram.iter().fold(0u64, |h, &w| {
-                (h.rotate_left(23) ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            });
-            fmix64(folded) as u32
-        })
-        .collect()
-}
-
-/// MurmurHash3's 64-bit finalizer.
-fn fmix64(mut v: u64) -> u64 {
-    v ^= v >> 33;
-    v = v.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    v ^= v >> 33;
-    v = v.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    v ^ (v >> 33)
-}
-
-fn char_shingles(text: &str, n: usize) -> Vec<u32> {
-    let mut bounds: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
-    if bounds.is_empty() {
-        return Vec::new();
-    }
-    bounds.push(text.len());
-    let n = n.min(bounds.len() - 1);
-    bounds
-        .windows(n + 1)
-        .map(|w| xxh3_64(&text.as_bytes()[w[0]..w[n]]) as u32)
-        .collect()
 }
 
 /// MurmurHash3's 32-bit finalizer: a bijection with full avalanche.
@@ -343,9 +289,14 @@ impl Deduplicator for MinHashDedup {
     }
 
     fn fingerprint(&self, doc: &Document) -> Vec<u64> {
-        let sig = self
-            .hasher
-            .signature(&self.hasher.shingle_hashes(&doc.text));
+        thread_local! {
+            /// Per-thread word and shingle buffers, reused from document to document.
+            static SCRATCH: RefCell<(Vec<u64>, Vec<u32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+        }
+        let sig = SCRATCH.with_borrow_mut(|(words, shingles)| {
+            self.hasher.shingle_hashes_into(&doc.text, words, shingles);
+            self.hasher.signature(shingles)
+        });
         let mut fp = self.hasher.band_keys(&sig);
         if self.hasher.config.verify {
             fp.extend(sig.iter().map(|&v| u64::from(v)));
@@ -359,7 +310,7 @@ impl Deduplicator for MinHashDedup {
             bands: config.bands,
             linkage: config.linkage,
             verify: config.verify.then_some(config.threshold),
-            buckets: vec![HashMap::new(); config.bands],
+            buckets: vec![Buckets::default(); config.bands],
             union_find: UnionFind::default(),
             ids: Vec::new(),
             keys: Vec::new(),
@@ -368,11 +319,36 @@ impl Deduplicator for MinHashDedup {
     }
 }
 
+/// Band key → the first document seen with it.
+type Buckets = HashMap<u64, u64, BuildHasherDefault<KeyHasher>>;
+
+/// Band keys are xxh3 outputs, already uniform 64-bit values, so the bucket maps use a
+/// key as its own hash instead of running SipHash over it again.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached for u64 keys; mixes any other input so it still hashes well.
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
+    }
+}
+
 struct MinHashIndex {
     bands: usize,
     linkage: Linkage,
     verify: Option<f64>,
-    buckets: Vec<HashMap<u64, u64>>,
+    buckets: Vec<Buckets>,
     union_find: UnionFind,
     ids: Vec<Box<str>>,
     keys: Vec<u64>,

@@ -13,6 +13,7 @@ mod lines;
 mod lsh;
 mod minhash;
 mod semantic;
+mod shingles;
 
 pub use exact::ExactDedup;
 pub use kmeans::{Clustering, kmeans};

@@ -292,28 +292,33 @@ impl Runner<'_> {
                 self.pipeline.input.on_bad_input,
             )?;
             let mut reader = ShardReader::open(&source)?;
-            loop {
-                let batch = reader.next_batch(BATCH_LINES, BATCH_BYTES)?;
-                if batch.is_empty() {
-                    break;
-                }
-                let fingerprints = self.fingerprint_batch(dedup, &batch, &source, &shard.stem);
-                for (fp, (line, _)) in fingerprints.into_iter().zip(&batch) {
-                    match fp? {
-                        Some((id, has_id, fp)) => {
-                            index.add(&id, fp);
-                            seq += 1;
-                            if !has_id {
-                                info.irregular.insert(*line, Irregular::NoOwnId);
-                            }
+            let mut current = reader.next_batch(BATCH_LINES, BATCH_BYTES)?;
+            let mut pending: Option<(Batch, Vec<Result<Fingerprinted>>)> = None;
+            // A two-stage pipeline: while the pool fingerprints the current batch, one
+            // thread feeds the previous batch to the index (which must see documents in
+            // order, so it is serial) and reads the next one.
+            while !current.is_empty() || pending.is_some() {
+                let (next, fingerprints) = rayon::join(
+                    || -> Result<Batch> {
+                        if let Some((batch, fps)) = pending.take() {
+                            add_batch(index.as_mut(), &mut info, &mut seq, &batch, fps)?;
+                            let bytes = batch.iter().map(|(_, b)| b.len() as u64).sum();
+                            progress.advance(batch.len() as u64, bytes);
                         }
-                        None => {
-                            info.irregular.insert(*line, Irregular::NotADocument);
-                        }
+                        reader.next_batch(BATCH_LINES, BATCH_BYTES)
+                    },
+                    || self.fingerprint_batch(dedup, &current, &source, &shard.stem),
+                );
+                let done = std::mem::take(&mut current);
+                current = match next {
+                    Ok(next) => next,
+                    Err(e) => {
+                        // Report a bad line of this batch before a read error after it.
+                        add_batch(index.as_mut(), &mut info, &mut seq, &done, fingerprints)?;
+                        return Err(e);
                     }
-                }
-                let bytes = batch.iter().map(|(_, b)| b.len() as u64).sum();
-                progress.advance(batch.len() as u64, bytes);
+                };
+                pending = (!done.is_empty()).then_some((done, fingerprints));
             }
             shards.push(info);
         }
@@ -329,6 +334,35 @@ impl Runner<'_> {
 struct BuiltIndex {
     decisions: Box<dyn DedupDecisions>,
     shards: Vec<ShardIndex>,
+}
+
+/// Raw lines with their line numbers, as the shard reader hands them out.
+type Batch = Vec<(u64, Vec<u8>)>;
+
+/// Feeds one fingerprinted batch to the index in order, numbering its documents and
+/// noting the lines that are not plain documents; the first bad line's error stops it.
+fn add_batch(
+    index: &mut dyn crate::dedup::DedupIndex,
+    info: &mut ShardIndex,
+    seq: &mut u64,
+    batch: &Batch,
+    fingerprints: Vec<Result<Fingerprinted>>,
+) -> Result<()> {
+    for (fp, (line, _)) in fingerprints.into_iter().zip(batch) {
+        match fp? {
+            Some((id, has_id, fp)) => {
+                index.add(&id, fp);
+                *seq += 1;
+                if !has_id {
+                    info.irregular.insert(*line, Irregular::NoOwnId);
+                }
+            }
+            None => {
+                info.irregular.insert(*line, Irregular::NotADocument);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A document's id, whether the record has its own id, and its fingerprint; `None` for

@@ -131,71 +131,104 @@ pub(crate) fn process_shard(segment: &Segment, job: &ShardJob) -> Result<ShardSt
     let mut rejects = OutputFile::create(&job.rejects, job.rejects_encoding)?;
     let mut stats = ShardStats::default();
     let mut next_seq = job.decisions.map_or(0, |(_, offset)| offset);
-    loop {
-        let batch = reader.next_batch(BATCH_LINES, BATCH_BYTES)?;
-        if batch.is_empty() {
-            break;
-        }
-        let bytes: u64 = batch.iter().map(|(_, b)| b.len() as u64).sum();
-        let lines: Vec<Line> = batch
-            .par_iter()
-            .map(|(line, raw)| classify(segment, job, raw, *line))
-            .collect();
-        // Sequence numbers count documents only, exactly as the index pass did.
-        let mut seqs = Vec::with_capacity(lines.len());
-        for (l, (line, _)) in lines.iter().zip(&batch) {
-            if let Line::Full {
-                parsed: ParsedLine::Bad { reason, .. },
-                ..
-            } = l
-                && job.policy == BadInputPolicy::Fail
-            {
-                let path = job.source.clone();
-                let message = reason.clone();
-                return Err(DataError::BadInput {
-                    path,
-                    line: *line,
-                    message,
-                });
-            }
-            seqs.push(l.is_doc().then(|| {
-                next_seq += 1;
-                next_seq - 1
-            }));
-        }
-        let outcomes: Vec<Outcome> = lines
-            .into_par_iter()
-            .zip(seqs)
-            .zip(&batch)
-            .map(|((l, seq), (line, raw))| match l {
-                Line::Positional => positional_outcome(job, seq, raw, *line),
-                Line::Peeked(p) => peeked_outcome(job, p, seq, raw, *line),
-                Line::Full { parsed, .. } => outcome(segment, job, parsed, seq, *line),
-            })
-            .collect();
-        for o in outcomes {
-            stats.input_docs += 1;
-            match o {
-                Outcome::Kept(line) => {
-                    stats.kept += 1;
-                    kept.write_line(&line)?;
-                }
-                Outcome::Rejected {
-                    line,
-                    stage,
-                    reason,
-                } => {
-                    stats.reject(&stage, &reason);
-                    rejects.write_line(&line)?;
-                }
-            }
-        }
-        stats.bytes += bytes;
-        job.progress.advance(batch.len() as u64, bytes);
+    let mut current = reader.next_batch(BATCH_LINES, BATCH_BYTES)?;
+    let mut pending: Vec<Outcome> = Vec::new();
+    // A two-stage pipeline: one thread reads the next batch while the other writes the
+    // previous batch's outcomes and then decides the current batch (in parallel, with
+    // the reading thread joining in once it is done).
+    while !current.is_empty() || !pending.is_empty() {
+        let batch = std::mem::take(&mut current);
+        let (next, decided) = rayon::join(
+            || reader.next_batch(BATCH_LINES, BATCH_BYTES),
+            || -> Result<Vec<Outcome>> {
+                let outcomes = std::mem::take(&mut pending);
+                write_outcomes(outcomes, &mut kept, &mut rejects, &mut stats)?;
+                let bytes: u64 = batch.iter().map(|(_, b)| b.len() as u64).sum();
+                let lines = batch.len() as u64;
+                let decided = decide_batch(segment, job, batch, &mut next_seq)?;
+                stats.bytes += bytes;
+                job.progress.advance(lines, bytes);
+                Ok(decided)
+            },
+        );
+        // A bad line of this batch is reported before a read error after it.
+        pending = decided?;
+        current = next?;
     }
     kept.commit(job.fsync)?;
     rejects.commit(job.fsync)?;
     Ok(stats)
+}
+
+/// Writes outcomes in input order to the kept and rejects files, counting them.
+fn write_outcomes(
+    outcomes: Vec<Outcome>,
+    kept: &mut OutputFile,
+    rejects: &mut OutputFile,
+    stats: &mut ShardStats,
+) -> Result<()> {
+    for o in outcomes {
+        stats.input_docs += 1;
+        match o {
+            Outcome::Kept(line) => {
+                stats.kept += 1;
+                kept.write_line(&line)?;
+            }
+            Outcome::Rejected {
+                line,
+                stage,
+                reason,
+            } => {
+                stats.reject(&stage, &reason);
+                rejects.write_line(&line)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Decides every line of a batch in parallel; kept lines are moved, not copied, into
+/// their outcome. `next_seq` is the sequence number of the batch's first document.
+fn decide_batch(
+    segment: &Segment,
+    job: &ShardJob,
+    batch: Vec<(u64, Vec<u8>)>,
+    next_seq: &mut u64,
+) -> Result<Vec<Outcome>> {
+    let lines: Vec<Line> = batch
+        .par_iter()
+        .map(|(line, raw)| classify(segment, job, raw, *line))
+        .collect();
+    // Sequence numbers count documents only, exactly as the index pass did.
+    let mut seqs = Vec::with_capacity(lines.len());
+    for (l, (line, _)) in lines.iter().zip(&batch) {
+        if let Line::Full {
+            parsed: ParsedLine::Bad { reason, .. },
+            ..
+        } = l
+            && job.policy == BadInputPolicy::Fail
+        {
+            return Err(DataError::BadInput {
+                path: job.source.clone(),
+                line: *line,
+                message: reason.clone(),
+            });
+        }
+        seqs.push(l.is_doc().then(|| {
+            *next_seq += 1;
+            *next_seq - 1
+        }));
+    }
+    Ok(lines
+        .into_par_iter()
+        .zip(seqs)
+        .zip(batch)
+        .map(|((l, seq), (line, raw))| match l {
+            Line::Positional => positional_outcome(job, seq, raw, line),
+            Line::Peeked(p) => peeked_outcome(job, p, seq, raw, line),
+            Line::Full { parsed, .. } => outcome(segment, job, parsed, seq, line),
+        })
+        .collect())
 }
 
 /// One classified input line.
@@ -276,12 +309,12 @@ fn unscannable(raw: &[u8]) -> ParsedLine {
     }
 }
 
-fn positional_outcome(job: &ShardJob, seq: Option<u64>, raw: &[u8], line: u64) -> Outcome {
+fn positional_outcome(job: &ShardJob, seq: Option<u64>, raw: Vec<u8>, line: u64) -> Outcome {
     // The decisions do not look at the document (`decides_by_position`).
     let Some(why) = job.dedup_verdict(seq, &mut Document::new("", "")) else {
-        return Outcome::Kept(raw.to_vec());
+        return Outcome::Kept(raw);
     };
-    match job.format.parse(raw, job.stem, line) {
+    match job.format.parse(&raw, job.stem, line) {
         ParsedLine::Doc(doc) => Outcome::Rejected {
             line: encode(&job.format.to_reject_record(doc, &why)),
             stage: why.stage,
@@ -300,12 +333,12 @@ fn positional_outcome(job: &ShardJob, seq: Option<u64>, raw: &[u8], line: u64) -
     }
 }
 
-fn peeked_outcome(job: &ShardJob, p: Peeked, seq: Option<u64>, raw: &[u8], line: u64) -> Outcome {
+fn peeked_outcome(job: &ShardJob, p: Peeked, seq: Option<u64>, raw: Vec<u8>, line: u64) -> Outcome {
     let mut doc = Document::new(p.id, p.text);
     let Some(why) = job.dedup_verdict(seq, &mut doc) else {
-        return Outcome::Kept(raw.to_vec());
+        return Outcome::Kept(raw);
     };
-    let record = match job.format.parse(raw, job.stem, line) {
+    let record = match job.format.parse(&raw, job.stem, line) {
         ParsedLine::Doc(full) => job.format.to_reject_record(full, &why),
         ParsedLine::Bad { .. } => job.format.to_reject_record(doc, &why),
     };
