@@ -10,6 +10,7 @@ use crate::model::LanguageModel;
 use crate::model::cache::CachedModel;
 use crate::model::fake::FakeModel;
 use crate::model::openai::{GenerationApi, OpenAiCompatible};
+use crate::model::tokenizer::Tokenizer;
 use crate::results::{self, RunResults};
 use crate::task::registry::Registry;
 use crate::task::{PromptStyle, Task};
@@ -18,9 +19,15 @@ use crate::template::Templates;
 /// Arguments of `vibee eval`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct EvalArgs {
-    /// `fake` (deterministic test model) or `openai` (an OpenAI-compatible endpoint).
+    /// `fake` (deterministic test model), `openai` (an OpenAI-compatible endpoint) or
+    /// `vibee` (a `vibee train` run; see `--model-args`).
     #[arg(long, default_value = "openai")]
     pub model: String,
+    /// Comma-separated `key=value` settings of the model, as the harness's
+    /// `--model_args`. `--model vibee`: `run=<run dir>` (required), `batch_size=`,
+    /// `threads=`, `seed=`, `tokenizer=<tokenizer.json>`.
+    #[arg(long, default_value = "")]
+    pub model_args: String,
     /// Comma-separated tasks, groups or tags (e.g. `arc_easy,mmlu,gsm8k`).
     #[arg(long, value_delimiter = ',', required = true)]
     pub tasks: Vec<String>,
@@ -45,6 +52,13 @@ pub struct EvalArgs {
     /// Environment variable holding the API key, if any.
     #[arg(long, default_value = "OPENAI_API_KEY")]
     pub api_key_env: String,
+    /// The endpoint model's `tokenizer.json` (cargo feature `tokenizers`): enables
+    /// perplexity tasks (`loglikelihood_rolling`) over the endpoint.
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// The endpoint model's context length in tokens, for perplexity windows.
+    #[arg(long, default_value_t = 2048)]
+    pub max_length: usize,
     /// Concurrent requests to the endpoint.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
@@ -75,16 +89,27 @@ pub struct EvalArgs {
 fn build_model(args: &EvalArgs) -> anyhow::Result<Box<dyn LanguageModel>> {
     let inner: Box<dyn LanguageModel> = match args.model.as_str() {
         "fake" => Box::new(FakeModel),
-        "openai" => Box::new(OpenAiCompatible::new(
-            &args.base_url,
-            &args.model_name,
-            std::env::var(&args.api_key_env).ok(),
-            args.concurrency,
-            args.generation_api,
-        )),
-        other => anyhow::bail!(
-            "unknown --model `{other}`; use `fake` or `openai` (vibee's own models are not wired yet)"
-        ),
+        "openai" => {
+            let client = OpenAiCompatible::new(
+                &args.base_url,
+                &args.model_name,
+                std::env::var(&args.api_key_env).ok(),
+                args.concurrency,
+                args.generation_api,
+            );
+            Box::new(match &args.tokenizer {
+                Some(path) => client.with_tokenizer(Tokenizer::from_file(path)?, args.max_length),
+                None => client,
+            })
+        }
+        #[cfg(feature = "runtime")]
+        "vibee" => {
+            use crate::model::vibee::load::{RunArgs, load_run};
+            Box::new(load_run(&RunArgs::parse(&args.model_args)?)?)
+        }
+        #[cfg(not(feature = "runtime"))]
+        "vibee" => anyhow::bail!("--model vibee needs vibee-eval built with the `runtime` feature"),
+        other => anyhow::bail!("unknown --model `{other}`; use `fake`, `openai` or `vibee`"),
     };
     Ok(match &args.cache {
         Some(path) => Box::new(CachedModel::open(inner, path)?),

@@ -90,6 +90,17 @@ pub enum EvalError {
         /// What is wrong (names the column where there is one).
         message: String,
     },
+    /// A `vibee train` run directory (or one of its checkpoint files) is missing
+    /// something or holds something malformed.
+    #[error("vibee run: {path}: `{field}`: {message}")]
+    RunDir {
+        /// The file or directory at fault.
+        path: PathBuf,
+        /// The entry, tensor or config field at fault (`file` for the file itself).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The code sandbox could not run a sample at all (not a failed sample).
     #[error("sandbox: {0}")]
     Sandbox(String),

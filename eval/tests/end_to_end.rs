@@ -179,6 +179,58 @@ fn openai_loglikelihood_from_echoed_prompt_logprobs() {
 }
 
 #[test]
+fn openai_perplexity_sends_the_harness_rolling_windows_as_token_ids() {
+    // Each prompt token t scores -t/100; the generated token scores -9 and must
+    // be ignored, as must each window's context.
+    let (url, server) = serve(4, |req| {
+        let prompt = req["prompt"].as_array().cloned().unwrap_or_default();
+        let mut lps: Vec<Value> = vec![Value::Null];
+        lps.extend(
+            prompt
+                .iter()
+                .skip(1)
+                .map(|t| json!(-t.as_f64().unwrap_or(0.0) / 100.0)),
+        );
+        lps.push(json!(-9.0));
+        json!({"choices": [{"text": "x", "logprobs": {"token_logprobs": lps}}]})
+    });
+    let text = "abcdefghij";
+    let client = OpenAiCompatible::new(&url, "m", None, 1, GenerationApi::Completions)
+        .with_tokenizer(vibee_eval::model::tokenizer::Tokenizer::Bytes, 4);
+    let out = client
+        .answer(&[Request::LoglikelihoodRolling { text: text.into() }])
+        .expect("scores");
+    let want: f64 = text.bytes().map(|b| -f64::from(b) / 100.0).sum();
+    match out[0] {
+        Response::Loglikelihood(ll, _) => assert!((ll - want).abs() < 1e-12, "{ll} vs {want}"),
+        ref other => panic!("{other:?}"),
+    }
+    let seen = server.join().expect("server");
+    // Windows of max_length - 1 = 3 predicted tokens, the first after "\n".
+    assert_eq!(seen[0]["prompt"], json!([10, 97, 98, 99]));
+    assert!(seen.iter().all(|r| r["echo"] == true));
+    assert!(
+        seen.iter()
+            .all(|r| r["prompt"].as_array().is_some_and(|p| p.len() <= 4))
+    );
+}
+
+#[test]
+fn openai_perplexity_without_a_tokenizer_is_an_error() {
+    let client = OpenAiCompatible::new(
+        "http://127.0.0.1:9/v1",
+        "m",
+        None,
+        1,
+        GenerationApi::Completions,
+    );
+    let err = client
+        .answer(&[Request::LoglikelihoodRolling { text: "x".into() }])
+        .expect_err("needs a tokenizer");
+    assert!(err.to_string().contains("--tokenizer"), "{err}");
+}
+
+#[test]
 fn openai_endpoint_without_prompt_logprobs_is_an_error() {
     let (url, server) = serve(1, |_| json!({"choices": [{"text": "x", "logprobs": null}]}));
     let client = OpenAiCompatible::new(&url, "m", None, 1, GenerationApi::Completions);

@@ -232,6 +232,16 @@ fn mbpp_plus_matches_the_harness() {
 }
 
 #[test]
+fn mbpp_plus_instruct_matches_the_harness() {
+    check_code_task("mbpp_plus_instruct", None);
+}
+
+#[test]
+fn humaneval_64_instruct_with_five_samples_matches_the_harness() {
+    check_code_task("humaneval_64_instruct", Some(5));
+}
+
+#[test]
 fn wikitext_perplexities_match_the_harness() {
     let g = golden("wikitext");
     let task = load("wikitext", None);

@@ -3,14 +3,17 @@
 //! A [`LanguageModel`] answers batches of requests. Implementations here: the
 //! deterministic [`fake::FakeModel`] (tests and parity goldens), the
 //! OpenAI-compatible HTTP client [`openai::OpenAiCompatible`], and the
-//! [`cache::CachedModel`] wrapper that makes an interrupted run resume. vibee's own
-//! models (runtime crate) will plug in through the same trait once their
-//! inference path exists; that adapter is not written yet.
+//! [`cache::CachedModel`] wrapper that makes an interrupted run resume, and (cargo
+//! feature `runtime`, on by default) vibee's own models, `vibee::VibeeModel`, loaded
+//! from a `vibee train` run directory.
 
 pub mod cache;
 pub mod fake;
 pub mod openai;
 pub mod rolling;
+pub mod tokenizer;
+#[cfg(feature = "runtime")]
+pub mod vibee;
 
 use crate::error::Result;
 use crate::request::{Request, Response};

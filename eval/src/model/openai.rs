@@ -11,6 +11,13 @@
 //! Unlike the harness, vibee sends text, not token ids: the context/continuation
 //! boundary is found in the server's own tokenization, so a token spanning the
 //! boundary is counted with the continuation.
+//!
+//! Perplexity (`loglikelihood_rolling`) needs the model's tokenizer and context
+//! length ([`OpenAiCompatible::with_tokenizer`]): as the harness's
+//! `TemplateAPI.loglikelihood_rolling`, the text is cut into rolling windows of
+//! `max_length - 1` tokens conditioned first on the end-of-text token, each window
+//! is sent as token ids with `echo`, and the log-probabilities after the window's
+//! context are summed.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,6 +25,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::rolling::rolling_windows;
+use super::tokenizer::Tokenizer;
 use super::{LanguageModel, split_context};
 use crate::error::{EvalError, Result};
 use crate::request::{Request, Response, Sampling, truncate_at_stops};
@@ -40,6 +49,8 @@ pub struct OpenAiCompatible {
     concurrency: usize,
     generation: GenerationApi,
     agent: ureq::Agent,
+    /// For perplexity: the model's tokenizer and context length in tokens.
+    rolling: Option<(Tokenizer, usize)>,
 }
 
 impl OpenAiCompatible {
@@ -62,7 +73,36 @@ impl OpenAiCompatible {
             concurrency: concurrency.max(1),
             generation,
             agent,
+            rolling: None,
         }
+    }
+
+    /// Enables perplexity tasks: `tokenizer` must be the served model's, and
+    /// `max_length` its context in tokens (the harness's default is 2048).
+    pub fn with_tokenizer(mut self, tokenizer: Tokenizer, max_length: usize) -> Self {
+        self.rolling = Some((tokenizer, max_length.max(2)));
+        self
+    }
+
+    /// Sum of the log-probabilities of `text`'s tokens over the harness's windows.
+    fn loglikelihood_rolling(&self, text: &str) -> Result<f64> {
+        let Some((tokenizer, max_length)) = &self.rolling else {
+            return Err(EvalError::Model(
+                "perplexity (loglikelihood_rolling) tasks over an endpoint need the model's tokenizer: pass --tokenizer <tokenizer.json> (and --max-length)".into(),
+            ));
+        };
+        let tokens = tokenizer.encode(text)?;
+        let mut total = 0.0;
+        for w in rolling_windows(&tokens, tokenizer.prefix_token(), max_length - 1) {
+            let ctxlen = w.context.len();
+            let prompt: Vec<u32> = w.context.into_iter().chain(w.predicted).collect();
+            let body = json!({
+                "model": self.model, "prompt": prompt,
+                "max_tokens": 1, "temperature": 0, "logprobs": 1, "echo": true,
+            });
+            total += sum_prompt_logprobs(&self.post("completions", &body)?, ctxlen)?;
+        }
+        Ok(total)
     }
 
     fn post(&self, path: &str, body: &Value) -> Result<Value> {
@@ -152,13 +192,39 @@ impl OpenAiCompatible {
             } => self
                 .generate(context, until, *max_gen_toks, sampling.as_ref())
                 .map(Response::Text),
-            // Rolling windows need the model's tokenizer and context length,
-            // which an HTTP endpoint does not expose.
-            Request::LoglikelihoodRolling { .. } => Err(EvalError::Model(
-                "perplexity (loglikelihood_rolling) tasks need the model's tokenizer; not supported over an OpenAI-compatible endpoint".into(),
-            )),
+            Request::LoglikelihoodRolling { text } => self
+                .loglikelihood_rolling(text)
+                .map(|ll| Response::Loglikelihood(ll, false)),
         }
     }
+}
+
+/// Sums the echoed log-probabilities of the prompt tokens from index `ctxlen` on
+/// (the harness's `token_logprobs[ctxlen:-1]`: the last entry is the generated token).
+pub fn sum_prompt_logprobs(resp: &Value, ctxlen: usize) -> Result<f64> {
+    let logprobs = resp
+        .pointer("/choices/0/logprobs/token_logprobs")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            EvalError::Model(
+                "the endpoint returned no prompt log-probabilities (it must support `echo` with `logprobs` on /v1/completions); refusing to score".into(),
+            )
+        })?;
+    let end = logprobs.len().saturating_sub(1);
+    if ctxlen >= end {
+        return Err(EvalError::Model(format!(
+            "{} echoed log-probabilities for a window whose context is {ctxlen} tokens",
+            logprobs.len()
+        )));
+    }
+    logprobs[ctxlen..end]
+        .iter()
+        .map(|v| {
+            v.as_f64().ok_or_else(|| {
+                EvalError::Model(format!("token log-probability {v} is not a number"))
+            })
+        })
+        .sum()
 }
 
 /// Sums the echoed log-probabilities of the tokens covering characters at or
@@ -279,6 +345,17 @@ mod tests {
         let (ll, greedy) = parse_echo_logprobs(&resp, 7).expect("has logprobs");
         assert_eq!(ll, -0.5);
         assert!(greedy);
+    }
+
+    #[test]
+    fn window_logprobs_skip_the_context_and_the_generated_token() {
+        let resp = json!({"choices": [{"logprobs": {
+            "token_logprobs": [null, -1.0, -0.5, -2.0, -9.0],
+        }}]});
+        assert_eq!(sum_prompt_logprobs(&resp, 2).expect("sums"), -2.5);
+        assert!(sum_prompt_logprobs(&resp, 4).is_err());
+        let bad = json!({"choices": [{"logprobs": {"token_logprobs": [null, null, 1]}}]});
+        assert!(sum_prompt_logprobs(&bad, 1).is_err());
     }
 
     #[test]

@@ -40,6 +40,14 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../tasks/mbpp_instruct.yaml"),
     ),
     ("mbpp_plus.yaml", include_str!("../../tasks/mbpp_plus.yaml")),
+    (
+        "mbpp_plus_instruct.yaml",
+        include_str!("../../tasks/mbpp_plus_instruct.yaml"),
+    ),
+    (
+        "humaneval_64_instruct.yaml",
+        include_str!("../../tasks/humaneval_64_instruct.yaml"),
+    ),
     ("wikitext.yaml", include_str!("../../tasks/wikitext.yaml")),
     (
         "bigcodebench.yaml",
