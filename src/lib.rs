@@ -164,6 +164,7 @@
 mod cube_launcher;
 mod kernel_templates;
 pub mod kernels;
+pub mod optim;
 
 // Generated code names `::vibee::…`; this lets the facade use its own macros.
 extern crate self as vibee;

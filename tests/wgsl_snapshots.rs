@@ -12,6 +12,29 @@ fn wgsl_snapshots() {
     println!("skipping WGSL snapshots: vibee was built without the `wgpu` feature");
 }
 
+/// CubeCL suffixes the entry point with a hash of the kernel's identity
+/// (`fn axpy_3688121b(`), which includes type ids that change from one build to the next;
+/// the snapshot shows `fn axpy_<id>(` instead.
+#[cfg(feature = "wgpu")]
+fn stable_entry_name(wgsl: &str) -> String {
+    let lines = wgsl.lines().map(|line| {
+        let Some(rest) = line.strip_prefix("fn ") else {
+            return line.to_string();
+        };
+        let Some(open) = rest.find('(') else {
+            return line.to_string();
+        };
+        let (name, tail) = rest.split_at(open);
+        match name.rsplit_once('_') {
+            Some((base, id)) if id.len() == 8 && id.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                format!("fn {base}_<id>{tail}")
+            }
+            _ => line.to_string(),
+        }
+    });
+    lines.collect::<Vec<_>>().join("\n")
+}
+
 #[cfg(feature = "wgpu")]
 #[test]
 fn wgsl_snapshots() {
@@ -31,7 +54,7 @@ fn wgsl_snapshots() {
     let snap = |name: &str, launch: &dyn Fn() -> Result<(), LaunchError>| {
         let mut wgsl = cube::capture_wgsl(launch).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(wgsl.len(), 1, "{name} should launch one kernel");
-        let text = wgsl.remove(0);
+        let text = stable_entry_name(&wgsl.remove(0));
         insta::with_settings!({
             snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots/wgsl"),
             prepend_module_to_snapshot => false,

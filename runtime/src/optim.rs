@@ -92,7 +92,7 @@ mod sophia;
 mod state;
 
 pub use adafactor::{Adafactor, AdafactorConfig};
-pub use adam::{Adam, AdamConfig};
+pub use adam::{Adam, AdamConfig, AdamScalars};
 pub use came::{Came, CameConfig};
 pub use clip::{clip_grad_norm, clip_grad_value};
 pub use float::Float;

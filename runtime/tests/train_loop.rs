@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use vibee_runtime::train::{
-    Batcher, Corpus, MarkovSource, ResumePolicy, RunOptions, TrainConfig, train,
+    Batcher, Corpus, MarkovSource, OptimizerKind, ResumePolicy, RunOptions, TrainConfig, train,
 };
 
 /// A bigram run on an order-1 chain, writing to `dir`.
@@ -245,4 +245,46 @@ fn fresh_starts_over_and_a_finished_run_resumes_to_its_report() {
     assert_eq!(fresh.losses, first.losses);
     let metrics = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
     assert_eq!(metrics.lines().count(), 20 + 1);
+}
+
+/// Every optimizer of `[train] optimizer` drives the bigram close to the source's entropy
+/// rate (Lion with its customary smaller learning rate), and its checkpoints say which.
+#[test]
+fn every_optimizer_kind_trains_the_bigram() {
+    for (kind, lr) in [(OptimizerKind::Golden, 0.1), (OptimizerKind::Lion, 0.01)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = bigram_config(dir.path(), "");
+        (cfg.train.optimizer, cfg.train.lr, cfg.train.min_lr) = (kind, lr, lr / 10.0);
+        let report = train(&cfg, &RunOptions::default()).unwrap();
+        let (val, h) = (report.final_val_loss.unwrap(), report.entropy.unwrap().nats);
+        assert!(
+            f64::from(val) - h < 0.1,
+            "{kind:?}: {val} vs entropy rate {h}"
+        );
+        let ckpts = dir.path().join("checkpoints");
+        let latest = std::fs::read_to_string(ckpts.join("latest")).unwrap();
+        let state = std::fs::read_to_string(ckpts.join(latest.trim()).join("state.json"));
+        let state: serde_json::Value = serde_json::from_str(&state.unwrap()).unwrap();
+        let name = format!("{kind:?}").to_lowercase();
+        assert_eq!(state["optimizer"], name.as_str());
+    }
+}
+
+/// Resuming with another optimizer than the checkpoint's is refused.
+#[test]
+fn resuming_with_another_optimizer_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let golden = bigram_config(dir.path(), "optimizer = \"golden\"");
+    let opts = RunOptions {
+        stop_after: Some(100),
+        ..RunOptions::default()
+    };
+    train(&golden, &opts).unwrap();
+    let adamw = bigram_config(dir.path(), "");
+    let resume = RunOptions {
+        resume: ResumePolicy::Resume,
+        ..RunOptions::default()
+    };
+    let err = train(&adamw, &resume).unwrap_err().to_string();
+    assert!(err.contains("golden") || err.contains("optimizer"), "{err}");
 }

@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use super::kernel::{zip4, zip5};
 use super::{
-    Float, OptimError, Optimizer, ParamSet, StateDict, check_beta, check_non_negative, load_slot,
-    views, zeros,
+    Float, OptimError, Optimizer, ParamInfo, ParamSet, StateDict, check_beta, check_non_negative,
+    load_slot, views, zeros,
 };
 
 /// Hyperparameters of [`Adam`]; the defaults are PyTorch's.
@@ -97,17 +97,48 @@ pub struct Adam<T> {
     max_exp_avg_sq: Vec<Vec<T>>,
 }
 
-/// Per-tensor scalars of one Adam step, rounded to `T`.
-#[derive(Clone, Copy)]
-struct AdamScalars<T> {
-    decay: T,
-    l2: T,
-    one_minus_b1: T,
-    beta2: T,
-    one_minus_b2: T,
-    inv_bc2_sqrt: T,
-    eps: T,
-    neg_step_size: T,
+/// Per-tensor scalars of one Adam step, rounded to `T`: everything the elementwise update
+/// needs, so a fused kernel (`vibee::optim`) computes exactly what the host loop computes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamScalars<T> {
+    /// `1 − lr·wd` with decoupled decay, else 1.
+    pub decay: T,
+    /// The L2 coefficient folded into the gradient (coupled decay), else 0.
+    pub l2: T,
+    /// `1 − β₁`.
+    pub one_minus_b1: T,
+    /// `β₂`.
+    pub beta2: T,
+    /// `1 − β₂`.
+    pub one_minus_b2: T,
+    /// `1 / √(1 − β₂ᵗ)`.
+    pub inv_bc2_sqrt: T,
+    /// `ε`.
+    pub eps: T,
+    /// `−lr / (1 − β₁ᵗ)`.
+    pub neg_step_size: T,
+}
+
+impl<T: Float> AdamScalars<T> {
+    /// The scalars of step `step` (counted from 1) for a tensor described by `info`.
+    pub fn new(cfg: &AdamConfig, info: &ParamInfo, step: u64) -> Self {
+        let (b1, b2) = cfg.betas;
+        let lr = cfg.lr * info.lr_scale;
+        let wd = cfg.weight_decay * info.decay_scale;
+        let t = step as i32;
+        let (bc1, bc2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+        let decoupled = cfg.decoupled_weight_decay;
+        AdamScalars {
+            decay: T::of(if decoupled { 1.0 - lr * wd } else { 1.0 }),
+            l2: T::of(if decoupled { 0.0 } else { wd }),
+            one_minus_b1: T::of(1.0 - b1),
+            beta2: T::of(b2),
+            one_minus_b2: T::of(1.0 - b2),
+            inv_bc2_sqrt: T::of(1.0 / bc2.sqrt()),
+            eps: T::of(cfg.eps),
+            neg_step_size: T::of(-lr / bc1),
+        }
+    }
 }
 
 impl<T: Float> Adam<T> {
@@ -129,23 +160,7 @@ impl<T: Float> Adam<T> {
     }
 
     fn scalars(&self, i: usize) -> AdamScalars<T> {
-        let info = self.params.get(i);
-        let (b1, b2) = self.cfg.betas;
-        let lr = self.cfg.lr * info.lr_scale;
-        let wd = self.cfg.weight_decay * info.decay_scale;
-        let t = self.step as i32;
-        let (bc1, bc2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
-        let decoupled = self.cfg.decoupled_weight_decay;
-        AdamScalars {
-            decay: T::of(if decoupled { 1.0 - lr * wd } else { 1.0 }),
-            l2: T::of(if decoupled { 0.0 } else { wd }),
-            one_minus_b1: T::of(1.0 - b1),
-            beta2: T::of(b2),
-            one_minus_b2: T::of(1.0 - b2),
-            inv_bc2_sqrt: T::of(1.0 / bc2.sqrt()),
-            eps: T::of(self.cfg.eps),
-            neg_step_size: T::of(-lr / bc1),
-        }
+        AdamScalars::new(&self.cfg, self.params.get(i), self.step)
     }
 }
 

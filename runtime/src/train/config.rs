@@ -86,7 +86,21 @@ impl Default for ModelConfig {
     }
 }
 
-/// `[train]`: steps, batches and AdamW.
+/// The update rule of `[train]`: `optimizer = "adamw" | "golden" | "lion"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// AdamW with `betas`, `eps` and decoupled `weight_decay`.
+    #[default]
+    Adamw,
+    /// vibee's golden-ratio optimizer (`optim::Golden`): β₁, β₂ fixed by φ; uses `eps`
+    /// and `weight_decay`, ignores `betas`.
+    Golden,
+    /// Lion: `betas` and `weight_decay` (typically a 3–10× smaller `lr`); ignores `eps`.
+    Lion,
+}
+
+/// `[train]`: steps, batches and the optimizer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoopConfig {
@@ -96,17 +110,19 @@ pub struct LoopConfig {
     pub batch_size: usize,
     /// Micro-batches whose gradients are averaged into one step.
     pub grad_accum: usize,
+    /// The update rule (`adamw`, `golden` or `lion`).
+    pub optimizer: OptimizerKind,
     /// Peak learning rate.
     pub lr: f64,
     /// Learning rate at the end of the cosine decay.
     pub min_lr: f64,
     /// Steps of linear warmup from 0 to `lr` (fewer than `steps`).
     pub warmup_steps: u64,
-    /// AdamW's decoupled weight decay (not applied to biases and norms).
+    /// Decoupled weight decay (not applied to biases and norms).
     pub weight_decay: f64,
-    /// AdamW's `(β₁, β₂)`.
+    /// `(β₁, β₂)` of AdamW and Lion.
     pub betas: (f64, f64),
-    /// AdamW's ε.
+    /// ε of AdamW and the golden-ratio optimizer.
     pub eps: f64,
     /// Clip the global gradient norm to this; 0 turns clipping off.
     pub grad_clip: f64,
@@ -126,6 +142,7 @@ impl Default for LoopConfig {
             steps: 600,
             batch_size: 16,
             grad_accum: 1,
+            optimizer: OptimizerKind::Adamw,
             lr: 2e-3,
             min_lr: 2e-4,
             warmup_steps: 30,

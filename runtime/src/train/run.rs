@@ -19,7 +19,7 @@ use super::model::Trainable;
 use super::models::build_model;
 use super::plot::{LossPlot, draw_loss_png, font_available};
 use super::sample::generate;
-use super::trainer::{Trainer, adamw};
+use super::trainer::{Trainer, optimizer};
 use crate::optim::Optimizer;
 
 /// What to do when the run directory already holds a checkpoint.
@@ -241,8 +241,8 @@ pub fn train_model(
         });
     }
     let paths = RunPaths::new(&cfg.output.dir);
-    let mut opt = adamw(cfg, model)?;
-    let resumed = resume_point(cfg, opts, &paths, &model_cfg, model, &mut opt)?;
+    let mut opt = optimizer(cfg, model)?;
+    let resumed = resume_point(cfg, opts, &paths, &model_cfg, model, opt.as_mut())?;
     prepare_dir(cfg, opts, &paths, resumed.is_none())?;
     let metrics = match &resumed {
         Some(state) => MetricsLog::resume(&paths.metrics, state.step)?,
@@ -297,7 +297,7 @@ fn resume_point(
     paths: &RunPaths,
     model_cfg: &ModelConfig,
     model: &mut dyn Trainable,
-    opt: &mut crate::optim::Adam<f32>,
+    opt: &mut (dyn crate::optim::Optimizer<f32> + Send),
 ) -> TrainResult<Option<TrainState>> {
     let Some((step, dir)) = checkpoint::latest(&paths.dir)? else {
         return Ok(None);

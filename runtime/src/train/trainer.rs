@@ -11,13 +11,16 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::batch::{Batch, Batcher};
 use super::checkpoint::{self, TrainState};
+use super::config::OptimizerKind;
 use super::config::TrainConfig;
 use super::corpus::Corpus;
 use super::error::{TrainError, TrainResult};
 use super::metrics::{MetricsLog, Record};
 use super::model::Trainable;
 use super::run::{RunOptions, RunPaths};
-use crate::optim::{Adam, AdamConfig, Optimizer, ParamSet, clip_grad_norm};
+use crate::optim::{
+    Adam, AdamConfig, Golden, GoldenConfig, Lion, LionConfig, Optimizer, ParamSet, clip_grad_norm,
+};
 use crate::schedule::Schedule;
 
 /// One training session over a model, from `state.step` to the configured end.
@@ -26,7 +29,7 @@ pub(crate) struct Trainer<'a> {
     pub(crate) model: &'a mut dyn Trainable,
     pub(crate) corpus: &'a Corpus,
     pub(crate) paths: &'a RunPaths,
-    pub(crate) opt: Adam<f32>,
+    pub(crate) opt: Box<dyn Optimizer<f32> + Send>,
     pub(crate) schedule: Schedule,
     pub(crate) batcher: Batcher,
     pub(crate) val: Vec<Batch>,
@@ -51,13 +54,32 @@ pub(crate) struct SessionStats {
 }
 
 /// The optimizer the config asks for, over the model's parameters.
-pub(crate) fn adamw(cfg: &TrainConfig, model: &dyn Trainable) -> TrainResult<Adam<f32>> {
+pub(crate) fn optimizer(
+    cfg: &TrainConfig,
+    model: &dyn Trainable,
+) -> TrainResult<Box<dyn Optimizer<f32> + Send>> {
     let t = &cfg.train;
-    let mut c = AdamConfig::adamw(t.lr, t.weight_decay).betas(t.betas.0, t.betas.1);
-    c.eps = t.eps;
-    c.validate()?;
     let params = ParamSet::new(model.param_specs().into_iter().map(|s| (s.name, s.shape)));
-    Ok(Adam::new(c, params))
+    Ok(match t.optimizer {
+        OptimizerKind::Adamw => {
+            let mut c = AdamConfig::adamw(t.lr, t.weight_decay).betas(t.betas.0, t.betas.1);
+            c.eps = t.eps;
+            c.validate()?;
+            Box::new(Adam::new(c, params))
+        }
+        OptimizerKind::Golden => {
+            let mut c = GoldenConfig::new(t.lr, t.weight_decay);
+            c.eps = t.eps;
+            c.validate()?;
+            Box::new(Golden::new(c, params))
+        }
+        OptimizerKind::Lion => {
+            let mut c = LionConfig::new(t.lr, t.weight_decay);
+            c.betas = t.betas;
+            c.validate()?;
+            Box::new(Lion::new(c, params))
+        }
+    })
 }
 
 impl Trainer<'_> {
