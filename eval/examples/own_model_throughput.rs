@@ -1,5 +1,6 @@
 //! Scoring throughput of vibee's own models (requests/s), batched against unbatched,
-//! on the arc_easy and hellaswag fixtures (documents repeated to the size asked for).
+//! on the arc_easy and hellaswag fixtures (documents repeated to the size asked for,
+//! each copy's question numbered so that no two prompts are the same).
 //!
 //! ```sh
 //! cargo run --release -p vibee-eval --example own_model_throughput              # 40 docs per task
@@ -20,9 +21,9 @@ use std::time::Instant;
 use anyhow::Context;
 use vibee_eval::evaluator::{self, EvalOptions, TaskResult};
 use vibee_eval::model::LanguageModel;
+use vibee_eval::model::tokenizer::Tokenizer;
 use vibee_eval::model::vibee::backend::GptBackend;
 use vibee_eval::model::vibee::load::{RunArgs, load_run};
-use vibee_eval::model::tokenizer::Tokenizer;
 use vibee_eval::model::vibee::{VibeeModel, VibeeOptions};
 use vibee_eval::task::Task;
 use vibee_eval::task::registry::Registry;
@@ -42,7 +43,18 @@ fn replicate(src: &Path, dst: &Path, docs: usize) -> anyhow::Result<()> {
         let from = src.join(dir).join(format!("{split}.jsonl"));
         let text = std::fs::read_to_string(&from).with_context(|| from.display().to_string())?;
         let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        let out: Vec<&str> = lines.iter().cycle().take(docs).copied().collect();
+        // Copies are numbered in their question so that every prompt is distinct:
+        // identical requests would share rows and flatter the batched path.
+        let mut out = Vec::with_capacity(docs);
+        for (i, line) in lines.iter().cycle().take(docs).enumerate() {
+            let mut doc: serde_json::Value = serde_json::from_str(line)?;
+            for key in ["question", "activity_label"] {
+                if let Some(serde_json::Value::String(s)) = doc.get_mut(key) {
+                    *s = format!("({i}) {s}");
+                }
+            }
+            out.push(doc.to_string());
+        }
         std::fs::write(
             dst.join(dir).join(format!("{split}.jsonl")),
             out.join("\n") + "\n",
