@@ -211,6 +211,17 @@ fn take(
         .collect()
 }
 
+impl std::fmt::Debug for FusedAdam {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FusedAdam")
+            .field("cfg", &self.cfg)
+            .field("device", &self.device)
+            .field("tensors", &self.params.len())
+            .field("step", &self.step)
+            .finish()
+    }
+}
+
 /// Adam and AdamW as fused kernels, state resident on the device. Its state dict has the
 /// host [`Adam`](vibee_runtime::optim::Adam)'s names, so checkpoints move between the two.
 pub struct FusedAdam {
@@ -309,6 +320,17 @@ impl FusedAdam {
         self.exp_avg_sq = take(&self.device, sd, &self.params, "exp_avg_sq")?;
         self.step = sd.step;
         Ok(())
+    }
+}
+
+impl std::fmt::Debug for FusedLion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FusedLion")
+            .field("cfg", &self.cfg)
+            .field("device", &self.device)
+            .field("tensors", &self.params.len())
+            .field("step", &self.step)
+            .finish()
     }
 }
 

@@ -20,7 +20,6 @@ use super::models::build_model;
 use super::plot::{LossPlot, draw_loss_png, font_available};
 use super::sample::generate;
 use super::trainer::{Trainer, optimizer};
-use crate::optim::Optimizer;
 
 /// What to do when the run directory already holds a checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
