@@ -26,7 +26,11 @@ fn unique_text(i: usize) -> String {
 
 /// Documents 5000..9000 with `i % 10 == 0` copy document `i - 4500`, one batch earlier.
 fn original_of(i: usize) -> Option<usize> {
-    ((5_000..9_000).contains(&i) && i.is_multiple_of(10)).then(|| i - 4_500)
+    if (5_000..9_000).contains(&i) && i.is_multiple_of(10) {
+        Some(i - 4_500)
+    } else {
+        None
+    }
 }
 
 fn write_shard(path: &Path) {
