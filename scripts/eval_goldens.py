@@ -8,7 +8,8 @@ Run by hand (not in CI):
 
 It runs the harness's own task configs (arc_easy, arc_challenge, hellaswag,
 winogrande, gsm8k, mmlu subtasks, hendrycks_math_algebra, minerva_math_algebra,
-humaneval, humaneval_64, humaneval_plus, mbpp, mbpp_plus, wikitext)
+humaneval, humaneval_64, humaneval_64_instruct, humaneval_plus, mbpp, mbpp_plus,
+mbpp_plus_instruct, wikitext)
 over the small fixture datasets in eval/tests/fixtures/, with `HashLM`, a
 deterministic fake model whose scores are a function of an FNV-1a hash of the
 request text. vibee-eval's `FakeModel` implements the same function, so the Rust
@@ -489,6 +490,8 @@ def main() -> None:
         run("humaneval_plus", [local("humaneval_plus", {"test": "humaneval_plus/test.jsonl"})])
     if want("humaneval_instruct"):
         run("humaneval_instruct", [local("humaneval_instruct", he)])
+    if want("humaneval_64_instruct"):
+        run("humaneval_64_instruct", [local("humaneval_64_instruct", he, repeats=5)])
     if want("humaneval_instruct_chat"):
         run("humaneval_instruct_chat", [local("humaneval_instruct", he)], model=ChatHashLM("llama3"),
             apply_chat_template=True, fewshot_as_multiturn=False)
@@ -501,6 +504,8 @@ def main() -> None:
         run("mbpp", [local("mbpp", {"test": "mbpp/test.jsonl"})])
     if want("mbpp_plus"):
         run("mbpp_plus", [local("mbpp_plus", {"test": "mbpp_plus/test.jsonl"})])
+    if want("mbpp_plus_instruct"):
+        run("mbpp_plus_instruct", [local("mbpp_plus_instruct", {"test": "mbpp_plus/test.jsonl"})])
     if want("wikitext"):
         wt = {s: f"wikitext/{s}.jsonl" for s in ("train", "validation", "test")}
         run("wikitext", [local("wikitext", wt)])
