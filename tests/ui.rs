@@ -3,7 +3,6 @@
 //! review them like code.
 
 #[test]
-#[ignore = "the .stderr files were rendered from the macro's spans, not yet by trybuild: run `TRYBUILD=overwrite cargo test -p vibee --test ui -- --ignored`, review the diff, then remove this"]
 fn kernel_compile_errors() {
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/kernel/*/*.rs");
