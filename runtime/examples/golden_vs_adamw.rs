@@ -6,6 +6,7 @@
 //! ```text
 //! cargo run --release -p vibee-runtime --example golden_vs_adamw            # the default
 //! cargo run --release -p vibee-runtime --example golden_vs_adamw -- 300 5   # steps, seeds
+//! cargo run --release -p vibee-runtime --example golden_vs_adamw -- 500 3 0.01 0.03  # and rates
 //! ```
 //!
 //! Prints every run's final validation loss and, per optimizer and rate, the mean and
@@ -42,11 +43,17 @@ fn mean_std(xs: &[f64]) -> (f64, f64) {
 }
 
 fn main() -> Result<(), TrainError> {
-    let mut args = std::env::args().skip(1).map(|a| a.parse::<u64>());
-    let steps = args.next().and_then(Result::ok).unwrap_or(300);
-    let seeds = args.next().and_then(Result::ok).unwrap_or(3);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let number =
+        |i: usize, default: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
+    let (steps, seeds) = (number(0, 300), number(1, 3));
     let root = std::env::temp_dir().join("vibee_golden_vs_adamw");
-    let sweep = [1e-3, 3e-3, 1e-2];
+    let rates: Vec<f64> = args.iter().skip(2).filter_map(|a| a.parse().ok()).collect();
+    let sweep = if rates.is_empty() {
+        vec![1e-3, 3e-3, 1e-2]
+    } else {
+        rates
+    };
     let opts = RunOptions {
         resume: ResumePolicy::Fresh,
         ..RunOptions::default()
@@ -55,7 +62,7 @@ fn main() -> Result<(), TrainError> {
     let mut summary = Vec::new();
     let mut entropy = None;
     for kind in [OptimizerKind::Adamw, OptimizerKind::Golden] {
-        for lr in sweep {
+        for &lr in &sweep {
             let mut finals = Vec::new();
             for seed in 0..seeds {
                 let dir = root.join(format!("{kind:?}_{lr}_{seed}"));
