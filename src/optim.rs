@@ -173,50 +173,86 @@ fn grid(device: &Device, n: usize) -> Grid {
     Grid::linear(groups as u32, GROUP)
 }
 
-/// Zeroed state buffers, one per tensor of `set`.
-fn zeros(device: &Device, set: &ParamSet) -> Result<Vec<Buffer<f32>>, LaunchError> {
-    set.iter()
-        .map(|info| Buffer::zeros(device, info.numel()))
-        .collect()
+/// What every fused optimizer keeps: its tensors, its device, one device buffer per tensor
+/// for each named state slot (`exp_avg`, …), and the step count.
+struct DeviceState {
+    params: ParamSet,
+    device: Device,
+    slots: Vec<(&'static str, Vec<Buffer<f32>>)>,
+    step: u64,
 }
 
-/// Reads device buffers back into a state dict's slot.
-fn put(
-    sd: &mut StateDict,
-    set: &ParamSet,
-    slot: &str,
-    bufs: &[Buffer<f32>],
-) -> Result<(), LaunchError> {
-    let host = bufs
-        .iter()
-        .map(Buffer::to_vec)
-        .collect::<Result<Vec<_>, _>>()?;
-    let views: Vec<&[f32]> = host.iter().map(Vec::as_slice).collect();
-    sd.put(set, slot, &views);
-    Ok(())
-}
-
-/// Uploads a state dict's slot into device buffers.
-fn take(
-    device: &Device,
-    sd: &StateDict,
-    set: &ParamSet,
-    slot: &str,
-) -> Result<Vec<Buffer<f32>>, FusedError> {
-    set.iter()
-        .map(|info: &ParamInfo| {
-            let host = sd.take::<f32>(&info.name, slot, info.numel())?;
-            Ok(Buffer::from_slice(device, &host)?)
+impl DeviceState {
+    /// Zeroed buffers for every slot named in `slots`.
+    fn new(device: &Device, params: ParamSet, slots: &[&'static str]) -> Result<Self, FusedError> {
+        let zeroed = || -> Result<Vec<Buffer<f32>>, LaunchError> {
+            params
+                .iter()
+                .map(|info| Buffer::zeros(device, info.numel()))
+                .collect()
+        };
+        let slots = slots
+            .iter()
+            .map(|&name| Ok((name, zeroed()?)))
+            .collect::<Result<_, LaunchError>>()?;
+        Ok(Self {
+            params,
+            device: device.clone(),
+            slots,
+            step: 0,
         })
-        .collect()
+    }
+
+    /// Checks the tensors of a step and counts it.
+    fn begin_step(
+        &mut self,
+        params: &[Buffer<f32>],
+        grads: &[Buffer<f32>],
+    ) -> Result<(), FusedError> {
+        check(&self.params, params, grads)?;
+        self.step += 1;
+        Ok(())
+    }
+
+    /// Every slot read back to the host, under the host optimizer `name`'s slot names.
+    fn state_dict(&self, name: &str) -> Result<StateDict, FusedError> {
+        let mut sd = StateDict::new(name, self.step);
+        for (slot, bufs) in &self.slots {
+            let host = bufs
+                .iter()
+                .map(Buffer::to_vec)
+                .collect::<Result<Vec<_>, _>>()?;
+            let views: Vec<&[f32]> = host.iter().map(Vec::as_slice).collect();
+            sd.put(&self.params, slot, &views);
+        }
+        Ok(sd)
+    }
+
+    /// Every slot and the step count from a state dict written by optimizer `name`.
+    fn load(&mut self, name: &str, sd: &StateDict) -> Result<(), FusedError> {
+        sd.expect(name)?;
+        for (slot, bufs) in &mut self.slots {
+            *bufs = self
+                .params
+                .iter()
+                .map(|info: &ParamInfo| {
+                    let host = sd.take::<f32>(&info.name, slot, info.numel())?;
+                    Ok(Buffer::from_slice(&self.device, &host)?)
+                })
+                .collect::<Result<_, FusedError>>()?;
+        }
+        self.step = sd.step;
+        Ok(())
+    }
 }
 
-impl std::fmt::Debug for FusedAdam {
+impl std::fmt::Debug for DeviceState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FusedAdam")
-            .field("cfg", &self.cfg)
+        let slots: Vec<&str> = self.slots.iter().map(|(name, _)| *name).collect();
+        f.debug_struct("DeviceState")
             .field("device", &self.device)
             .field("tensors", &self.params.len())
+            .field("slots", &slots)
             .field("step", &self.step)
             .finish()
     }
@@ -224,13 +260,10 @@ impl std::fmt::Debug for FusedAdam {
 
 /// Adam and AdamW as fused kernels, state resident on the device. Its state dict has the
 /// host [`Adam`](vibee_runtime::optim::Adam)'s names, so checkpoints move between the two.
+#[derive(Debug)]
 pub struct FusedAdam {
     cfg: AdamConfig,
-    params: ParamSet,
-    device: Device,
-    exp_avg: Vec<Buffer<f32>>,
-    exp_avg_sq: Vec<Buffer<f32>>,
-    step: u64,
+    state: DeviceState,
 }
 
 impl FusedAdam {
@@ -240,14 +273,8 @@ impl FusedAdam {
         if cfg.amsgrad {
             return Err(FusedError::Unsupported("amsgrad"));
         }
-        Ok(Self {
-            exp_avg: zeros(device, &params)?,
-            exp_avg_sq: zeros(device, &params)?,
-            cfg,
-            params,
-            device: device.clone(),
-            step: 0,
-        })
+        let state = DeviceState::new(device, params, &["exp_avg", "exp_avg_sq"])?;
+        Ok(Self { cfg, state })
     }
 
     /// `adam` or `adamw`, as the host optimizer names itself.
@@ -261,7 +288,7 @@ impl FusedAdam {
 
     /// Steps taken.
     pub fn steps(&self) -> u64 {
-        self.step
+        self.state.step
     }
 
     /// Sets the learning rate for the next steps (schedules).
@@ -275,19 +302,18 @@ impl FusedAdam {
         params: &mut [Buffer<f32>],
         grads: &[Buffer<f32>],
     ) -> Result<(), FusedError> {
-        check(&self.params, params, grads)?;
         self.cfg.validate()?;
-        self.step += 1;
-        let tensors = params
-            .iter_mut()
-            .zip(grads)
-            .zip(self.exp_avg.iter_mut().zip(&mut self.exp_avg_sq));
-        for (i, ((p, g), (m, v))) in tensors.enumerate() {
-            let s = AdamScalars::<f32>::new(&self.cfg, self.params.get(i), self.step);
-            let grid = grid(&self.device, p.len());
+        self.state.begin_step(params, grads)?;
+        let st = &mut self.state;
+        let [(_, exp_avg), (_, exp_avg_sq)] = &mut st.slots[..] else {
+            unreachable!("FusedAdam::new creates exactly two slots");
+        };
+        let state = exp_avg.iter_mut().zip(exp_avg_sq.iter_mut());
+        for (i, ((p, g), (m, v))) in params.iter_mut().zip(grads).zip(state).enumerate() {
+            let s = AdamScalars::<f32>::new(&self.cfg, st.params.get(i), st.step);
             adam_step::launch(
-                &self.device,
-                grid,
+                &st.device,
+                grid(&st.device, p.len()),
                 p,
                 g,
                 m,
@@ -307,59 +333,35 @@ impl FusedAdam {
 
     /// The moments read back to the host, under the host optimizer's names.
     pub fn state_dict(&self) -> Result<StateDict, FusedError> {
-        let mut sd = StateDict::new(self.name(), self.step);
-        put(&mut sd, &self.params, "exp_avg", &self.exp_avg)?;
-        put(&mut sd, &self.params, "exp_avg_sq", &self.exp_avg_sq)?;
-        Ok(sd)
+        self.state.state_dict(self.name())
     }
 
     /// Restores moments and step count from a state dict (host or fused).
     pub fn load_state_dict(&mut self, sd: &StateDict) -> Result<(), FusedError> {
-        sd.expect(self.name())?;
-        self.exp_avg = take(&self.device, sd, &self.params, "exp_avg")?;
-        self.exp_avg_sq = take(&self.device, sd, &self.params, "exp_avg_sq")?;
-        self.step = sd.step;
-        Ok(())
-    }
-}
-
-impl std::fmt::Debug for FusedLion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FusedLion")
-            .field("cfg", &self.cfg)
-            .field("device", &self.device)
-            .field("tensors", &self.params.len())
-            .field("step", &self.step)
-            .finish()
+        let name = self.name();
+        self.state.load(name, sd)
     }
 }
 
 /// Lion as a fused kernel, momentum resident on the device; state dict as the host
 /// [`Lion`](vibee_runtime::optim::Lion)'s.
+#[derive(Debug)]
 pub struct FusedLion {
     cfg: LionConfig,
-    params: ParamSet,
-    device: Device,
-    exp_avg: Vec<Buffer<f32>>,
-    step: u64,
+    state: DeviceState,
 }
 
 impl FusedLion {
     /// Zeroed momentum for every tensor of `params` on `device`.
     pub fn new(device: &Device, cfg: LionConfig, params: ParamSet) -> Result<Self, FusedError> {
         cfg.validate()?;
-        Ok(Self {
-            exp_avg: zeros(device, &params)?,
-            cfg,
-            params,
-            device: device.clone(),
-            step: 0,
-        })
+        let state = DeviceState::new(device, params, &["exp_avg"])?;
+        Ok(Self { cfg, state })
     }
 
     /// Steps taken.
     pub fn steps(&self) -> u64 {
-        self.step
+        self.state.step
     }
 
     /// Sets the learning rate for the next steps (schedules).
@@ -373,23 +375,18 @@ impl FusedLion {
         params: &mut [Buffer<f32>],
         grads: &[Buffer<f32>],
     ) -> Result<(), FusedError> {
-        check(&self.params, params, grads)?;
         self.cfg.validate()?;
-        self.step += 1;
+        self.state.begin_step(params, grads)?;
+        let st = &mut self.state;
         let (b1, b2) = self.cfg.betas;
-        for (i, ((p, g), m)) in params
-            .iter_mut()
-            .zip(grads)
-            .zip(&mut self.exp_avg)
-            .enumerate()
-        {
-            let info = self.params.get(i);
+        let moments = &mut st.slots[0].1;
+        for (i, ((p, g), m)) in params.iter_mut().zip(grads).zip(moments).enumerate() {
+            let info = st.params.get(i);
             let lr = self.cfg.lr * info.lr_scale;
             let decay = (1.0 - lr * self.cfg.weight_decay * info.decay_scale) as f32;
-            let grid = grid(&self.device, p.len());
             lion_step::launch(
-                &self.device,
-                grid,
+                &st.device,
+                grid(&st.device, p.len()),
                 p,
                 g,
                 m,
@@ -406,16 +403,11 @@ impl FusedLion {
 
     /// The momentum read back to the host, under the host optimizer's names.
     pub fn state_dict(&self) -> Result<StateDict, FusedError> {
-        let mut sd = StateDict::new("lion", self.step);
-        put(&mut sd, &self.params, "exp_avg", &self.exp_avg)?;
-        Ok(sd)
+        self.state.state_dict("lion")
     }
 
     /// Restores momentum and step count from a state dict (host or fused).
     pub fn load_state_dict(&mut self, sd: &StateDict) -> Result<(), FusedError> {
-        sd.expect("lion")?;
-        self.exp_avg = take(&self.device, sd, &self.params, "exp_avg")?;
-        self.step = sd.step;
-        Ok(())
+        self.state.load("lion", sd)
     }
 }
