@@ -20,9 +20,21 @@
 //! ratio 1:3, which puts β₁, β₂ next to the values practice settled on (0.9, 0.999) without
 //! tuning; the look-ahead weights are the unique pair `(a, a²)` summing to 1 (`a = 1/φ`),
 //! so at `t = 1` the step is exactly `lr·g/(|g| + ε)`, like Adam's. Whether it trains
-//! better than AdamW is an empirical question: the comparison on the training example
-//! (same budget, several seeds) waits for the training stack and will be reported whatever
-//! it shows.
+//! better than AdamW is an empirical question, measured on the training example with
+//! `runtime/examples/golden_vs_adamw.rs` (GPT 2 blocks × width 64, context 64, batch 16,
+//! the embedded order-2 Markov corpus with entropy rate 1.6089 nats/byte, warmup + cosine,
+//! AdamW with the trainer's defaults β = (0.9, 0.95), wd 0.1; 2026-11-27):
+//!
+//! | budget | seeds | learning rates tried | best AdamW | best golden |
+//! |---|---|---|---|---|
+//! | 500 steps | 3 | 1e-3, 3e-3, 1e-2, 3e-2 | 3.427 ± 0.010 (lr 1e-2) | 3.264 ± 0.091 (lr 1e-2) |
+//! | 1500 steps | 2 | 1e-2 | 1.887 ± 0.001 | 1.795 ± 0.004 |
+//!
+//! (validation loss in nats/byte, mean ± standard deviation over seeds.) At 500 steps both
+//! are still on the plateau before the model learns to look back two positions; the
+//! golden-ratio optimizer leaves it sooner (one seed of three, at 3.16). At 1500 steps its
+//! gap to the entropy rate is 0.186 against AdamW's 0.278. One model size and one corpus:
+//! evidence for this setting, not a general claim.
 
 use serde::{Deserialize, Serialize};
 
