@@ -72,25 +72,17 @@ impl CpuGpt {
 
     fn compile(&self, graph: &vibee_dsl::graph::Graph) -> Result<Compiled, NnError> {
         let program = Program::compile(graph, self.threads)?;
-        let index: HashMap<&str, usize> = self
-            .model
-            .parameters()
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.name.as_str(), i))
-            .collect();
+        let bound = self.model.bind_inputs(&program, &["tokens", "targets"])?;
         let sources = program
             .inputs()
             .iter()
-            .map(|s| match s.name.as_str() {
-                "tokens" => Ok(Source::Tokens),
-                "targets" => Ok(Source::Targets),
-                name => index
-                    .get(name)
-                    .map(|&i| Source::Param(i))
-                    .ok_or_else(|| NnError::UnknownInput(name.to_string())),
+            .zip(bound)
+            .map(|(s, param)| match param {
+                Some(i) => Source::Param(i),
+                None if s.name == "tokens" => Source::Tokens,
+                None => Source::Targets,
             })
-            .collect::<Result<_, _>>()?;
+            .collect();
         Ok(Compiled { program, sources })
     }
 

@@ -86,6 +86,31 @@ pub struct Gpt {
 }
 
 impl Gpt {
+    /// For each input of a compiled `program`, in order: the index (in
+    /// [`Module::parameters`] order) of the parameter it reads, or `None` for one of the
+    /// `data` inputs (`tokens`, `targets`); any other name is an error.
+    pub fn bind_inputs(
+        &self,
+        program: &crate::exec::Program,
+        data: &[&str],
+    ) -> Result<Vec<Option<usize>>, NnError> {
+        let params = self.parameters();
+        let index: std::collections::HashMap<&str, usize> = params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name.as_str(), i))
+            .collect();
+        program
+            .inputs()
+            .iter()
+            .map(|s| match index.get(s.name.as_str()) {
+                Some(&i) => Ok(Some(i)),
+                None if data.contains(&s.name.as_str()) => Ok(None),
+                None => Err(NnError::UnknownInput(s.name.clone())),
+            })
+            .collect()
+    }
+
     /// A model initialised from `seed`.
     pub fn new(config: GptConfig, seed: u64) -> Result<Self, NnError> {
         config.validate()?;

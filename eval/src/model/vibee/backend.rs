@@ -96,24 +96,10 @@ impl GptBackend {
         let logits = self.gpt.forward(&mut g, tokens).map_err(model_err)?;
         g.outputs.push(logits);
         let program = Program::compile(&g, self.threads).map_err(model_err)?;
-        let index: HashMap<&str, usize> = self
+        let sources = self
             .gpt
-            .parameters()
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.name.as_str(), i))
-            .collect();
-        let sources = program
-            .inputs()
-            .iter()
-            .map(|s| match s.name.as_str() {
-                "tokens" => Ok(None),
-                name => index
-                    .get(name)
-                    .map(|&i| Some(i))
-                    .ok_or_else(|| model_err(format!("program input `{name}` is not a parameter"))),
-            })
-            .collect::<Result<_>>()?;
+            .bind_inputs(&program, &["tokens"])
+            .map_err(model_err)?;
         Ok(Compiled { program, sources })
     }
 }
