@@ -79,7 +79,8 @@ impl Lower<'_, '_> {
 
     /// `buf[index]`, or the vector at vector index `index` when `ty` has 4 lanes.
     pub(super) fn load(&mut self, buf: BufRef, index: &Expr, ty: Ty) -> Result<Value, String> {
-        let known = self.known_inside(buf, index, ty.lanes);
+        let known =
+            self.known_inside(buf, index, ty.lanes) || self.loop_proven(buf, index, ty.lanes);
         let proven = self.is_proven(buf, index) || known;
         let (index, index_ty) = (self.expr(index)?, index.ty);
         let view = self.view(buf)?;
@@ -181,7 +182,8 @@ impl Lower<'_, '_> {
 
     /// `buf[index] = value`; a 4-lane value stores elements `4*index .. 4*index+4`.
     pub(super) fn store(&mut self, buf: BufRef, index: &Expr, value: &Expr) -> Result<(), String> {
-        let known = self.known_inside(buf, index, value.ty.lanes);
+        let lanes = value.ty.lanes;
+        let known = self.known_inside(buf, index, lanes) || self.loop_proven(buf, index, lanes);
         let proven = self.is_proven(buf, index) || known;
         let (index, index_ty) = (self.expr(index)?, index.ty);
         let (value, ty) = (self.expr(value)?, value.ty);

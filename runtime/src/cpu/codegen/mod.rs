@@ -3,14 +3,16 @@
 //! [`compile`] builds one function per kernel variant. [`Lower`] walks the IR once with a
 //! `FunctionBuilder`: [`skeleton`] emits the function around the body (the loops over
 //! groups and units, or the resume dispatch of a kernel with barriers), [`stmt`] the
-//! statements and control flow, [`expr`] the expressions, [`ops`] the scalar semantics of
-//! every operator, [`memory`] the bounds-checked loads, stores and atomics, and [`simd`] the
-//! variant that runs four units per iteration in vector lanes, with [`analysis`] the static
-//! facts it and the per-group bounds versioning use. Every local is
-//! a `cranelift_frontend::Variable`, so values stay in SSA registers.
+//! statements and control flow, [`loops`] the `for` loops (versioned on their bounds),
+//! [`expr`] the expressions, [`ops`] the scalar semantics of every operator, [`memory`] the
+//! bounds-checked loads, stores and atomics, and [`simd`] the variant that runs four units
+//! per iteration in vector lanes, with [`analysis`] the static facts it and the per-group
+//! and per-loop bounds versioning use. Every local is a `cranelift_frontend::Variable`, so
+//! values stay in SSA registers.
 
 mod analysis;
 mod expr;
+mod loops;
 mod memory;
 mod ops;
 mod simd;
@@ -327,6 +329,8 @@ pub(super) struct Lower<'k, 'b> {
     loops: Vec<LoopTargets>,
     /// Locals known to index inside a buffer in the code being lowered (`if i < len(b)`).
     proven: Vec<(vibee_dsl::kernel::VarId, vibee_dsl::kernel::BufRef)>,
+    /// Accesses proven in bounds for the whole loop being lowered (its unchecked copy).
+    loop_facts: Vec<loops::LoopFact>,
     /// Where a `return` goes: the next unit (groups function) or `None` (return `DONE`).
     unit_exit: Option<cranelift_codegen::ir::Block>,
     /// Variables saved across barriers, with their types.
@@ -374,6 +378,7 @@ impl<'k, 'b> Lower<'k, 'b> {
             pos: None,
             loops: Vec::new(),
             proven: Vec::new(),
+            loop_facts: Vec::new(),
             unit_exit: None,
             state_slots,
             state_ptr: None,

@@ -3,9 +3,9 @@
 
 use std::mem::offset_of;
 
-use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value, types};
+use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value};
 use cranelift_frontend::Variable;
-use vibee_dsl::kernel::{BinaryOp, Elem, Expr, Stmt, StmtKind, Ty, VarId};
+use vibee_dsl::kernel::{Elem, Expr, Stmt, StmtKind, VarId};
 
 use super::{DONE, LoopTargets, Lower, clif_ty};
 use crate::cpu::{LaunchCtx, RuntimeFault};
@@ -63,7 +63,7 @@ impl Lower<'_, '_> {
         }
     }
 
-    fn set_local(&mut self, var: VarId, v: Value) -> Result<(), String> {
+    pub(super) fn set_local(&mut self, var: VarId, v: Value) -> Result<(), String> {
         let local = self
             .kernel
             .locals
@@ -138,7 +138,7 @@ impl Lower<'_, '_> {
         Ok(())
     }
 
-    fn in_loop(
+    pub(super) fn in_loop(
         &mut self,
         continue_to: cranelift_codegen::ir::Block,
         break_to: cranelift_codegen::ir::Block,
@@ -153,79 +153,7 @@ impl Lower<'_, '_> {
         r
     }
 
-    /// `for var in (start..end).step_by(step)` with the interpreter's rules: the bounds and
-    /// step are evaluated once, a step of zero or less is a runtime fault, and the loop
-    /// stops rather than wrap past the end of the type.
-    fn for_loop(
-        &mut self,
-        var: VarId,
-        start: &Expr,
-        end: &Expr,
-        step: &Expr,
-        body: &[Stmt],
-    ) -> Result<(), String> {
-        let ty = start.ty;
-        if end.ty != ty || step.ty != ty || ty.is_vector() {
-            return Err("`for` bounds and step must have one scalar type".into());
-        }
-        let t = clif_ty(ty)?;
-        let [counter, end_var, step_var] = [(); 3].map(|()| self.state_var(t));
-        for (v, e) in [(counter, start), (end_var, end), (step_var, step)] {
-            let val = self.expr(e)?;
-            self.b.def_var(v, val);
-        }
-        let [check, head, body_blk, latch, fault, exit] = [(); 6].map(|()| self.b.create_block());
-        self.b.ins().jump(check, &[]);
-
-        self.b.switch_to_block(check);
-        let stepv = self.b.use_var(step_var);
-        let zero = self.zero_of(ty)?;
-        let positive = self.binary_lane(BinaryOp::Gt, ty.elem, stepv, zero)?;
-        let positive = self.step_is_positive(ty, stepv, positive)?;
-        self.b.ins().brif(positive, head, &[], fault, &[]);
-
-        self.b.switch_to_block(fault);
-        self.set_fault(RuntimeFault::NonPositiveStep)?;
-        self.b.ins().jump(exit, &[]);
-
-        self.b.switch_to_block(head);
-        let i = self.b.use_var(counter);
-        let endv = self.b.use_var(end_var);
-        let more = self.binary_lane(BinaryOp::Lt, ty.elem, i, endv)?;
-        self.b.ins().brif(more, body_blk, &[], exit, &[]);
-
-        self.b.switch_to_block(body_blk);
-        self.set_local(var, i)?;
-        self.in_loop(latch, exit, body)?;
-        self.b.ins().jump(latch, &[]);
-
-        self.b.switch_to_block(latch);
-        let i = self.b.use_var(counter);
-        let stepv = self.b.use_var(step_var);
-        let next = self.binary_lane(BinaryOp::Add, ty.elem, i, stepv)?;
-        let wrapped = self.binary_lane(BinaryOp::Lt, ty.elem, next, i)?;
-        self.b.def_var(counter, next);
-        self.b.ins().brif(wrapped, exit, &[], head, &[]);
-
-        self.b.switch_to_block(exit);
-        Ok(())
-    }
-
-    /// The interpreter faults when `step.to_i64() <= 0`; for floats that truncates first.
-    fn step_is_positive(&mut self, ty: Ty, step: Value, positive: Value) -> Result<Value, String> {
-        if !ty.elem.is_float() {
-            return Ok(positive);
-        }
-        let whole = self.b.ins().fcvt_to_sint_sat(types::I64, step);
-        let zero = self.b.ins().iconst(types::I64, 0);
-        Ok(self.b.ins().icmp(
-            cranelift_codegen::ir::condcodes::IntCC::SignedGreaterThan,
-            whole,
-            zero,
-        ))
-    }
-
-    fn set_fault(&mut self, fault: RuntimeFault) -> Result<(), String> {
+    pub(super) fn set_fault(&mut self, fault: RuntimeFault) -> Result<(), String> {
         let ctx = self.ctx_ptr.ok_or("no context")?;
         let code = self.iconst32(fault as u32);
         let at = self
