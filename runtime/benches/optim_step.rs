@@ -6,7 +6,9 @@
 //!
 //! `cargo bench -p vibee-runtime --bench optim_step`. The Python used is `$VIBEE_PYTHON`,
 //! else the workspace's `.venv/bin/python`, else `python3`. `VIBEE_BENCH_PARAMS` overrides
-//! the parameter count.
+//! the parameter count. The fused-kernel steps of `vibee::optim` are measured by the facade
+//! crate's `benches/optim_fused.rs` (`cargo bench -p vibee --bench optim_fused`): this crate
+//! cannot depend on the facade.
 
 use std::path::Path;
 use std::process::Command;

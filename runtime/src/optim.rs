@@ -20,7 +20,9 @@
 //! Schedule-Free, golden) make one chunked pass over a tensor and its state on rayon's
 //! threads, with loop bodies LLVM vectorizes; the factored and preconditioned ones
 //! (Adafactor, CAME, Prodigy, Shampoo) run per tensor on one thread. The same updates compiled from the
-//! kernel DSL into fused CPU/GPU kernels are later work.
+//! kernel DSL into fused CPU/GPU kernels are `vibee::optim` in the facade crate (all but
+//! Shampoo); they take their per-tensor scalars from the public `*Scalars` types here
+//! ([`AdamScalars`], [`SgdScalars`], …), so both compute the same numbers.
 //!
 //! ```
 //! use vibee_runtime::optim::{AdamConfig, Adam, Optimizer, ParamSet};
@@ -95,15 +97,19 @@ pub use adafactor::{Adafactor, AdafactorConfig};
 pub use adam::{Adam, AdamConfig, AdamScalars};
 pub use came::{Came, CameConfig};
 pub use clip::{clip_grad_norm, clip_grad_value};
+pub use factored::{Factored, Moment as FactoredMoment, update_clip};
 pub use float::Float;
-pub use golden::{Golden, GoldenConfig};
+pub use golden::{Golden, GoldenConfig, GoldenScalars};
 pub use lion::{Lion, LionConfig};
 pub use params::{ParamInfo, ParamSet, is_no_decay_name};
-pub use prodigy::{Prodigy, ProdigyConfig};
-pub use schedule_free::{ScheduleFree, ScheduleFreeConfig, ScheduleFreeKind};
-pub use sgd::{Sgd, SgdConfig};
+pub use prodigy::{Prodigy, ProdigyApply, ProdigyConfig, ProdigyEstimate, ProdigyScalars};
+pub use schedule_free::{
+    LerpWeight, ScheduleFree, ScheduleFreeAverage, ScheduleFreeConfig, ScheduleFreeKind,
+    ScheduleFreeScalars,
+};
+pub use sgd::{Sgd, SgdConfig, SgdScalars};
 pub use shampoo::{Graft, Shampoo, ShampooConfig};
-pub use sophia::{HessianEstimate, Sophia, SophiaClip, SophiaConfig};
+pub use sophia::{HessianEstimate, Sophia, SophiaClip, SophiaConfig, SophiaScalars};
 pub use state::StateDict;
 
 use thiserror::Error;

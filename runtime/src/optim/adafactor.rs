@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::factored::{Moment, rms};
+use super::factored::{Moment, rms, update_clip};
 use super::{
     Float, OptimError, Optimizer, ParamSet, StateDict, check_beta, check_non_negative, load_slot,
     views, zeros,
@@ -100,6 +100,29 @@ impl AdafactorConfig {
         check_non_negative("clip_threshold", self.clip_threshold)?;
         check_non_negative("weight_decay", self.weight_decay)
     }
+
+    /// The step size of step `step` (counted from 1) for a parameter whose RMS is
+    /// `param_rms` (`transformers`' `_get_lr`).
+    pub fn step_size(&self, step: u64, param_rms: f64) -> f64 {
+        let t = step as f64;
+        let rel = if self.relative_step {
+            let min_step = if self.warmup_init { 1e-6 * t } else { 1e-2 };
+            min_step.min(1.0 / t.sqrt())
+        } else {
+            self.lr.unwrap_or(0.0)
+        };
+        let scale = if self.scale_parameter {
+            self.eps.1.max(param_rms)
+        } else {
+            1.0
+        };
+        scale * rel
+    }
+
+    /// The second-moment decay of step `step`: `β₂ₜ = 1 − t^decay_rate`.
+    pub fn beta2t(&self, step: u64) -> f64 {
+        1.0 - (step as f64).powf(self.decay_rate)
+    }
 }
 
 /// Adafactor. Matrices (2+ dimensions) keep factored second moments over their last two
@@ -131,32 +154,15 @@ impl<T: Float> Adafactor<T> {
         }
     }
 
-    /// The step size for a parameter whose RMS is `param_rms` (`transformers`' `_get_lr`).
-    fn step_size(&self, param_rms: f64) -> f64 {
-        let t = self.step as f64;
-        let rel = if self.cfg.relative_step {
-            let min_step = if self.cfg.warmup_init { 1e-6 * t } else { 1e-2 };
-            min_step.min(1.0 / t.sqrt())
-        } else {
-            self.cfg.lr.unwrap_or(0.0)
-        };
-        let scale = if self.cfg.scale_parameter {
-            self.cfg.eps.1.max(param_rms)
-        } else {
-            1.0
-        };
-        scale * rel
-    }
-
     fn update_param(&mut self, i: usize, p: &mut [T], g: &[T]) {
         let info = self.params.get(i);
-        let lr = self.step_size(rms(p)) * info.lr_scale;
-        let beta2t = 1.0 - (self.step as f64).powf(self.cfg.decay_rate);
+        let lr = self.cfg.step_size(self.step, rms(p)) * info.lr_scale;
+        let beta2t = self.cfg.beta2t(self.step);
         let eps1 = T::of(self.cfg.eps.0);
         let sq: Vec<T> = g.iter().map(|&g| g * g + eps1).collect();
         let mut update = vec![T::ZERO; g.len()];
         self.exp_avg_sq[i].update_and_scale(&sq, beta2t, g, &mut update);
-        let clip = T::of((rms(&update) / self.cfg.clip_threshold).max(1.0));
+        let clip = T::of(update_clip(rms(&update), self.cfg.clip_threshold));
         let lr_t = T::of(lr);
         update.iter_mut().for_each(|u| *u = *u / clip * lr_t);
         if let Some(b1) = self.cfg.beta1 {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::factored::{Moment, rms};
+use super::factored::{Moment, rms, update_clip};
 use super::{
     Float, OptimError, Optimizer, ParamSet, StateDict, check_beta, check_non_negative, load_slot,
     views, zeros,
@@ -101,7 +101,7 @@ impl<T: Float> Came<T> {
         let sq: Vec<T> = g.iter().map(|&g| g * g + eps1).collect();
         let mut update = vec![T::ZERO; g.len()];
         self.exp_avg_sq[i].update_and_scale(&sq, b2, g, &mut update);
-        let clip = T::of((rms(&update) / self.cfg.clip_threshold).max(1.0));
+        let clip = T::of(update_clip(rms(&update), self.cfg.clip_threshold));
         let (beta1, keep1, eps2) = (T::of(b1), T::of(1.0 - b1), T::of(self.cfg.eps.1));
         let m = &mut self.exp_avg[i];
         let mut res = vec![T::ZERO; g.len()];

@@ -6,7 +6,7 @@ use super::{Float, OptimError, StateDict};
 
 /// How a parameter's last two dimensions split its elements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Factored {
+pub struct Factored {
     batch: usize,
     rows: usize,
     cols: usize,
@@ -25,10 +25,27 @@ impl Factored {
         }
     }
 
+    /// Matrices: the product of the leading dimensions.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Rows of each matrix (the second-to-last dimension).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Columns of each matrix (the last dimension).
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Elements of the row statistic: `batch · rows`.
     pub fn row_len(&self) -> usize {
         self.batch * self.rows
     }
 
+    /// Elements of the column statistic: `batch · cols`.
     pub fn col_len(&self) -> usize {
         self.batch * self.cols
     }
@@ -75,6 +92,11 @@ impl Factored {
     }
 }
 
+/// The divisor of update clipping: `max(1, rms(update) / threshold)`.
+pub fn update_clip(update_rms: f64, threshold: f64) -> f64 {
+    (update_rms / threshold).max(1.0)
+}
+
 /// Root mean square, accumulated in `f64`.
 pub(crate) fn rms<T: Float>(x: &[T]) -> f64 {
     let sum: f64 = x.iter().map(|v| v.f64() * v.f64()).sum();
@@ -83,11 +105,14 @@ pub(crate) fn rms<T: Float>(x: &[T]) -> f64 {
 
 /// A second-moment statistic: factored for matrices, full for vectors.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Moment<T> {
+pub enum Moment<T> {
     /// Row and column means.
     Factored {
+        /// How the parameter splits.
         shape: Factored,
+        /// Row means, `[…, R]`.
         row: Vec<T>,
+        /// Column means, `[…, C]`.
         col: Vec<T>,
     },
     /// The full statistic.

@@ -40,7 +40,8 @@ use serde::{Deserialize, Serialize};
 
 use super::kernel::zip4;
 use super::{
-    Float, OptimError, Optimizer, ParamSet, StateDict, check_non_negative, load_slot, views, zeros,
+    Float, OptimError, Optimizer, ParamInfo, ParamSet, StateDict, check_non_negative, load_slot,
+    views, zeros,
 };
 
 /// The golden ratio φ.
@@ -98,6 +99,55 @@ impl GoldenConfig {
     }
 }
 
+/// Per-tensor scalars of one golden-ratio step, rounded to `T`: everything the elementwise
+/// update needs, so a fused kernel (`vibee::optim`) computes exactly what the host loop
+/// computes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GoldenScalars<T> {
+    /// `β₁`.
+    pub beta1: T,
+    /// `1 − β₁`.
+    pub keep1: T,
+    /// `β₂`.
+    pub beta2: T,
+    /// `1 − β₂`.
+    pub keep2: T,
+    /// Weight of the momentum in the direction: `φ⁻¹ / (1 − β₁ᵗ)`.
+    pub w_m: T,
+    /// Weight of the gradient in the direction: `φ⁻²`.
+    pub w_g: T,
+    /// `1 / √(1 − β₂ᵗ)`.
+    pub inv_bc2_sqrt: T,
+    /// `ε`.
+    pub eps: T,
+    /// `1 − lr·wd`.
+    pub decay: T,
+    /// `−lr`.
+    pub neg_lr: T,
+}
+
+impl<T: Float> GoldenScalars<T> {
+    /// The scalars of step `step` (counted from 1) for a tensor described by `info`.
+    pub fn new(cfg: &GoldenConfig, info: &ParamInfo, step: u64) -> Self {
+        let (b1, b2) = (GoldenConfig::beta1(), GoldenConfig::beta2());
+        let t = step as i32;
+        let (bc1, bc2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+        let lr = cfg.lr * info.lr_scale;
+        Self {
+            beta1: T::of(b1),
+            keep1: T::of(1.0 - b1),
+            beta2: T::of(b2),
+            keep2: T::of(1.0 - b2),
+            w_m: T::of(1.0 / (PHI * bc1)),
+            w_g: T::of(PHI.powi(-2)),
+            inv_bc2_sqrt: T::of(1.0 / bc2.sqrt()),
+            eps: T::of(cfg.eps),
+            decay: T::of(1.0 - lr * cfg.weight_decay * info.decay_scale),
+            neg_lr: T::of(-lr),
+        }
+    }
+}
+
 /// The golden-ratio optimizer (see the module docs for the definition).
 #[derive(Debug, Clone)]
 pub struct Golden<T> {
@@ -142,24 +192,15 @@ impl<T: Float> Optimizer<T> for Golden<T> {
         self.params.check(params, grads)?;
         self.cfg.validate()?;
         self.step += 1;
-        let (b1, b2) = (GoldenConfig::beta1(), GoldenConfig::beta2());
-        let t = self.step as i32;
-        let (bc1, bc2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
-        let (beta1, keep1, beta2, keep2) = (T::of(b1), T::of(1.0 - b1), T::of(b2), T::of(1.0 - b2));
-        let (w_m, w_g) = (T::of(1.0 / (PHI * bc1)), T::of(PHI.powi(-2)));
-        let (inv_bc2_sqrt, eps) = (T::of(1.0 / bc2.sqrt()), T::of(self.cfg.eps));
         for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
-            let info = self.params.get(i);
-            let lr = self.cfg.lr * info.lr_scale;
-            let decay = T::of(1.0 - lr * self.cfg.weight_decay * info.decay_scale);
-            let neg_lr = T::of(-lr);
+            let k = GoldenScalars::<T>::new(&self.cfg, self.params.get(i), self.step);
             let (m, v) = (&mut self.exp_avg[i], &mut self.exp_avg_sq[i]);
             zip4(p, g, m, v, |p, g, m, v| {
                 for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                    *m = beta1 * *m + keep1 * g;
-                    *v = beta2 * *v + keep2 * g * g;
-                    let direction = w_m * *m + w_g * g;
-                    *p = *p * decay + neg_lr * direction / (v.sqrt() * inv_bc2_sqrt + eps);
+                    *m = k.beta1 * *m + k.keep1 * g;
+                    *v = k.beta2 * *v + k.keep2 * g * g;
+                    let direction = k.w_m * *m + k.w_g * g;
+                    *p = *p * k.decay + k.neg_lr * direction / (v.sqrt() * k.inv_bc2_sqrt + k.eps);
                 }
             });
         }

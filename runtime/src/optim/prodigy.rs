@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Float, OptimError, Optimizer, ParamSet, StateDict, check_beta, check_non_negative, load_slot,
-    views, zeros,
+    Float, OptimError, Optimizer, ParamInfo, ParamSet, StateDict, check_beta, check_non_negative,
+    load_slot, views, zeros,
 };
 
 /// Hyperparameters of [`Prodigy`]; the defaults are `prodigyopt`'s.
@@ -92,6 +92,33 @@ impl Default for ProdigyConfig {
 }
 
 impl ProdigyConfig {
+    /// `β₃`, `√β₂` when unset.
+    pub fn beta3(&self) -> f64 {
+        self.beta3.unwrap_or(self.betas.1.sqrt())
+    }
+
+    /// The L2 coefficient the gradient gets for a tensor (coupled decay), if any.
+    pub fn coupled_decay(&self, info: &ParamInfo) -> Option<f64> {
+        (!self.decouple && self.weight_decay != 0.0).then_some(self.weight_decay * info.decay_scale)
+    }
+
+    /// The reference allows only groups at the common `lr` or at 0.
+    pub fn check_lr_scales(params: &ParamSet) -> Result<(), OptimError> {
+        let bad = params
+            .iter()
+            .find(|p| p.lr_scale != 0.0 && p.lr_scale != 1.0);
+        match bad {
+            None => Ok(()),
+            Some(p) => Err(OptimError::Config {
+                field: "lr_scale",
+                reason: format!(
+                    "Prodigy needs 0 or 1 per parameter; `{}` has {}",
+                    p.name, p.lr_scale
+                ),
+            }),
+        }
+    }
+
     /// Checks every field.
     pub fn validate(&self) -> Result<(), OptimError> {
         check_non_negative("lr", self.lr)?;
@@ -117,12 +144,145 @@ impl ProdigyConfig {
     }
 }
 
-/// The global `d` statistics.
+/// The global `d` statistics, shared by the host [`Prodigy`] and the fused one.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct DEstimate {
-    d: f64,
-    d_max: f64,
-    d_numerator: f64,
+pub struct ProdigyEstimate {
+    /// The distance estimate `d` (the effective learning rate is `d·lr`).
+    pub d: f64,
+    /// The largest `d̂` so far.
+    pub d_max: f64,
+    /// The decayed numerator of `d̂`.
+    pub d_numerator: f64,
+}
+
+impl ProdigyEstimate {
+    /// The estimate before the first step: `d = d0`.
+    pub fn new(cfg: &ProdigyConfig) -> Self {
+        Self {
+            d: cfg.d0,
+            d_max: cfg.d0,
+            d_numerator: 0.0,
+        }
+    }
+
+    /// Step `k + 1`'s `d·lr` (`k` steps counted before it), with Adam's bias correction
+    /// when enabled.
+    pub fn dlr(&self, cfg: &ProdigyConfig, k: u64) -> f64 {
+        let (b1, b2) = cfg.betas;
+        let k = k as i32;
+        let bias_correction = if cfg.use_bias_correction {
+            (1.0 - b2.powi(k + 1)).sqrt() / (1.0 - b1.powi(k + 1))
+        } else {
+            1.0
+        };
+        self.d * cfg.lr * bias_correction
+    }
+
+    /// The weight of the gradient in the `s` statistic.
+    pub fn s_alpha(&self, cfg: &ProdigyConfig, dlr: f64) -> f64 {
+        let (d, d0) = (self.d, cfg.d0);
+        if cfg.safeguard_warmup {
+            d / d0 * d
+        } else {
+            d / d0 * dlr
+        }
+    }
+
+    /// The numerator increment of one tensor whose `⟨g, p0 − p⟩` is `dot`.
+    pub fn delta(&self, cfg: &ProdigyConfig, dlr: f64, dot: f64) -> f64 {
+        self.d / cfg.d0 * dlr * dot
+    }
+
+    /// `d̂ = d_coef·Σ numerator / Σ|s|`; `d` grows to `d̂` (at most `growth_rate`× per step)
+    /// and never shrinks below its running maximum.
+    pub fn update(&mut self, cfg: &ProdigyConfig, delta: f64, denom: f64) {
+        let beta3 = cfg.beta3();
+        let numerator = self.d_numerator * beta3 + delta;
+        let d_hat = cfg.d_coef * numerator / denom;
+        let mut d = self.d;
+        if d == cfg.d0 {
+            d = d.max(d_hat);
+        }
+        let d_max = self.d_max.max(d_hat);
+        let growth = cfg.growth_rate.unwrap_or(f64::INFINITY);
+        *self = Self {
+            d: d_max.min(d * growth),
+            d_max,
+            d_numerator: numerator,
+        };
+    }
+}
+
+/// Per-tensor scalars of one Prodigy step, rounded to `T`: everything the elementwise
+/// passes need, so a fused kernel (`vibee::optim`) computes exactly what the host loop
+/// computes. `accumulate` fields use the `d` before the step's update, `apply` fields the
+/// updated one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ProdigyScalars<T> {
+    /// L2 decay folded into the gradient (coupled decay), if any.
+    pub coupled_wd: Option<T>,
+    /// `β₁`.
+    pub beta1: T,
+    /// `d(1 − β₁)`.
+    pub m_keep: T,
+    /// `β₂`.
+    pub beta2: T,
+    /// `d²(1 − β₂)`.
+    pub v_keep: T,
+    /// `β₃`.
+    pub beta3: T,
+    /// The gradient's weight in `s`.
+    pub s_alpha: T,
+}
+
+impl<T: Float> ProdigyScalars<T> {
+    /// The first pass's scalars for a tensor described by `info`.
+    pub fn new(cfg: &ProdigyConfig, est: &ProdigyEstimate, dlr: f64, info: &ParamInfo) -> Self {
+        let (b1, b2) = cfg.betas;
+        let d = est.d;
+        Self {
+            coupled_wd: cfg.coupled_decay(info).map(T::of),
+            beta1: T::of(b1),
+            m_keep: T::of(d * (1.0 - b1)),
+            beta2: T::of(b2),
+            v_keep: T::of(d * d * (1.0 - b2)),
+            beta3: T::of(cfg.beta3()),
+            s_alpha: T::of(est.s_alpha(cfg, dlr)),
+        }
+    }
+}
+
+/// Per-tensor scalars of the parameter update, with the step's updated `d`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ProdigyApply<T> {
+    /// L2 decay folded into the gradient (coupled decay), if any.
+    pub coupled_wd: Option<T>,
+    /// `d·ε`, added to `√v`.
+    pub d_eps: T,
+    /// `−wd·dlr` with decoupled decay, else 0.
+    pub neg_decay: T,
+    /// `−dlr` (with a first moment).
+    pub neg_dlr: T,
+    /// `−dlr·d` (without one).
+    pub neg_dlr_d: T,
+    /// Whether the step follows the first moment (`β₁ > 0`).
+    pub with_m: bool,
+}
+
+impl<T: Float> ProdigyApply<T> {
+    /// The update's scalars for a tensor described by `info`.
+    pub fn new(cfg: &ProdigyConfig, est: &ProdigyEstimate, dlr: f64, info: &ParamInfo) -> Self {
+        let d = est.d;
+        let decay = cfg.weight_decay * info.decay_scale;
+        Self {
+            coupled_wd: cfg.coupled_decay(info).map(T::of),
+            d_eps: T::of(d * cfg.eps),
+            neg_decay: T::of(if cfg.decouple { -decay * dlr } else { 0.0 }),
+            neg_dlr: T::of(-dlr),
+            neg_dlr_d: T::of(-dlr * d),
+            with_m: cfg.betas.0 > 0.0,
+        }
+    }
 }
 
 /// Prodigy. Per-parameter learning-rate multipliers must be 0 or 1, as in the reference
@@ -132,7 +292,7 @@ pub struct Prodigy<T> {
     cfg: ProdigyConfig,
     params: ParamSet,
     k: u64,
-    est: DEstimate,
+    est: ProdigyEstimate,
     exp_avg: Vec<Vec<T>>,
     exp_avg_sq: Vec<Vec<T>>,
     s: Vec<Vec<T>>,
@@ -147,11 +307,7 @@ impl<T: Float> Prodigy<T> {
             .map(|p| vec![T::ZERO; p.numel().div_ceil(cfg.slice_p.max(1))])
             .collect();
         Self {
-            est: DEstimate {
-                d: cfg.d0,
-                d_max: cfg.d0,
-                d_numerator: 0.0,
-            },
+            est: ProdigyEstimate::new(&cfg),
             exp_avg: zeros(&params),
             exp_avg_sq: zeros(&params),
             s: sliced,
@@ -167,74 +323,17 @@ impl<T: Float> Prodigy<T> {
         self.est.d
     }
 
-    /// The reference allows only groups at the common `lr` or at 0.
-    fn check_lr_scales(&self) -> Result<(), OptimError> {
-        let bad = self
-            .params
-            .iter()
-            .find(|p| p.lr_scale != 0.0 && p.lr_scale != 1.0);
-        match bad {
-            None => Ok(()),
-            Some(p) => Err(OptimError::Config {
-                field: "lr_scale",
-                reason: format!(
-                    "Prodigy needs 0 or 1 per parameter; `{}` has {}",
-                    p.name, p.lr_scale
-                ),
-            }),
-        }
-    }
-
-    /// This step's `d·lr`, with Adam's bias correction when enabled.
-    fn dlr(&self) -> f64 {
-        let (b1, b2) = self.cfg.betas;
-        let k = self.k as i32;
-        let bias_correction = if self.cfg.use_bias_correction {
-            (1.0 - b2.powi(k + 1)).sqrt() / (1.0 - b1.powi(k + 1))
-        } else {
-            1.0
-        };
-        self.est.d * self.cfg.lr * bias_correction
-    }
-
-    /// `d̂ = d_coef·Σ numerator / Σ|s|`; `d` grows to `d̂` (at most `growth_rate`× per step)
-    /// and never shrinks below its running maximum.
-    fn update_d(&mut self, delta: f64, denom: f64) {
-        let beta3 = self.cfg.beta3.unwrap_or(self.cfg.betas.1.sqrt());
-        let numerator = self.est.d_numerator * beta3 + delta;
-        let d_hat = self.cfg.d_coef * numerator / denom;
-        let mut d = self.est.d;
-        if d == self.cfg.d0 {
-            d = d.max(d_hat);
-        }
-        let d_max = self.est.d_max.max(d_hat);
-        let growth = self.cfg.growth_rate.unwrap_or(f64::INFINITY);
-        self.est = DEstimate {
-            d: d_max.min(d * growth),
-            d_max,
-            d_numerator: numerator,
-        };
-    }
-
     /// The gradient the moments see: with coupled decay, `g + wd·p`.
     fn grad_at(&self, i: usize, p: T, g: T) -> T {
-        if self.cfg.decouple || self.cfg.weight_decay == 0.0 {
-            g
-        } else {
-            g + T::of(self.cfg.weight_decay * self.params.get(i).decay_scale) * p
+        match self.cfg.coupled_decay(self.params.get(i)) {
+            None => g,
+            Some(wd) => g + T::of(wd) * p,
         }
     }
 
     /// First pass: moments and `s`; returns (numerator increment, denominator).
     fn accumulate(&mut self, params: &[&mut [T]], grads: &[&[T]], dlr: f64) -> (f64, f64) {
-        let (b1, b2) = self.cfg.betas;
-        let beta3 = self.cfg.beta3.unwrap_or(b2.sqrt());
-        let (d, d0, sp) = (self.est.d, self.cfg.d0, self.cfg.slice_p);
-        let s_alpha = if self.cfg.safeguard_warmup {
-            d / d0 * d
-        } else {
-            d / d0 * dlr
-        };
+        let sp = self.cfg.slice_p;
         let (mut delta, mut denom) = (0.0, 0.0);
         for (i, (p, g)) in params.iter().zip(grads).enumerate() {
             if self.params.get(i).lr_scale == 0.0 {
@@ -248,9 +347,9 @@ impl<T: Float> Prodigy<T> {
             let dot: f64 = (0..self.s[i].len())
                 .map(|j| g[j * sp].f64() * (self.p0[i][j] - p[j * sp]).f64())
                 .sum();
-            delta += d / d0 * dlr * dot;
-            let (m_keep, v_keep) = (T::of(d * (1.0 - b1)), T::of(d * d * (1.0 - b2)));
-            let (beta1, beta2) = (T::of(b1), T::of(b2));
+            delta += self.est.delta(&self.cfg, dlr, dot);
+            let k = ProdigyScalars::<T>::new(&self.cfg, &self.est, dlr, self.params.get(i));
+            let (beta1, m_keep, beta2, v_keep) = (k.beta1, k.m_keep, k.beta2, k.v_keep);
             let moments = self.exp_avg[i]
                 .iter_mut()
                 .zip(self.exp_avg_sq[i].iter_mut());
@@ -258,7 +357,7 @@ impl<T: Float> Prodigy<T> {
                 *m = beta1 * *m + m_keep * g;
                 *v = beta2 * *v + v_keep * g * g;
             }
-            let (b3, alpha) = (T::of(beta3), T::of(s_alpha));
+            let (b3, alpha) = (k.beta3, k.s_alpha);
             for (j, s) in self.s[i].iter_mut().enumerate() {
                 *s = b3 * *s + alpha * g[j * sp];
                 denom += s.abs().f64();
@@ -269,14 +368,11 @@ impl<T: Float> Prodigy<T> {
 
     /// Second pass: the parameter update with the new `d`.
     fn apply(&self, params: &mut [&mut [T]], grads: &[&[T]], dlr: f64) {
-        let d = self.est.d;
         for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
-            let info = self.params.get(i);
-            let d_eps = T::of(d * self.cfg.eps);
-            let decay = self.cfg.weight_decay * info.decay_scale;
-            let neg_decay = T::of(if self.cfg.decouple { -decay * dlr } else { 0.0 });
-            let (neg_dlr, neg_dlr_d) = (T::of(-dlr), T::of(-dlr * d));
-            let with_m = self.cfg.betas.0 > 0.0;
+            let k = ProdigyApply::<T>::new(&self.cfg, &self.est, dlr, self.params.get(i));
+            let (d_eps, neg_decay, neg_dlr, neg_dlr_d) =
+                (k.d_eps, k.neg_decay, k.neg_dlr, k.neg_dlr_d);
+            let with_m = k.with_m;
             for (j, p) in p.iter_mut().enumerate() {
                 let denom = self.exp_avg_sq[i][j].sqrt() + d_eps;
                 let grad = self.grad_at(i, *p, g[j]);
@@ -311,7 +407,7 @@ impl<T: Float> Optimizer<T> for Prodigy<T> {
     fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<(), OptimError> {
         self.params.check(params, grads)?;
         self.cfg.validate()?;
-        self.check_lr_scales()?;
+        ProdigyConfig::check_lr_scales(&self.params)?;
         if self.p0.is_empty() {
             let sp = self.cfg.slice_p;
             let start = params
@@ -319,14 +415,14 @@ impl<T: Float> Optimizer<T> for Prodigy<T> {
                 .map(|p| p.iter().step_by(sp).copied().collect());
             self.p0 = start.collect();
         }
-        let dlr = self.dlr();
+        let dlr = self.est.dlr(&self.cfg, self.k);
         let (delta, denom) = self.accumulate(params, grads, dlr);
         if denom == 0.0 {
             // The reference returns before counting the step when every gradient is zero.
             return Ok(());
         }
         if self.cfg.lr > 0.0 {
-            self.update_d(delta, denom);
+            self.est.update(&self.cfg, delta, denom);
         }
         self.apply(params, grads, dlr);
         self.k += 1;
@@ -350,7 +446,7 @@ impl<T: Float> Optimizer<T> for Prodigy<T> {
 
     fn load_state_dict(&mut self, state: &StateDict) -> Result<(), OptimError> {
         state.expect("prodigy")?;
-        self.est = DEstimate {
+        self.est = ProdigyEstimate {
             d: state.scalar("d")?,
             d_max: state.scalar("d_max")?,
             d_numerator: state.scalar("d_numerator")?,
@@ -358,7 +454,7 @@ impl<T: Float> Optimizer<T> for Prodigy<T> {
         self.exp_avg = load_slot(state, &self.params, "exp_avg")?;
         self.exp_avg_sq = load_slot(state, &self.params, "exp_avg_sq")?;
         let sp = self.cfg.slice_p.max(1);
-        let sliced = |info: &super::ParamInfo| info.numel().div_ceil(sp);
+        let sliced = |info: &ParamInfo| info.numel().div_ceil(sp);
         let started = self
             .params
             .iter()

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::kernel::{zip3, zip4};
 use super::{
-    Float, OptimError, Optimizer, ParamSet, StateDict, check_beta, check_non_negative, load_slot,
-    views, zeros,
+    Float, OptimError, Optimizer, ParamInfo, ParamSet, StateDict, check_beta, check_non_negative,
+    load_slot, views, zeros,
 };
 
 /// The base method under the schedule-free averaging.
@@ -104,14 +104,90 @@ impl ScheduleFreeConfig {
     }
 }
 
-/// `torch.lerp`: `a + w(b − a)` for `w < 0.5`, else `b − (b − a)(1 − w)`, so `w = 1` gives `b`
-/// exactly.
-#[inline(always)]
-fn lerp<T: Float>(a: T, b: T, w: f64) -> T {
-    if w < 0.5 {
-        a + T::of(w) * (b - a)
-    } else {
-        b - (b - a) * T::of(1.0 - w)
+impl ScheduleFreeConfig {
+    /// The weight that moves parameters from `y` to `x` (`lerp(y, z, w)`, [`ScheduleFree::eval`]).
+    pub fn eval_weight(&self) -> f64 {
+        1.0 - 1.0 / self.beta1
+    }
+
+    /// The weight that moves parameters from `x` back to `y` ([`ScheduleFree::train`]).
+    pub fn train_weight(&self) -> f64 {
+        1.0 - self.beta1
+    }
+}
+
+/// A `torch.lerp` weight rounded to `T`: `lerp(a, b)` is `a + w(b − a)` for `w < 0.5`, else
+/// `b − (b − a)(1 − w)`, so `w = 1` gives `b` exactly.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LerpWeight<T> {
+    /// `w < 0.5`: which of the two forms applies.
+    pub low: bool,
+    /// `w`.
+    pub w: T,
+    /// `1 − w`.
+    pub one_minus_w: T,
+}
+
+impl<T: Float> LerpWeight<T> {
+    /// The weight `w`.
+    pub fn new(w: f64) -> Self {
+        Self {
+            low: w < 0.5,
+            w: T::of(w),
+            one_minus_w: T::of(1.0 - w),
+        }
+    }
+
+    /// `lerp(a, b, w)`.
+    #[inline(always)]
+    pub fn lerp(&self, a: T, b: T) -> T {
+        if self.low {
+            a + self.w * (b - a)
+        } else {
+            b - (b - a) * self.one_minus_w
+        }
+    }
+}
+
+/// The running average's bookkeeping: the largest learning rate so far and the sum of the
+/// iterates' weights. Host and fused optimizers advance it the same way.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScheduleFreeAverage {
+    /// Largest (warmed-up) learning rate so far; −1 before the first step.
+    pub lr_max: f64,
+    /// Sum of the weights of the iterates averaged so far.
+    pub weight_sum: f64,
+}
+
+impl Default for ScheduleFreeAverage {
+    fn default() -> Self {
+        Self {
+            lr_max: -1.0,
+            weight_sum: 0.0,
+        }
+    }
+}
+
+impl ScheduleFreeAverage {
+    /// Counts step `k + 1` (`k` steps taken before it): returns its averaging weight
+    /// `c_{k+1}` and its learning rate.
+    pub fn advance(&mut self, cfg: &ScheduleFreeConfig, k: u64) -> (f64, f64) {
+        let kf = k as f64;
+        let sched = if k < cfg.warmup_steps {
+            (kf + 1.0) / cfg.warmup_steps as f64
+        } else {
+            1.0
+        };
+        let lr = cfg.lr * sched;
+        self.lr_max = self.lr_max.max(lr);
+        let weight = (kf + 1.0).powf(cfg.r) * self.lr_max.powf(cfg.weight_lr_power);
+        self.weight_sum += weight;
+        let ckp1 = if self.weight_sum == 0.0 {
+            0.0
+        } else {
+            weight / self.weight_sum
+        };
+        (ckp1, lr)
     }
 }
 
@@ -121,8 +197,7 @@ pub struct ScheduleFree<T> {
     cfg: ScheduleFreeConfig,
     params: ParamSet,
     k: u64,
-    lr_max: f64,
-    weight_sum: f64,
+    average: ScheduleFreeAverage,
     train_mode: bool,
     z: Vec<Vec<T>>,
     exp_avg_sq: Vec<Vec<T>>,
@@ -139,8 +214,7 @@ impl<T: Float> ScheduleFree<T> {
             cfg,
             params,
             k: 0,
-            lr_max: -1.0,
-            weight_sum: 0.0,
+            average: ScheduleFreeAverage::default(),
             train_mode: true,
             z: Vec::new(),
             exp_avg_sq,
@@ -155,7 +229,7 @@ impl<T: Float> ScheduleFree<T> {
     /// Switches the parameters from `y` to the averaged `x`, for evaluation and checkpoints.
     pub fn eval(&mut self, params: &mut [&mut [T]]) {
         if self.train_mode {
-            self.shift(params, 1.0 - 1.0 / self.cfg.beta1);
+            self.shift(params, self.cfg.eval_weight());
             self.train_mode = false;
         }
     }
@@ -163,51 +237,21 @@ impl<T: Float> ScheduleFree<T> {
     /// Switches the parameters back from `x` to `y` before training steps.
     pub fn train(&mut self, params: &mut [&mut [T]]) {
         if !self.train_mode {
-            self.shift(params, 1.0 - self.cfg.beta1);
+            self.shift(params, self.cfg.train_weight());
             self.train_mode = true;
         }
     }
 
     fn shift(&self, params: &mut [&mut [T]], w: f64) {
         // Before the first step there is no `z`, and x = y = z.
+        let w = LerpWeight::<T>::new(w);
         for (p, z) in params.iter_mut().zip(&self.z) {
-            p.iter_mut().zip(z).for_each(|(p, &z)| *p = lerp(*p, z, w));
+            p.iter_mut().zip(z).for_each(|(p, &z)| *p = w.lerp(*p, z));
         }
     }
 
-    /// The averaging weight `c_{k+1}` of this step and its learning rate.
-    fn advance_average(&mut self) -> (f64, f64) {
-        let k = self.k as f64;
-        let sched = if self.k < self.cfg.warmup_steps {
-            (k + 1.0) / self.cfg.warmup_steps as f64
-        } else {
-            1.0
-        };
-        let lr = self.cfg.lr * sched;
-        self.lr_max = self.lr_max.max(lr);
-        let weight = (k + 1.0).powf(self.cfg.r) * self.lr_max.powf(self.cfg.weight_lr_power);
-        self.weight_sum += weight;
-        let ckp1 = if self.weight_sum == 0.0 {
-            0.0
-        } else {
-            weight / self.weight_sum
-        };
-        (ckp1, lr)
-    }
-
-    fn update_param(&mut self, i: usize, y: &mut [T], g: &[T], ckp1: f64, lr: f64, bc2: f64) {
-        let info = self.params.get(i);
-        let lr = lr * info.lr_scale;
-        let k = Coefficients {
-            decay: T::of(self.cfg.weight_decay * info.decay_scale),
-            y_coef: T::of(lr * (self.cfg.beta1 * (1.0 - ckp1) - 1.0)),
-            neg_lr: T::of(-lr),
-            ckp1,
-            beta2: T::of(self.cfg.beta2),
-            keep2: T::of(1.0 - self.cfg.beta2),
-            bc2: T::of(bc2),
-            eps: T::of(self.cfg.eps),
-        };
+    fn update_param(&mut self, i: usize, y: &mut [T], g: &[T], ckp1: f64, lr: f64) {
+        let k = ScheduleFreeScalars::new(&self.cfg, self.params.get(i), self.k, ckp1, lr);
         let z = &mut self.z[i];
         match self.cfg.kind {
             ScheduleFreeKind::Adamw => zip4(y, g, z, &mut self.exp_avg_sq[i], |y, g, z, v| {
@@ -225,25 +269,51 @@ impl<T: Float> ScheduleFree<T> {
     }
 }
 
-/// One step's scalars, rounded to `T`.
-#[derive(Clone, Copy)]
-struct Coefficients<T> {
-    decay: T,
-    y_coef: T,
-    neg_lr: T,
-    ckp1: f64,
-    beta2: T,
-    keep2: T,
-    bc2: T,
-    eps: T,
+/// Per-tensor scalars of one step, rounded to `T`: everything the elementwise update needs,
+/// so a fused kernel (`vibee::optim`) computes exactly what the host loop computes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScheduleFreeScalars<T> {
+    /// Weight decay, evaluated at `y`.
+    pub decay: T,
+    /// `lr·(β₁(1 − c) − 1)`: the step's coefficient in the `y` update.
+    pub y_coef: T,
+    /// `−lr`: the step's coefficient in the `z` update.
+    pub neg_lr: T,
+    /// The averaging weight `c_{k+1}` that moves `y` towards `z`.
+    pub ckp1: LerpWeight<T>,
+    /// `β₂` (AdamW).
+    pub beta2: T,
+    /// `1 − β₂` (AdamW).
+    pub keep2: T,
+    /// `1 − β₂^(k+1)` (AdamW).
+    pub bc2: T,
+    /// `ε` (AdamW).
+    pub eps: T,
 }
 
-impl<T: Float> Coefficients<T> {
+impl<T: Float> ScheduleFreeScalars<T> {
+    /// The scalars of step `k + 1` (`k` steps taken before it) for a tensor described by
+    /// `info`, with the averaging weight and learning rate from
+    /// [`ScheduleFreeAverage::advance`].
+    pub fn new(cfg: &ScheduleFreeConfig, info: &ParamInfo, k: u64, ckp1: f64, lr: f64) -> Self {
+        let lr = lr * info.lr_scale;
+        Self {
+            decay: T::of(cfg.weight_decay * info.decay_scale),
+            y_coef: T::of(lr * (cfg.beta1 * (1.0 - ckp1) - 1.0)),
+            neg_lr: T::of(-lr),
+            ckp1: LerpWeight::new(ckp1),
+            beta2: T::of(cfg.beta2),
+            keep2: T::of(1.0 - cfg.beta2),
+            bc2: T::of(1.0 - cfg.beta2.powi(k as i32 + 1)),
+            eps: T::of(cfg.eps),
+        }
+    }
+
     /// Moves `y` towards `z` by `c_{k+1}` and both along the (decayed) step direction.
     #[inline(always)]
-    fn apply(&self, y: &mut T, z: &mut T, direction: T) {
+    pub fn apply(&self, y: &mut T, z: &mut T, direction: T) {
         let step = direction + self.decay * *y;
-        *y = lerp(*y, *z, self.ckp1);
+        *y = self.ckp1.lerp(*y, *z);
         *y += self.y_coef * step;
         *z += self.neg_lr * step;
     }
@@ -280,10 +350,9 @@ impl<T: Float> Optimizer<T> for ScheduleFree<T> {
         if self.z.is_empty() {
             self.z = params.iter().map(|p| p.to_vec()).collect();
         }
-        let bc2 = 1.0 - self.cfg.beta2.powi(self.k as i32 + 1);
-        let (ckp1, lr) = self.advance_average();
+        let (ckp1, lr) = self.average.advance(&self.cfg, self.k);
         for (i, (y, g)) in params.iter_mut().zip(grads).enumerate() {
-            self.update_param(i, y, g, ckp1, lr, bc2);
+            self.update_param(i, y, g, ckp1, lr);
         }
         self.k += 1;
         Ok(())
@@ -291,8 +360,9 @@ impl<T: Float> Optimizer<T> for ScheduleFree<T> {
 
     fn state_dict(&self) -> StateDict {
         let mut sd = StateDict::new(self.name(), self.k);
-        sd.scalars.insert("lr_max".into(), self.lr_max);
-        sd.scalars.insert("weight_sum".into(), self.weight_sum);
+        sd.scalars.insert("lr_max".into(), self.average.lr_max);
+        sd.scalars
+            .insert("weight_sum".into(), self.average.weight_sum);
         sd.scalars
             .insert("train_mode".into(), f64::from(u8::from(self.train_mode)));
         if !self.z.is_empty() {
@@ -306,8 +376,8 @@ impl<T: Float> Optimizer<T> for ScheduleFree<T> {
 
     fn load_state_dict(&mut self, state: &StateDict) -> Result<(), OptimError> {
         state.expect(self.name())?;
-        self.lr_max = state.scalar("lr_max")?;
-        self.weight_sum = state.scalar("weight_sum")?;
+        self.average.lr_max = state.scalar("lr_max")?;
+        self.average.weight_sum = state.scalar("weight_sum")?;
         self.train_mode = state.scalar("train_mode")? != 0.0;
         self.z = if state.step > 0 {
             load_slot(state, &self.params, "z")?

@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use super::kernel::{zip2, zip3};
 use super::{
-    Float, OptimError, Optimizer, ParamSet, StateDict, check_non_negative, load_slot, views, zeros,
+    Float, OptimError, Optimizer, ParamInfo, ParamSet, StateDict, check_non_negative, load_slot,
+    views, zeros,
 };
 
 /// Hyperparameters of [`Sgd`]; the defaults are PyTorch's (with `lr` = 1e-3).
@@ -60,6 +61,32 @@ impl SgdConfig {
     }
 }
 
+/// Per-tensor scalars of one SGD step, rounded to `T`: everything the elementwise update
+/// needs, so a fused kernel (`vibee::optim`) computes exactly what the host loop computes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SgdScalars<T> {
+    /// `−lr`, with the tensor's learning-rate multiplier.
+    pub neg_lr: T,
+    /// The L2 coefficient folded into the gradient.
+    pub wd: T,
+    /// Momentum factor μ.
+    pub mu: T,
+    /// `1 − dampening`.
+    pub keep: T,
+}
+
+impl<T: Float> SgdScalars<T> {
+    /// The scalars for a tensor described by `info`.
+    pub fn new(cfg: &SgdConfig, info: &ParamInfo) -> Self {
+        Self {
+            neg_lr: T::of(-cfg.lr * info.lr_scale),
+            wd: T::of(cfg.weight_decay * info.decay_scale),
+            mu: T::of(cfg.momentum),
+            keep: T::of(1.0 - cfg.dampening),
+        }
+    }
+}
+
 /// Stochastic gradient descent. The momentum buffer starts as the first gradient (no
 /// dampening on step 1), as in PyTorch.
 #[derive(Debug, Clone)]
@@ -110,11 +137,12 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         let first = self.step == 0;
         self.step += 1;
         for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
-            let info = self.params.get(i);
-            let neg_lr = T::of(-self.cfg.lr * info.lr_scale);
-            let wd = T::of(self.cfg.weight_decay * info.decay_scale);
-            let mu = T::of(self.cfg.momentum);
-            let keep = T::of(1.0 - self.cfg.dampening);
+            let SgdScalars {
+                neg_lr,
+                wd,
+                mu,
+                keep,
+            } = SgdScalars::<T>::new(&self.cfg, self.params.get(i));
             let nesterov = self.cfg.nesterov;
             if self.cfg.momentum == 0.0 {
                 zip2(p, g, |p, g| {

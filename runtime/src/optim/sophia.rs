@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::kernel::zip4;
 use super::{
-    Float, OptimError, Optimizer, ParamSet, StateDict, check_beta, check_non_negative, load_slot,
-    views, zeros,
+    Float, OptimError, Optimizer, ParamInfo, ParamSet, StateDict, check_beta, check_non_negative,
+    load_slot, views, zeros,
 };
 
 /// How Sophia bounds the preconditioned step; the two published forms.
@@ -122,25 +122,55 @@ pub enum HessianEstimate<'a, T> {
     Hutchinson(&'a [&'a [T]]),
 }
 
-/// Per-step scalars of the clipped update.
-#[derive(Clone, Copy)]
-struct Clip<T> {
-    beta1: T,
-    keep1: T,
-    rho_bs: T,
-    rho: T,
-    eps: T,
-    elementwise: bool,
+/// Per-tensor scalars of one Sophia step, rounded to `T`: everything the elementwise update
+/// needs, so a fused kernel (`vibee::optim`) computes exactly what the host loop computes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SophiaScalars<T> {
+    /// `β₁`.
+    pub beta1: T,
+    /// `1 − β₁`.
+    pub keep1: T,
+    /// `ρ·bs` ([`SophiaClip::Ratio`]).
+    pub rho_bs: T,
+    /// `ρ` ([`SophiaClip::Elementwise`]).
+    pub rho: T,
+    /// Floor of `h` ([`SophiaClip::Elementwise`]).
+    pub eps: T,
+    /// The official code's `1e-15` guard in the ratio's denominator.
+    pub tiny: T,
+    /// Which clipping.
+    pub elementwise: bool,
+    /// `1 − lr·wd`.
+    pub decay: T,
+    /// `−lr`.
+    pub neg_lr: T,
 }
 
-impl<T: Float> Clip<T> {
+impl<T: Float> SophiaScalars<T> {
+    /// The scalars for a tensor described by `info`.
+    pub fn new(cfg: &SophiaConfig, info: &ParamInfo) -> Self {
+        let (b1, _) = cfg.betas;
+        let lr = cfg.lr * info.lr_scale;
+        Self {
+            beta1: T::of(b1),
+            keep1: T::of(1.0 - b1),
+            rho_bs: T::of(cfg.rho * cfg.batch_tokens),
+            rho: T::of(cfg.rho),
+            eps: T::of(cfg.eps),
+            tiny: T::of(1e-15),
+            elementwise: cfg.clipping == SophiaClip::Elementwise,
+            decay: T::of(1.0 - lr * cfg.weight_decay * info.decay_scale),
+            neg_lr: T::of(-lr),
+        }
+    }
+
     /// The clipped step along momentum `m` with Hessian estimate `h`.
     #[inline(always)]
-    fn step(&self, m: T, h: T) -> T {
+    pub fn clipped(&self, m: T, h: T) -> T {
         if self.elementwise {
             (m / h.max(self.eps)).max(-self.rho).min(self.rho)
         } else {
-            m.sign() * (m.abs() / (self.rho_bs * h + T::of(1e-15))).min(T::ONE)
+            m.sign() * (m.abs() / (self.rho_bs * h + self.tiny)).min(T::ONE)
         }
     }
 }
@@ -227,26 +257,14 @@ impl<T: Float> Optimizer<T> for Sophia<T> {
         self.params.check(params, grads)?;
         self.cfg.validate()?;
         self.step += 1;
-        let (b1, _) = self.cfg.betas;
-        let clip = Clip {
-            beta1: T::of(b1),
-            keep1: T::of(1.0 - b1),
-            rho_bs: T::of(self.cfg.rho * self.cfg.batch_tokens),
-            rho: T::of(self.cfg.rho),
-            eps: T::of(self.cfg.eps),
-            elementwise: self.cfg.clipping == SophiaClip::Elementwise,
-        };
         for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
-            let info = self.params.get(i);
-            let lr = self.cfg.lr * info.lr_scale;
-            let decay = T::of(1.0 - lr * self.cfg.weight_decay * info.decay_scale);
-            let neg_lr = T::of(-lr);
+            let k = SophiaScalars::<T>::new(&self.cfg, self.params.get(i));
             let (m, h) = (&mut self.exp_avg[i], &mut self.hessian[i]);
             zip4(p, g, m, h, |p, g, m, h| {
                 for (((p, &g), m), &mut h) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(h) {
-                    *p *= decay;
-                    *m = clip.beta1 * *m + clip.keep1 * g;
-                    *p += neg_lr * clip.step(*m, h);
+                    *p *= k.decay;
+                    *m = k.beta1 * *m + k.keep1 * g;
+                    *p += k.neg_lr * k.clipped(*m, h);
                 }
             });
         }
