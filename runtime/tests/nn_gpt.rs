@@ -53,24 +53,20 @@ fn bad_configs_name_the_field() {
     c.n_head = 3;
     let err = Gpt::new(c, 0).unwrap_err();
     assert!(
-        matches!(
-            err,
-            NnError::Config {
-                field: "d_model",
-                ..
-            }
-        ),
+        matches!(&err, NnError::Config(e) if e.field == "d_model"),
         "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "model config: GptConfig: `d_model` = 8 must satisfy `d_model % n_head == 0` (n_head = 3)"
     );
     let mut c = tiny();
     c.n_layer = 0;
-    assert!(matches!(
-        Gpt::new(c, 0).unwrap_err(),
-        NnError::Config {
-            field: "n_layer",
-            ..
-        }
-    ));
+    let err = Gpt::new(c, 0).unwrap_err();
+    assert!(
+        matches!(&err, NnError::Config(e) if e.field == "n_layer"),
+        "{err}"
+    );
 }
 
 fn batch() -> (Vec<u32>, Vec<u32>) {

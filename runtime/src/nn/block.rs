@@ -2,32 +2,29 @@
 
 use vibee_dsl::graph::{Graph, GraphError, NodeId};
 
-use super::layers::{LayerNorm, Linear, Mlp};
-use super::param::{InitRng, Module, Param};
+use super::layers::{LayerNorm, LayerNormConfig, Linear, LinearConfig, Mlp, MlpConfig};
 
 type Traced = Result<NodeId, GraphError>;
 
 /// Multi-head causal self-attention with a fused `qkv` projection.
+#[vibee_macros::model(crate = crate)]
 #[derive(Debug, Clone)]
 pub struct CausalSelfAttention {
+    /// Width of the residual stream.
+    #[config]
+    pub dim: usize,
+    /// Heads; `dim % n_head == 0`.
+    #[config(check = n_head >= 1, check = dim % n_head == 0)]
+    pub n_head: usize,
     /// `dim → 3·dim`: queries, keys and values, in that order.
+    #[module(config = LinearConfig::new(dim, 3 * dim))]
     pub qkv: Linear,
     /// `dim → dim`.
+    #[module(config = LinearConfig::new(dim, dim))]
     pub proj: Linear,
-    /// Heads; `dim % n_head == 0`.
-    pub n_head: usize,
 }
 
 impl CausalSelfAttention {
-    /// `prefix.qkv` and `prefix.proj`.
-    pub fn new(prefix: &str, dim: usize, n_head: usize, rng: &mut InitRng) -> Self {
-        Self {
-            qkv: Linear::new(&format!("{prefix}.qkv"), dim, 3 * dim, true, rng),
-            proj: Linear::new(&format!("{prefix}.proj"), dim, dim, true, rng),
-            n_head,
-        }
-    }
-
     /// Attends over `x: [B, T, dim]`.
     #[track_caller]
     pub fn forward(&self, g: &mut Graph, x: NodeId) -> Traced {
@@ -50,41 +47,32 @@ impl CausalSelfAttention {
     }
 }
 
-impl Module for CausalSelfAttention {
-    fn visit_params<'a>(&'a self, f: &mut dyn FnMut(&'a Param)) {
-        self.qkv.visit_params(f);
-        self.proj.visit_params(f);
-    }
-    fn visit_params_mut<'a>(&'a mut self, f: &mut dyn FnMut(&'a mut Param)) {
-        self.qkv.visit_params_mut(f);
-        self.proj.visit_params_mut(f);
-    }
-}
 
 /// `x + attn(ln1(x))`, then `x + mlp(ln2(x))`.
+#[vibee_macros::model(crate = crate)]
 #[derive(Debug, Clone)]
 pub struct Block {
+    /// Width of the residual stream.
+    #[config]
+    pub dim: usize,
+    /// Attention heads.
+    #[config]
+    pub n_head: usize,
     /// Before attention.
+    #[module(config = LayerNormConfig::new(dim))]
     pub ln1: LayerNorm,
     /// Self-attention.
+    #[module(config = CausalSelfAttentionConfig::new(dim, n_head))]
     pub attn: CausalSelfAttention,
     /// Before the MLP.
+    #[module(config = LayerNormConfig::new(dim))]
     pub ln2: LayerNorm,
     /// Feed-forward.
+    #[module(config = MlpConfig::new(dim))]
     pub mlp: Mlp,
 }
 
 impl Block {
-    /// `prefix.ln1`, `prefix.attn`, `prefix.ln2`, `prefix.mlp`.
-    pub fn new(prefix: &str, dim: usize, n_head: usize, rng: &mut InitRng) -> Self {
-        Self {
-            ln1: LayerNorm::new(&format!("{prefix}.ln1"), dim, rng),
-            attn: CausalSelfAttention::new(&format!("{prefix}.attn"), dim, n_head, rng),
-            ln2: LayerNorm::new(&format!("{prefix}.ln2"), dim, rng),
-            mlp: Mlp::new(&format!("{prefix}.mlp"), dim, rng),
-        }
-    }
-
     /// Applies the block to `x: [B, T, dim]`.
     #[track_caller]
     pub fn forward(&self, g: &mut Graph, x: NodeId) -> Traced {
@@ -97,17 +85,3 @@ impl Block {
     }
 }
 
-impl Module for Block {
-    fn visit_params<'a>(&'a self, f: &mut dyn FnMut(&'a Param)) {
-        self.ln1.visit_params(f);
-        self.attn.visit_params(f);
-        self.ln2.visit_params(f);
-        self.mlp.visit_params(f);
-    }
-    fn visit_params_mut<'a>(&'a mut self, f: &mut dyn FnMut(&'a mut Param)) {
-        self.ln1.visit_params_mut(f);
-        self.attn.visit_params_mut(f);
-        self.ln2.visit_params_mut(f);
-        self.mlp.visit_params_mut(f);
-    }
-}

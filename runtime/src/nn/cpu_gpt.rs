@@ -105,7 +105,7 @@ impl CpuGpt {
         batch: usize,
         seq: usize,
     ) -> Result<(), NnError> {
-        let cfg = &self.model.config;
+        let cfg = &self.model;
         if seq == 0 || seq > cfg.block_size {
             return Err(NnError::Batch(format!(
                 "seq = {seq} must be in 1..={}",
@@ -231,7 +231,7 @@ impl Trainable for CpuGpt {
     }
 
     fn next_logits(&mut self, context: &[u32]) -> ModelResult<Vec<f32>> {
-        let (t, v) = (self.model.config.block_size, self.model.config.vocab_size);
+        let (t, v) = (self.model.block_size, self.model.vocab_size);
         // Causal attention: positions after the context do not affect its last logits, so
         // one program at the full block size serves every context length.
         let ctx = &context[context.len().saturating_sub(t)..];
@@ -269,10 +269,10 @@ impl Trainable for CpuGpt {
     }
 
     fn max_context(&self) -> usize {
-        self.model.config.block_size
+        self.model.block_size
     }
 
     fn vocab_size(&self) -> usize {
-        self.model.config.vocab_size
+        self.model.vocab_size
     }
 }

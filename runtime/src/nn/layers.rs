@@ -1,31 +1,35 @@
-//! Built-in layers as plain structs over [`Param`]s; `forward` traces into a graph and is
-//! `#[track_caller]`, so a shape error names the model line that called the layer.
+//! Built-in layers, declared with `#[vibee::model]` like a user's model; `forward` traces
+//! into a graph and is `#[track_caller]`, so a shape error names the model line that called
+//! the layer.
 
 use vibee_dsl::graph::{Graph, GraphError, NodeId};
 
-use super::param::{Init, InitRng, Module, Param};
+use super::param::Param;
 
 type Traced = Result<NodeId, GraphError>;
 
 /// `y = x·Wᵀ + b` with `W: [out, in]` (PyTorch's layout and default initialisation).
+#[vibee_macros::model(crate = crate)]
 #[derive(Debug, Clone)]
 pub struct Linear {
-    /// `[out, in]`.
+    /// Input width.
+    #[config(check = d_in >= 1)]
+    pub d_in: usize,
+    /// Output width.
+    #[config(check = d_out >= 1)]
+    pub d_out: usize,
+    /// Whether the layer adds a bias.
+    #[config(default = true)]
+    pub with_bias: bool,
+    /// `[out, in]`, uniform in `±1/√in`.
+    #[param(shape = [d_out, d_in], init = uniform(1.0 / (d_in as f32).sqrt()))]
     pub weight: Param,
-    /// `[out]`, if any.
+    /// `[out]`, if any, initialised like the weight.
+    #[param(shape = [d_out], init = uniform(1.0 / (d_in as f32).sqrt()), when = with_bias)]
     pub bias: Option<Param>,
 }
 
 impl Linear {
-    /// `prefix.weight` (and `prefix.bias`), uniform in `±1/√in`.
-    pub fn new(prefix: &str, d_in: usize, d_out: usize, bias: bool, rng: &mut InitRng) -> Self {
-        let bound = 1.0 / (d_in as f32).sqrt();
-        let init = Init::Uniform { bound };
-        let weight = Param::new(format!("{prefix}.weight"), &[d_out, d_in], init, rng);
-        let bias = bias.then(|| Param::new(format!("{prefix}.bias"), &[d_out], init, rng));
-        Self { weight, bias }
-    }
-
     /// Applies the layer to `x: [.., in]`.
     #[track_caller]
     pub fn forward(&self, g: &mut Graph, x: NodeId) -> Traced {
@@ -41,40 +45,23 @@ impl Linear {
     }
 }
 
-impl Module for Linear {
-    fn visit_params<'a>(&'a self, f: &mut dyn FnMut(&'a Param)) {
-        f(&self.weight);
-        if let Some(b) = &self.bias {
-            f(b);
-        }
-    }
-    fn visit_params_mut<'a>(&'a mut self, f: &mut dyn FnMut(&'a mut Param)) {
-        f(&mut self.weight);
-        if let Some(b) = &mut self.bias {
-            f(b);
-        }
-    }
-}
 
 /// A table of `[rows, dim]` vectors looked up by index.
+#[vibee_macros::model(crate = crate)]
 #[derive(Debug, Clone)]
 pub struct Embedding {
-    /// `[rows, dim]`.
+    /// Rows in the table (the vocabulary, or positions).
+    #[config(check = rows >= 1)]
+    pub rows: usize,
+    /// Width of each row.
+    #[config(check = dim >= 1)]
+    pub dim: usize,
+    /// `[rows, dim]`, standard normal (PyTorch's default).
+    #[param(shape = [rows, dim], init = normal(0.0, 1.0))]
     pub weight: Param,
 }
 
 impl Embedding {
-    /// `prefix.weight`, standard normal (PyTorch's default).
-    pub fn new(prefix: &str, rows: usize, dim: usize, rng: &mut InitRng) -> Self {
-        let init = Init::Normal {
-            mean: 0.0,
-            std: 1.0,
-        };
-        Self {
-            weight: Param::new(format!("{prefix}.weight"), &[rows, dim], init, rng),
-        }
-    }
-
     /// Rows at `ids` (U32).
     #[track_caller]
     pub fn forward(&self, g: &mut Graph, ids: NodeId) -> Traced {
@@ -83,36 +70,26 @@ impl Embedding {
     }
 }
 
-impl Module for Embedding {
-    fn visit_params<'a>(&'a self, f: &mut dyn FnMut(&'a Param)) {
-        f(&self.weight);
-    }
-    fn visit_params_mut<'a>(&'a mut self, f: &mut dyn FnMut(&'a mut Param)) {
-        f(&mut self.weight);
-    }
-}
 
 /// Layer normalisation over the last axis, with weight and bias.
+#[vibee_macros::model(crate = crate)]
 #[derive(Debug, Clone)]
 pub struct LayerNorm {
+    /// Width of the normalised axis.
+    #[config(check = dim >= 1)]
+    pub dim: usize,
+    /// Added to the variance (PyTorch: 1e-5).
+    #[config(default = 1e-5, check = eps >= 0.0)]
+    pub eps: f64,
     /// `[dim]`, ones.
+    #[param(shape = [dim], init = ones)]
     pub weight: Param,
     /// `[dim]`, zeros.
+    #[param(shape = [dim], init = zeros)]
     pub bias: Param,
-    /// Added to the variance (PyTorch: 1e-5).
-    pub eps: f64,
 }
 
 impl LayerNorm {
-    /// `prefix.weight` and `prefix.bias`.
-    pub fn new(prefix: &str, dim: usize, rng: &mut InitRng) -> Self {
-        Self {
-            weight: Param::new(format!("{prefix}.weight"), &[dim], Init::Ones, rng),
-            bias: Param::new(format!("{prefix}.bias"), &[dim], Init::Zeros, rng),
-            eps: 1e-5,
-        }
-    }
-
     /// Normalises `x: [.., dim]`.
     #[track_caller]
     pub fn forward(&self, g: &mut Graph, x: NodeId) -> Traced {
@@ -121,35 +98,23 @@ impl LayerNorm {
     }
 }
 
-impl Module for LayerNorm {
-    fn visit_params<'a>(&'a self, f: &mut dyn FnMut(&'a Param)) {
-        f(&self.weight);
-        f(&self.bias);
-    }
-    fn visit_params_mut<'a>(&'a mut self, f: &mut dyn FnMut(&'a mut Param)) {
-        f(&mut self.weight);
-        f(&mut self.bias);
-    }
-}
 
 /// RMS normalisation over the last axis, with weight.
+#[vibee_macros::model(crate = crate)]
 #[derive(Debug, Clone)]
 pub struct RmsNorm {
-    /// `[dim]`, ones.
-    pub weight: Param,
+    /// Width of the normalised axis.
+    #[config(check = dim >= 1)]
+    pub dim: usize,
     /// Added to the mean square.
+    #[config(default = 1e-6, check = eps >= 0.0)]
     pub eps: f64,
+    /// `[dim]`, ones.
+    #[param(shape = [dim], init = ones)]
+    pub weight: Param,
 }
 
 impl RmsNorm {
-    /// `prefix.weight`.
-    pub fn new(prefix: &str, dim: usize, rng: &mut InitRng) -> Self {
-        Self {
-            weight: Param::new(format!("{prefix}.weight"), &[dim], Init::Ones, rng),
-            eps: 1e-6,
-        }
-    }
-
     /// Normalises `x: [.., dim]`.
     #[track_caller]
     pub fn forward(&self, g: &mut Graph, x: NodeId) -> Traced {
@@ -158,33 +123,23 @@ impl RmsNorm {
     }
 }
 
-impl Module for RmsNorm {
-    fn visit_params<'a>(&'a self, f: &mut dyn FnMut(&'a Param)) {
-        f(&self.weight);
-    }
-    fn visit_params_mut<'a>(&'a mut self, f: &mut dyn FnMut(&'a mut Param)) {
-        f(&mut self.weight);
-    }
-}
 
 /// `proj(gelu(fc(x)))` with a 4× hidden width.
+#[vibee_macros::model(crate = crate)]
 #[derive(Debug, Clone)]
 pub struct Mlp {
+    /// Width of the input and output.
+    #[config]
+    pub dim: usize,
     /// `dim → 4·dim`.
+    #[module(config = LinearConfig::new(dim, 4 * dim))]
     pub fc: Linear,
     /// `4·dim → dim`.
+    #[module(config = LinearConfig::new(4 * dim, dim))]
     pub proj: Linear,
 }
 
 impl Mlp {
-    /// `prefix.fc` and `prefix.proj`.
-    pub fn new(prefix: &str, dim: usize, rng: &mut InitRng) -> Self {
-        Self {
-            fc: Linear::new(&format!("{prefix}.fc"), dim, 4 * dim, true, rng),
-            proj: Linear::new(&format!("{prefix}.proj"), 4 * dim, dim, true, rng),
-        }
-    }
-
     /// Applies the MLP to `x: [.., dim]`.
     #[track_caller]
     pub fn forward(&self, g: &mut Graph, x: NodeId) -> Traced {
@@ -194,13 +149,3 @@ impl Mlp {
     }
 }
 
-impl Module for Mlp {
-    fn visit_params<'a>(&'a self, f: &mut dyn FnMut(&'a Param)) {
-        self.fc.visit_params(f);
-        self.proj.visit_params(f);
-    }
-    fn visit_params_mut<'a>(&'a mut self, f: &mut dyn FnMut(&'a mut Param)) {
-        self.fc.visit_params_mut(f);
-        self.proj.visit_params_mut(f);
-    }
-}

@@ -85,7 +85,7 @@ impl GptBackend {
     fn padded(&self, len: usize) -> usize {
         len.next_power_of_two()
             .max(8)
-            .min(self.gpt.config.block_size)
+            .min(self.gpt.block_size)
     }
 
     fn compile(&self, batch: usize, seq: usize) -> Result<Compiled> {
@@ -106,11 +106,11 @@ impl GptBackend {
 
 impl Backend for GptBackend {
     fn max_context(&self) -> usize {
-        self.gpt.config.block_size
+        self.gpt.block_size
     }
 
     fn vocab_size(&self) -> usize {
-        self.gpt.config.vocab_size
+        self.gpt.vocab_size
     }
 
     fn forward(&mut self, rows: &[&[u32]], visit: &mut Visit<'_>) -> Result<()> {
