@@ -58,7 +58,7 @@ fn bad_configs_name_the_field() {
     );
     assert_eq!(
         err.to_string(),
-        "model config: GptConfig: `d_model` = 8 must satisfy `d_model % n_head == 0` (n_head = 3)"
+        "model config: GptConfig: `d_model` = 8 must satisfy `d_model.is_multiple_of(n_head)` (n_head = 3)"
     );
     let mut c = tiny();
     c.n_layer = 0;

@@ -22,7 +22,9 @@ pub fn generate(def: &ModelDef) -> TokenStream {
     }
 }
 
-fn config_fields(def: &ModelDef) -> impl Iterator<Item = (&Field, &Option<syn::Expr>, &Vec<syn::Expr>)> {
+fn config_fields(
+    def: &ModelDef,
+) -> impl Iterator<Item = (&Field, &Option<syn::Expr>, &Vec<syn::Expr>)> {
     def.fields.iter().filter_map(|f| match &f.role {
         Role::Config { default, checks } => Some((f, default, checks)),
         _ => None,
@@ -95,13 +97,24 @@ fn validate_fn(def: &ModelDef) -> TokenStream {
     for (f, _, checks) in config_fields(def) {
         let field = f.ident.to_string();
         for check in checks {
-            let text = quote!(#check).to_string();
-            let others: Vec<_> = reads::names(check).into_iter().filter(|n| *n != field).collect();
-            let fmt = others.iter().map(|n| format!("{n} = {{:?}}")).collect::<Vec<_>>().join(", ");
-            let fmt = if others.is_empty() { String::new() } else { format!(" ({fmt})") };
+            let text = source_text(check);
+            let others: Vec<_> = reads::names(check)
+                .into_iter()
+                .filter(|n| *n != field)
+                .collect();
+            let fmt = others
+                .iter()
+                .map(|n| format!("{n} = {{:?}}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let fmt = if others.is_empty() {
+                String::new()
+            } else {
+                format!(" ({fmt})")
+            };
             let ident = format_ident!("{}", field);
             out.push(quote! {
-                if !(#check) {
+                if ::core::ops::Not::not(#check) {
                     return ::core::result::Result::Err(#nn::ConfigError {
                         config: #cfg_name,
                         field: #field,
@@ -140,8 +153,11 @@ fn module_impl(def: &ModelDef) -> TokenStream {
                 Role::Module { many: Many::One, .. } => {
                     quote!(#nn::Module::#method(#r self.#ident, __f);)
                 }
-                Role::Module { .. } => {
+                Role::Module { many: Many::Vec(_), .. } => {
                     quote!(for __m in #r self.#ident { #nn::Module::#method(__m, __f); })
+                }
+                Role::Module { .. } => {
+                    quote!(if let Some(__m) = #r self.#ident { #nn::Module::#method(__m, __f); })
                 }
             })
         }).collect()
@@ -196,7 +212,12 @@ fn build_field(f: &Field, nn: &TokenStream) -> Option<TokenStream> {
     let ident = &f.ident;
     Some(match &f.role {
         Role::Config { .. } => return None,
-        Role::Param { name, shape, init, when } => {
+        Role::Param {
+            name,
+            shape,
+            init,
+            when,
+        } => {
             let init = match init {
                 Some(spec) => spec.tokens(nn),
                 None => quote!(#nn::Init::Normal { mean: 0.0, std: 0.02 }),
@@ -210,10 +231,18 @@ fn build_field(f: &Field, nn: &TokenStream) -> Option<TokenStream> {
             };
             match when {
                 None => quote!(let #ident = #make;),
-                Some(w) => quote!(let #ident = if #w { ::core::option::Option::Some(#make) } else { ::core::option::Option::None };),
+                Some(w) => {
+                    quote!(let #ident = if #w { ::core::option::Option::Some(#make) } else { ::core::option::Option::None };)
+                }
             }
         }
-        Role::Module { name, ty, config, init, many } => {
+        Role::Module {
+            name,
+            ty,
+            config,
+            init,
+            many,
+        } => {
             let init = match init {
                 Some(spec) => {
                     let t = spec.tokens(nn);
@@ -221,9 +250,7 @@ fn build_field(f: &Field, nn: &TokenStream) -> Option<TokenStream> {
                 }
                 None => quote!(__init),
             };
-            let make = |prefix: TokenStream| {
-                quote!(<#ty as #nn::Model>::init_named(&(#config), &#prefix, #init, __rng))
-            };
+            let make = |prefix: TokenStream| quote!(<#ty as #nn::Model>::init_named(&(#config), &#prefix, #init, __rng));
             match many {
                 Many::One => {
                     let m = make(quote!(#nn::join_name(__prefix, #name)));
@@ -234,7 +261,9 @@ fn build_field(f: &Field, nn: &TokenStream) -> Option<TokenStream> {
                     quote!(let #ident = if #w { ::core::option::Option::Some(#m?) } else { ::core::option::Option::None };)
                 }
                 Many::Vec(len) => {
-                    let m = make(quote!(#nn::join_name(&#nn::join_name(__prefix, #name), &i.to_string())));
+                    let m = make(
+                        quote!(#nn::join_name(&#nn::join_name(__prefix, #name), &i.to_string())),
+                    );
                     quote! {
                         let #ident = {
                             let __len: usize = #len;
@@ -255,4 +284,33 @@ fn build_field(f: &Field, nn: &TokenStream) -> Option<TokenStream> {
 fn nn(def: &ModelDef) -> TokenStream {
     let krate = &def.krate;
     quote!(#krate::nn)
+}
+
+/// An expression as the user wrote it, near enough: token text with the spaces
+/// `to_string` puts around paths, calls and method dots taken out.
+fn source_text(expr: &syn::Expr) -> String {
+    let mut text = quote!(#expr).to_string();
+    for (from, to) in [
+        (" . ", "."),
+        (" :: ", "::"),
+        (":: ", "::"),
+        ("( ", "("),
+        (" )", ")"),
+        (" ,", ","),
+    ] {
+        text = text.replace(from, to);
+    }
+    // `f (x)` → `f(x)`, but `a * (b)` keeps its space.
+    let mut out = String::with_capacity(text.len());
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let call = c == ' '
+            && chars.get(i + 1) == Some(&'(')
+            && i > 0
+            && (chars[i - 1].is_alphanumeric() || chars[i - 1] == '_');
+        if !call {
+            out.push(c);
+        }
+    }
+    out
 }

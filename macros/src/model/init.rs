@@ -22,7 +22,10 @@ pub fn parse(expr: &Expr) -> syn::Result<InitSpec> {
         },
         _ => return Err(syn::Error::new_spanned(expr, unknown())),
     };
-    let name = path.get_ident().map(ToString::to_string).unwrap_or_default();
+    let name = path
+        .get_ident()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     let (rule, arity): (&'static str, &[usize]) = match name.as_str() {
         "zeros" => ("zeros", &[0]),
         "ones" => ("ones", &[0]),

@@ -57,43 +57,60 @@ fn check(cx: &Ctxt, def: &ModelDef) {
         .map(|f| f.ident.to_string())
         .collect();
     let model = &def.item.ident;
-    let mut names: BTreeMap<String, &syn::LitStr> = BTreeMap::new();
+    let mut names: BTreeMap<String, &syn::Ident> = BTreeMap::new();
     for f in &def.fields {
         let (name, exprs, extra): (_, Vec<&syn::Expr>, &[&str]) = match &f.role {
             Role::Config { default, checks } => {
                 // A default is a constant: it cannot see the other fields.
                 if let Some(d) = default {
-                    reads::check(cx, d, &BTreeSet::new(), &[], model);
+                    reads::check_constant(cx, d);
                 }
                 (None, checks.iter().collect(), &[])
             }
-            Role::Param { name, shape, init, when } => {
+            Role::Param {
+                name,
+                shape,
+                init,
+                when,
+            } => {
                 let init = init.iter().flat_map(|i| i.args());
-                (Some(name), shape.iter().chain(when).chain(init).collect(), &[])
+                (
+                    Some(name),
+                    shape.iter().chain(when).chain(init).collect(),
+                    &[],
+                )
             }
-            Role::Module { name, config, init, many, .. } => {
+            Role::Module {
+                name,
+                config,
+                init,
+                many,
+                ..
+            } => {
                 let init = init.iter().flat_map(|i| i.args());
                 let (count, extra): (Option<&syn::Expr>, &[&str]) = match many {
                     Many::One => (None, &[]),
                     Many::Vec(len) => (Some(len), &["i"]),
                     Many::Option(when) => (Some(when), &[]),
                 };
-                let all = std::iter::once(config).chain(count).chain(init).collect();
+                let all = std::iter::once(&**config)
+                    .chain(count)
+                    .chain(init)
+                    .collect();
                 (Some(name), all, extra)
             }
         };
         for e in exprs {
             reads::check(cx, e, &config, extra, model);
         }
-        if let Some(name) = name {
-            if let Some(first) = names.insert(name.value(), name) {
-                let msg = format!(
-                    "duplicate name `{}`: two fields would save parameters under the same dotted name (the first is `{}`)",
-                    name.value(),
-                    first.value()
-                );
-                cx.error_spanned_by(name, msg);
-            }
+        if let Some(name) = name
+            && let Some(first) = names.insert(name.value(), &f.ident)
+        {
+            let msg = format!(
+                "duplicate name `{}`: field `{first}` already saves its parameters under it; give one of them `name = \"..\"`",
+                name.value(),
+            );
+            cx.error_spanned_by(name, msg);
         }
     }
 }

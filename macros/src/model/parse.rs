@@ -37,8 +37,8 @@ pub enum Role {
     },
     Module {
         name: LitStr,
-        ty: Type,
-        config: Expr,
+        ty: Box<Type>,
+        config: Box<Expr>,
         init: Option<InitSpec>,
         many: Many,
     },
@@ -152,7 +152,9 @@ fn config_role(cx: &Ctxt, attr: &Attribute, ty: &Type) -> Option<Role> {
             } else if meta.path.is_ident("check") {
                 checks.push(meta.value()?.parse()?);
             } else {
-                return Err(meta.error("unknown key: `#[config]` takes `default = <expr>` and `check = <bool expr>`"));
+                return Err(meta.error(
+                    "unknown key: `#[config]` takes `default = <expr>` and `check = <bool expr>`",
+                ));
             }
             Ok(())
         });
@@ -193,7 +195,11 @@ fn args(cx: &Ctxt, attr: &Attribute, keys: &[&str]) -> Option<Args> {
         return Some(a);
     }
     let parsed = attr.parse_nested_meta(|meta| {
-        let key = meta.path.get_ident().map(Ident::to_string).unwrap_or_default();
+        let key = meta
+            .path
+            .get_ident()
+            .map(Ident::to_string)
+            .unwrap_or_default();
         if !keys.contains(&key.as_str()) {
             let list = keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>();
             let msg = format!("unknown key: `#[{role}]` takes {}", list.join(", "));
@@ -288,8 +294,8 @@ fn module_role(cx: &Ctxt, attr: &Attribute, ty: &Type, name: LitStr) -> Option<R
     };
     Some(Role::Module {
         name: checked_name(cx, a.name, name),
-        ty: inner.clone(),
-        config,
+        ty: Box::new(inner.clone()),
+        config: Box::new(config),
         init: a.init,
         many,
     })
@@ -338,7 +344,5 @@ fn is_param(ty: &Type) -> bool {
 
 /// A path naming a model type: no references, tuples, arrays or containers.
 fn plain_model_type(ty: &Type) -> bool {
-    matches!(ty, Type::Path(p) if p.qself.is_none())
-        && container(ty).is_none()
-        && !is_param(ty)
+    matches!(ty, Type::Path(p) if p.qself.is_none()) && container(ty).is_none() && !is_param(ty)
 }

@@ -40,7 +40,9 @@ impl<'ast> Visit<'ast> for Reads {
         let Some(ident) = p.path.get_ident() else {
             return;
         };
-        let lower = ident.to_string().starts_with(|c: char| c.is_lowercase() || c == '_');
+        let lower = ident
+            .to_string()
+            .starts_with(|c: char| c.is_lowercase() || c == '_');
         if p.qself.is_none() && lower && !self.found.iter().any(|f| f == ident) {
             self.found.push(ident.clone());
         }
@@ -59,4 +61,15 @@ impl<'ast> Visit<'ast> for Reads {
     // Closures bind their own names; macros' tokens are not expressions.
     fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
     fn visit_expr_macro(&mut self, _: &'ast syn::ExprMacro) {}
+}
+
+/// Reports every name a `default = ..` reads: a default is a constant, filled in when the
+/// key is absent, before any other field is known.
+pub fn check_constant(cx: &Ctxt, expr: &Expr) {
+    for name in names(expr) {
+        let msg = format!(
+            "a default is a constant: it cannot read `{name}` (write the value, or compute it in a `check` or where the config is built)"
+        );
+        cx.error_spanned_by(&name, msg);
+    }
 }

@@ -14,7 +14,7 @@ pub struct CausalSelfAttention {
     #[config]
     pub dim: usize,
     /// Heads; `dim % n_head == 0`.
-    #[config(check = n_head >= 1, check = dim % n_head == 0)]
+    #[config(check = n_head >= 1, check = dim.is_multiple_of(n_head))]
     pub n_head: usize,
     /// `dim → 3·dim`: queries, keys and values, in that order.
     #[module(config = LinearConfig::new(dim, 3 * dim))]
@@ -46,7 +46,6 @@ impl CausalSelfAttention {
         self.proj.forward(g, y)
     }
 }
-
 
 /// `x + attn(ln1(x))`, then `x + mlp(ln2(x))`.
 #[vibee_macros::model(crate = crate)]
@@ -84,4 +83,3 @@ impl Block {
         g.add(x, h)
     }
 }
-

@@ -24,7 +24,7 @@ pub struct Gpt {
     #[config(check = n_head >= 1)]
     pub n_head: usize,
     /// Width of the residual stream.
-    #[config(check = d_model >= 1, check = d_model % n_head == 0)]
+    #[config(check = d_model >= 1, check = d_model.is_multiple_of(n_head))]
     pub d_model: usize,
     /// Longest context (positions).
     #[config(check = block_size >= 1)]
@@ -128,12 +128,7 @@ impl Gpt {
     /// Traces the sampling graph: logits `[1, block_size, vocab]`.
     pub fn trace_logits(&self) -> Result<Graph, GraphError> {
         let mut g = Graph::new();
-        let tokens = g.input(
-            "tokens",
-            &[1, self.block_size],
-            DType::U32,
-            InputRole::Data,
-        )?;
+        let tokens = g.input("tokens", &[1, self.block_size], DType::U32, InputRole::Data)?;
         let logits = self.forward(&mut g, tokens)?;
         g.outputs.push(logits);
         Ok(g)

@@ -45,7 +45,6 @@ impl Linear {
     }
 }
 
-
 /// A table of `[rows, dim]` vectors looked up by index.
 #[vibee_macros::model(crate = crate)]
 #[derive(Debug, Clone)]
@@ -69,7 +68,6 @@ impl Embedding {
         g.gather(w, ids)
     }
 }
-
 
 /// Layer normalisation over the last axis, with weight and bias.
 #[vibee_macros::model(crate = crate)]
@@ -98,7 +96,6 @@ impl LayerNorm {
     }
 }
 
-
 /// RMS normalisation over the last axis, with weight.
 #[vibee_macros::model(crate = crate)]
 #[derive(Debug, Clone)]
@@ -122,7 +119,6 @@ impl RmsNorm {
         g.rms_norm(x, Some(w), self.eps)
     }
 }
-
 
 /// `proj(gelu(fc(x)))` with a 4× hidden width.
 #[vibee_macros::model(crate = crate)]
@@ -148,4 +144,3 @@ impl Mlp {
         self.proj.forward(g, h)
     }
 }
-

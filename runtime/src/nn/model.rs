@@ -68,7 +68,11 @@ pub fn summary(model: &dyn Module) -> String {
     let shape_w = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(5);
     let total: usize = rows.iter().map(|r| r.2).sum();
     let mut out = String::new();
-    let _ = writeln!(out, "{:<name_w$}  {:<shape_w$}  {:>12}", "parameter", "shape", "count");
+    let _ = writeln!(
+        out,
+        "{:<name_w$}  {:<shape_w$}  {:>12}",
+        "parameter", "shape", "count"
+    );
     for (name, shape, n) in &rows {
         let _ = writeln!(out, "{name:<name_w$}  {shape:<shape_w$}  {n:>12}");
     }

@@ -83,9 +83,7 @@ impl GptBackend {
 
     /// The padded length of a batch whose longest row has `len` tokens.
     fn padded(&self, len: usize) -> usize {
-        len.next_power_of_two()
-            .max(8)
-            .min(self.gpt.block_size)
+        len.next_power_of_two().max(8).min(self.gpt.block_size)
     }
 
     fn compile(&self, batch: usize, seq: usize) -> Result<Compiled> {
