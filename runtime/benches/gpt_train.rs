@@ -7,7 +7,8 @@
 //!
 //! Prints tokens/s of both, the ratio (targets: ≥ 1.5× on the small shape, ≥ 1.2× on the
 //! larger), the fraction of the machine's measured sgemm peak the training step reaches, and
-//! the planned peak of the step's intermediate memory (with buffer reuse, and without).
+//! the planned peak of the step's intermediate memory (with buffer reuse, and without; and
+//! with selective and full activation recomputation).
 //! When `torch` cannot be imported the PyTorch side is skipped with the reason printed.
 //!
 //! `cargo bench -p vibee-runtime --bench gpt_train`. The Python is `$VIBEE_PYTHON`, else
@@ -19,6 +20,7 @@ use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use vibee_dsl::graph::passes::Recompute;
 use vibee_runtime::exec::{gemm_f32, gemm_isa};
 use vibee_runtime::nn::{CpuGpt, GptConfig};
 use vibee_runtime::optim::{Adam, AdamConfig, Optimizer, ParamSet};
@@ -70,6 +72,8 @@ struct Measured {
     flops_per_token: f64,
     planned_peak: usize,
     unplanned: usize,
+    /// Planned peaks with selective and with full activation recomputation.
+    recomputed: [usize; 2],
 }
 
 fn vibee(shape: &Shape, threads: usize, steps: usize) -> BenchResult<Measured> {
@@ -114,6 +118,14 @@ fn vibee(shape: &Shape, threads: usize, steps: usize) -> BenchResult<Measured> {
     }
     let seconds = started.elapsed().as_secs_f64();
     let (planned_peak, unplanned) = model.planned_memory(b, t)?;
+    let mut recomputed = [0; 2];
+    for (k, policy) in [Recompute::Selective, Recompute::Full]
+        .into_iter()
+        .enumerate()
+    {
+        model.set_recompute(policy);
+        recomputed[k] = model.planned_memory(b, t)?.0;
+    }
     // Matrix-product parameters (all but the embedding tables), 6 FLOPs each per token
     // (forward, two backward products), plus attention's scores and mixing (12·L·T·d).
     let matmul_params: usize = specs
@@ -127,6 +139,7 @@ fn vibee(shape: &Shape, threads: usize, steps: usize) -> BenchResult<Measured> {
         flops_per_token,
         planned_peak,
         unplanned,
+        recomputed,
     })
 }
 
@@ -220,6 +233,12 @@ fn main() -> BenchResult<()> {
                 100.0 * achieved / peak,
                 mib(v.planned_peak),
                 mib(v.unplanned)
+            );
+            println!(
+                "{:<5}        step memory with activation recomputation: selective {:.1} MiB, full {:.1} MiB",
+                shape.name,
+                mib(v.recomputed[0]),
+                mib(v.recomputed[1])
             );
             match torch(shape, threads, steps) {
                 Ok(t) => println!(

@@ -148,3 +148,13 @@ fn a_missing_config_file_is_an_io_error_naming_it() {
     assert!(matches!(e, TrainError::Io { .. }));
     assert!(e.to_string().contains("/nonexistent/vibee/run.toml"), "{e}");
 }
+
+#[test]
+fn recomputation_is_a_model_setting() {
+    use vibee_dsl::graph::passes::Recompute;
+    let cfg = TrainConfig::from_toml_str("[model]\nrecompute = \"selective\"\n", "r.toml").unwrap();
+    assert_eq!(cfg.model.recompute, Recompute::Selective);
+    assert_eq!(TrainConfig::default().model.recompute, Recompute::None);
+    let e = err("[model]\nrecompute = \"some\"\n");
+    assert!(e.contains("r") && e.contains("recompute"), "{e}");
+}

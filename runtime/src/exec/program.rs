@@ -2,7 +2,7 @@
 //! its buffers again.
 
 use vibee_dsl::graph::error::site_string;
-use vibee_dsl::graph::passes::{MemoryPlan, optimize, plan_memory};
+use vibee_dsl::graph::passes::{MemoryPlan, Recompute, optimize, plan_memory, recompute};
 use vibee_dsl::graph::{DType, Graph, InputRole, Node, NodeId, Op, UnaryOp};
 
 use super::{ExecError, Feed};
@@ -58,7 +58,18 @@ impl Program {
     /// Compiles `graph` (its `outputs` are what [`Program::output`] returns) to run on
     /// `threads` worker threads.
     pub fn compile(graph: &Graph, threads: usize) -> Result<Self, ExecError> {
-        let (mut graph, _) = optimize(graph);
+        Self::compile_with(graph, threads, Recompute::None)
+    }
+
+    /// As [`Program::compile`], with the backward recomputing forward values as `policy`
+    /// says (the loss is `outputs[0]`); [`Program::planned_peak_bytes`] shows the saving.
+    pub fn compile_with(
+        graph: &Graph,
+        threads: usize,
+        policy: Recompute,
+    ) -> Result<Self, ExecError> {
+        let (graph, _) = optimize(graph);
+        let mut graph = recompute(&graph, policy);
         copy_aliased_outputs(&mut graph)?;
         check_dtypes(&graph)?;
         let plan = plan_memory(&graph);

@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use vibee_dsl::graph::passes::Recompute;
+
 use crate::exec::{Feed, Program};
 use crate::train::model::{ModelResult, ParamSpec, Trainable};
 
@@ -38,6 +40,7 @@ struct Compiled {
 pub struct CpuGpt {
     model: Gpt,
     threads: usize,
+    recompute: Recompute,
     programs: HashMap<(usize, usize, bool), Compiled>,
     logits: Option<Compiled>,
 }
@@ -53,8 +56,18 @@ impl CpuGpt {
         Self {
             model,
             threads: threads.max(1),
+            recompute: Recompute::None,
             programs: HashMap::new(),
             logits: None,
+        }
+    }
+
+    /// Training programs compiled from now on recompute activations as `policy` says
+    /// (gradients are unchanged; the planned peak memory drops).
+    pub fn set_recompute(&mut self, policy: Recompute) {
+        if policy != self.recompute {
+            self.recompute = policy;
+            self.programs.clear();
         }
     }
 
@@ -71,7 +84,7 @@ impl CpuGpt {
     }
 
     fn compile(&self, graph: &vibee_dsl::graph::Graph) -> Result<Compiled, NnError> {
-        let program = Program::compile(graph, self.threads)?;
+        let program = Program::compile_with(graph, self.threads, self.recompute)?;
         let bound = self.model.bind_inputs(&program, &["tokens", "targets"])?;
         let sources = program
             .inputs()

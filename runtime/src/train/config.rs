@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use vibee_dsl::graph::passes::Recompute;
 
 use super::corpus::CorpusConfig;
 use super::error::{TrainError, TrainResult};
@@ -71,6 +72,10 @@ pub struct ModelConfig {
     pub d_model: usize,
     /// Context length (tokens per training sequence).
     pub block_size: usize,
+    /// Activation recomputation in the backward: `"none"` (default), `"selective"` (the
+    /// attention core and cheap ops) or `"full"` (all but each block's inputs). Gradients
+    /// are unchanged; peak memory drops, compute grows.
+    pub recompute: Recompute,
 }
 
 impl Default for ModelConfig {
@@ -82,6 +87,7 @@ impl Default for ModelConfig {
             n_heads: 4,
             d_model: 128,
             block_size: 128,
+            recompute: Recompute::None,
         }
     }
 }
