@@ -220,8 +220,13 @@
 //! containers), a `#[param]` without `shape` or a `#[module]` without `config`, `len` or
 //! `when` on the wrong container, unknown keys and initialisers, names that are empty,
 //! dotted or used twice, and attribute expressions that read something other than a
-//! `#[config]` field. `forward` methods are written by hand over the graph
-//! (`fn forward(&self, g: &mut Graph, x: NodeId)`), as the built-in layers do.
+//! `#[config]` field.
+//!
+//! `forward` is a plain method over [`dsl::graph::Tensor`]s (`x.matmul_t(&w)`, `a + &b`,
+//! `x.layer_norm(..)`, `q.causal_attention(&k, &v)`), as the built-in layers' are: each
+//! operation appends a node to its [`dsl::graph::Tracer`]'s graph, checked at the calling
+//! line; the first error is kept and `Tracer::finish` returns it with that line and the
+//! shapes. A parameter enters the trace with `param.tensor(&x)`.
 
 mod cube_launcher;
 mod kernel_templates;

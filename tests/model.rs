@@ -274,3 +274,26 @@ mod safetensors_like {
         std::fs::write(path, bytes)
     }
 }
+
+#[test]
+fn forward_is_plain_rust_over_tensors_and_errors_name_the_call_line() {
+    use vibee::dsl::graph::{DType, InputRole, Tracer};
+    let lin = Linear::init(&LinearConfig::new(4, 3), 0).expect("valid");
+    let tr = Tracer::new();
+    let x = tr.input("x", &[2, 4], DType::F32, InputRole::Data);
+    let y = lin.forward(&x).gelu() * 0.5 + 1.0;
+    let g = tr.finish(&[&y]).expect("shapes agree");
+    assert_eq!(g.shape(g.outputs[0]), &[2, 3]);
+    // Two parameters and one data input.
+    assert_eq!(g.inputs().count(), 3);
+
+    let tr = Tracer::new();
+    let x = tr.input("x", &[2, 5], DType::F32, InputRole::Data);
+    let (y, line) = (lin.forward(&x), line!());
+    let y = y.gelu(); // skipped: the trace already failed
+    let err = tr.finish(&[&y]).expect_err("width 5 into a 4-wide layer");
+    let text = err.to_string();
+    assert!(text.contains("`matmul`"), "{text}");
+    assert!(text.contains(&format!("tests/model.rs:{line}")), "{text}");
+    assert!(text.contains("[[2, 5], [3, 4]]"), "{text}");
+}

@@ -1,10 +1,8 @@
 //! Causal self-attention and the pre-LN transformer block (as `torch_gpt.py`'s `Block`).
 
-use vibee_dsl::graph::{Graph, GraphError, NodeId};
+use vibee_dsl::graph::Tensor;
 
 use super::layers::{LayerNorm, LayerNormConfig, Linear, LinearConfig, Mlp, MlpConfig};
-
-type Traced = Result<NodeId, GraphError>;
 
 /// Multi-head causal self-attention with a fused `qkv` projection.
 #[vibee_macros::model(crate = crate)]
@@ -27,23 +25,24 @@ pub struct CausalSelfAttention {
 impl CausalSelfAttention {
     /// Attends over `x: [B, T, dim]`.
     #[track_caller]
-    pub fn forward(&self, g: &mut Graph, x: NodeId) -> Traced {
-        let s = g.shape(x).to_vec();
-        let (b, t, d) = (s[0], s[1], s[2]);
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let [b, t, d] = x.shape()[..] else {
+            // Not `[B, T, dim]`: the projection reports the shapes at this line.
+            return self.proj.forward(x);
+        };
         let (h, hd) = (self.n_head, d / self.n_head.max(1));
-        let qkv = self.qkv.forward(g, x)?;
-        let split = g.reshape(qkv, &[b, t, 3, h, hd])?;
         // [3, B, H, T, hd]: q, k and v become contiguous blocks.
-        let heads = g.permute(split, &[2, 0, 3, 1, 4])?;
-        let mut qkv3 = [x; 3];
-        for (i, part) in qkv3.iter_mut().enumerate() {
-            let one = g.slice(heads, 0, i, i + 1)?;
-            *part = g.reshape(one, &[b, h, t, hd])?;
-        }
-        let y = g.causal_attention(qkv3[0], qkv3[1], qkv3[2])?;
-        let y = g.permute(y, &[0, 2, 1, 3])?;
-        let y = g.reshape(y, &[b, t, d])?;
-        self.proj.forward(g, y)
+        let heads = self
+            .qkv
+            .forward(x)
+            .reshape(&[b, t, 3, h, hd])
+            .permute(&[2, 0, 3, 1, 4]);
+        let [q, k, v] = [0, 1, 2].map(|i| heads.slice(0, i, i + 1).reshape(&[b, h, t, hd]));
+        let y = q
+            .causal_attention(&k, &v)
+            .permute(&[0, 2, 1, 3])
+            .reshape(&[b, t, d]);
+        self.proj.forward(&y)
     }
 }
 
@@ -74,12 +73,8 @@ pub struct Block {
 impl Block {
     /// Applies the block to `x: [B, T, dim]`.
     #[track_caller]
-    pub fn forward(&self, g: &mut Graph, x: NodeId) -> Traced {
-        let h = self.ln1.forward(g, x)?;
-        let h = self.attn.forward(g, h)?;
-        let x = g.add(x, h)?;
-        let h = self.ln2.forward(g, x)?;
-        let h = self.mlp.forward(g, h)?;
-        g.add(x, h)
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let x = x + &self.attn.forward(&self.ln1.forward(x));
+        &x + &self.mlp.forward(&self.ln2.forward(&x))
     }
 }

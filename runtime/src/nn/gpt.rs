@@ -1,7 +1,7 @@
 //! A GPT-2-style decoder (pre-LN, learned positions, GELU MLP, untied head), the same
 //! architecture and default initialisation as `torch_gpt.py`.
 
-use vibee_dsl::graph::{DType, Graph, GraphError, InputRole, NodeId};
+use vibee_dsl::graph::{DType, Graph, GraphError, InputRole, Tensor, Tracer};
 
 use super::NnError;
 use super::block::{Block, BlockConfig};
@@ -91,46 +91,48 @@ impl Gpt {
 
     /// Logits `[B, T, vocab]` for `tokens: [B, T]` (U32, `T ≤ block_size`).
     #[track_caller]
-    pub fn forward(&self, g: &mut Graph, tokens: NodeId) -> Result<NodeId, GraphError> {
-        let t = g.shape(tokens)[1];
-        let tok = self.wte.forward(g, tokens)?;
-        let wpe = self.wpe.weight.trace(g)?;
-        let pos = g.slice(wpe, 0, 0, t)?;
-        let mut x = g.add(tok, pos)?;
+    pub fn forward(&self, tokens: &Tensor) -> Tensor {
+        let t = tokens.shape().get(1).copied().unwrap_or(0);
+        let pos = self.wpe.weight.tensor(tokens).slice(0, 0, t);
+        let mut x = self.wte.forward(tokens) + pos;
         for b in &self.blocks {
-            x = b.forward(g, x)?;
+            x = b.forward(&x);
         }
-        let x = self.ln_f.forward(g, x)?;
-        self.lm_head.forward(g, x)
+        self.lm_head.forward(&self.ln_f.forward(&x))
     }
 
     /// Traces the training graph for `[batch, seq]`: outputs the mean cross-entropy, then
     /// (with `grads`) the gradient of every parameter in [`Module`] order.
     pub fn trace_loss(&self, batch: usize, seq: usize, grads: bool) -> Result<Graph, GraphError> {
-        let mut g = Graph::new();
-        let tokens = g.input("tokens", &[batch, seq], DType::U32, InputRole::Data)?;
-        let targets = g.input("targets", &[batch * seq], DType::U32, InputRole::Data)?;
-        let logits = self.forward(&mut g, tokens)?;
-        let flat = g.reshape(logits, &[batch * seq, self.vocab_size])?;
-        let loss = g.cross_entropy(flat, targets)?;
-        g.outputs.push(loss);
+        let tr = Tracer::new();
+        let tokens = tr.input("tokens", &[batch, seq], DType::U32, InputRole::Data);
+        let targets = tr.input("targets", &[batch * seq], DType::U32, InputRole::Data);
+        let logits = self
+            .forward(&tokens)
+            .reshape(&[batch * seq, self.vocab_size]);
+        let loss = logits.cross_entropy(&targets);
+        let mut g = tr.finish(&[&loss])?;
         if grads {
             let mut params = Vec::new();
             for p in self.parameters() {
                 params.push(p.trace(&mut g)?);
             }
-            let ds = vibee_dsl::graph::autodiff::gradients(&mut g, loss, &params)?;
+            let ds = vibee_dsl::graph::autodiff::gradients(&mut g, loss.id(), &params)?;
             g.outputs.extend(ds);
         }
         Ok(g)
     }
 
+    /// The graph of logits `[batch, seq, vocab]` for a `tokens` input of that shape.
+    pub fn trace_logits_for(&self, batch: usize, seq: usize) -> Result<Graph, GraphError> {
+        let tr = Tracer::new();
+        let tokens = tr.input("tokens", &[batch, seq], DType::U32, InputRole::Data);
+        let logits = self.forward(&tokens);
+        tr.finish(&[&logits])
+    }
+
     /// Traces the sampling graph: logits `[1, block_size, vocab]`.
     pub fn trace_logits(&self) -> Result<Graph, GraphError> {
-        let mut g = Graph::new();
-        let tokens = g.input("tokens", &[1, self.block_size], DType::U32, InputRole::Data)?;
-        let logits = self.forward(&mut g, tokens)?;
-        g.outputs.push(logits);
-        Ok(g)
+        self.trace_logits_for(1, self.block_size)
     }
 }

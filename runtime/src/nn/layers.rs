@@ -2,11 +2,9 @@
 //! into a graph and is `#[track_caller]`, so a shape error names the model line that called
 //! the layer.
 
-use vibee_dsl::graph::{Graph, GraphError, NodeId};
+use vibee_dsl::graph::Tensor;
 
 use super::param::Param;
-
-type Traced = Result<NodeId, GraphError>;
 
 /// `y = x·Wᵀ + b` with `W: [out, in]` (PyTorch's layout and default initialisation).
 #[vibee_macros::model(crate = crate)]
@@ -32,15 +30,11 @@ pub struct Linear {
 impl Linear {
     /// Applies the layer to `x: [.., in]`.
     #[track_caller]
-    pub fn forward(&self, g: &mut Graph, x: NodeId) -> Traced {
-        let w = self.weight.trace(g)?;
-        let y = g.matmul(x, w, false, true)?;
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let y = x.matmul_t(&self.weight.tensor(x));
         match &self.bias {
-            Some(b) => {
-                let b = b.trace(g)?;
-                g.add(y, b)
-            }
-            None => Ok(y),
+            Some(b) => y + b.tensor(x),
+            None => y,
         }
     }
 }
@@ -63,9 +57,8 @@ pub struct Embedding {
 impl Embedding {
     /// Rows at `ids` (U32).
     #[track_caller]
-    pub fn forward(&self, g: &mut Graph, ids: NodeId) -> Traced {
-        let w = self.weight.trace(g)?;
-        g.gather(w, ids)
+    pub fn forward(&self, ids: &Tensor) -> Tensor {
+        self.weight.tensor(ids).gather(ids)
     }
 }
 
@@ -90,9 +83,9 @@ pub struct LayerNorm {
 impl LayerNorm {
     /// Normalises `x: [.., dim]`.
     #[track_caller]
-    pub fn forward(&self, g: &mut Graph, x: NodeId) -> Traced {
-        let (w, b) = (self.weight.trace(g)?, self.bias.trace(g)?);
-        g.layer_norm(x, Some(w), Some(b), self.eps)
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let (w, b) = (self.weight.tensor(x), self.bias.tensor(x));
+        x.layer_norm(Some(&w), Some(&b), self.eps)
     }
 }
 
@@ -114,9 +107,8 @@ pub struct RmsNorm {
 impl RmsNorm {
     /// Normalises `x: [.., dim]`.
     #[track_caller]
-    pub fn forward(&self, g: &mut Graph, x: NodeId) -> Traced {
-        let w = self.weight.trace(g)?;
-        g.rms_norm(x, Some(w), self.eps)
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        x.rms_norm(Some(&self.weight.tensor(x)), self.eps)
     }
 }
 
@@ -138,9 +130,7 @@ pub struct Mlp {
 impl Mlp {
     /// Applies the MLP to `x: [.., dim]`.
     #[track_caller]
-    pub fn forward(&self, g: &mut Graph, x: NodeId) -> Traced {
-        let h = self.fc.forward(g, x)?;
-        let h = g.gelu(h)?;
-        self.proj.forward(g, h)
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        self.proj.forward(&self.fc.forward(x).gelu())
     }
 }

@@ -1,6 +1,6 @@
 //! Parameters, the traversal every layer implements, and seeded initialisation.
 
-use vibee_dsl::graph::{DType, Graph, GraphError, InputRole, NodeId};
+use vibee_dsl::graph::{DType, Graph, GraphError, InputRole, NodeId, Tensor};
 
 /// One parameter tensor: its stable dotted name, shape and values.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +24,14 @@ impl Param {
             shape: shape.to_vec(),
             data,
         }
+    }
+
+    /// The traced input standing for this parameter, in `like`'s trace (created at first
+    /// use, shared after).
+    #[track_caller]
+    pub fn tensor(&self, like: &Tensor) -> Tensor {
+        like.tracer()
+            .input(&self.name, &self.shape, DType::F32, InputRole::Param)
     }
 
     /// The graph input standing for this parameter (created at first use).

@@ -49,9 +49,9 @@ pub fn recompute(g: &Graph, policy: Recompute) -> Graph {
         map: vec![NodeId(0); g.nodes.len()],
         copy: vec![None; g.nodes.len()],
     };
-    for i in 0..g.nodes.len() {
+    for (i, &is_forward) in forward.iter().enumerate() {
         let mut node = g.nodes[i].clone();
-        node.inputs = if forward[i] {
+        node.inputs = if is_forward {
             node.inputs.iter().map(|j| r.map[j.index()]).collect()
         } else {
             node.inputs.iter().map(|&j| r.backward_read(j)).collect()

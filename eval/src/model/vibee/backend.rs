@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 
-use vibee_dsl::graph::{DType, Graph, InputRole};
 use vibee_runtime::exec::{Feed, Program};
 use vibee_runtime::nn::{Gpt, Module};
 use vibee_runtime::train::Trainable;
@@ -87,12 +86,7 @@ impl GptBackend {
     }
 
     fn compile(&self, batch: usize, seq: usize) -> Result<Compiled> {
-        let mut g = Graph::new();
-        let tokens = g
-            .input("tokens", &[batch, seq], DType::U32, InputRole::Data)
-            .map_err(model_err)?;
-        let logits = self.gpt.forward(&mut g, tokens).map_err(model_err)?;
-        g.outputs.push(logits);
+        let g = self.gpt.trace_logits_for(batch, seq).map_err(model_err)?;
         let program = Program::compile(&g, self.threads).map_err(model_err)?;
         let sources = self
             .gpt
