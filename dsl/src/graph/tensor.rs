@@ -235,6 +235,10 @@ impl Tensor {
         }
     );
     traced!(
+        /// The values as `to` (`DType::BF16`, `DType::F16`, `DType::F32`), rounded.
+        fn cast(&self, to: DType) |g| g.cast(self.id, to)
+    );
+    traced!(
         /// Dropout with probability `p`; the mask is a counter-based hash of `seed`.
         fn dropout(&self, p: f64, seed: u64) |g| g.dropout(self.id, p, seed)
     );

@@ -204,6 +204,9 @@ impl Program {
                 step,
                 self.threads,
             );
+            if matches!(node.dtype, DType::BF16 | DType::F16) {
+                super::elementwise::round_to(node.dtype, &mut out[..node.numel()]);
+            }
             self.slots[s] = out;
             result?;
         }
@@ -241,8 +244,12 @@ fn copy_aliased_outputs(g: &mut Graph) -> Result<(), ExecError> {
 
 fn check_dtypes(g: &Graph) -> Result<(), ExecError> {
     for (i, n) in g.nodes.iter().enumerate() {
-        let ok = n.dtype == DType::F32
-            || (n.dtype == DType::U32 && matches!(n.op, Op::Input { .. } | Op::Reshape));
+        // Reduced precision enters by `Cast`: inputs are bound as f32 or u32.
+        let ok = match n.dtype {
+            DType::F32 => true,
+            DType::BF16 | DType::F16 => !matches!(n.op, Op::Input { .. }),
+            DType::U32 => matches!(n.op, Op::Input { .. } | Op::Reshape),
+        };
         if !ok {
             return Err(ExecError::Unsupported {
                 node: i,
@@ -307,6 +314,7 @@ fn run_node(
                 (0..ins.len()).map(|k| (ins[k].f(), shape_of(k))).collect();
             super::movement::concat(&parts, *axis, out, &node.shape)
         }
+        Op::Cast { .. } => out.copy_from_slice(ins[0].f()),
         Op::Gather => {
             let rows = shape_of(0)[0];
             check_ids(node, ins[1].u(), rows)?;
