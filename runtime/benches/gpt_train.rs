@@ -117,6 +117,9 @@ fn vibee(shape: &Shape, threads: usize, steps: usize) -> BenchResult<Measured> {
         step(&mut model)?;
     }
     let seconds = started.elapsed().as_secs_f64();
+    if threads == 1 {
+        print_profile(&mut model, b, t, &mut step)?;
+    }
     let (planned_peak, unplanned) = model.planned_memory(b, t)?;
     let mut recomputed = [0; 2];
     for (k, policy) in [Recompute::Selective, Recompute::Full]
@@ -141,6 +144,32 @@ fn vibee(shape: &Shape, threads: usize, steps: usize) -> BenchResult<Measured> {
         unplanned,
         recomputed,
     })
+}
+
+/// Where one more step's time goes, by op kind (the largest eight).
+fn print_profile(
+    model: &mut CpuGpt,
+    b: usize,
+    t: usize,
+    step: &mut dyn FnMut(&mut CpuGpt) -> BenchResult<f32>,
+) -> BenchResult<()> {
+    model.training_program(b, t)?.set_profiling(true);
+    step(model)?;
+    let program = model.training_program(b, t)?;
+    let profile = program.profile();
+    program.set_profiling(false);
+    let total: f64 = profile.iter().map(|p| p.1).sum();
+    let top: Vec<String> = profile
+        .iter()
+        .take(8)
+        .map(|(op, s, _)| format!("{op} {:.0}%", 100.0 * s / total))
+        .collect();
+    println!(
+        "      one step by op ({:.0} ms): {}",
+        total * 1e3,
+        top.join(", ")
+    );
+    Ok(())
 }
 
 /// The anchor's tokens/s, or why it could not run.

@@ -52,6 +52,8 @@ pub struct Program {
     input_of_node: Vec<Option<usize>>,
     pool: std::sync::Arc<rayon::ThreadPool>,
     threads: usize,
+    /// Seconds spent in each node over the runs since profiling was turned on.
+    profile: Option<Vec<f64>>,
 }
 
 impl Program {
@@ -104,7 +106,48 @@ impl Program {
             input_of_node,
             pool,
             threads,
+            profile: None,
         })
+    }
+
+    /// Turns per-node timing on (cleared) or off. Timing adds a clock read per node.
+    pub fn set_profiling(&mut self, on: bool) {
+        self.profile = on.then(|| vec![0.0; self.graph.nodes.len()]);
+    }
+
+    /// Time per op kind since profiling was turned on, largest first: `(op, seconds,
+    /// nodes)`; products are told apart by their transposes (`matmul`, `matmul_nt`, …).
+    pub fn profile(&self) -> Vec<(String, f64, usize)> {
+        let Some(times) = &self.profile else {
+            return Vec::new();
+        };
+        let mut by: std::collections::BTreeMap<String, (f64, usize)> = Default::default();
+        for (node, &t) in self.graph.nodes.iter().zip(times) {
+            if matches!(node.op, Op::Input { .. } | Op::Reshape) {
+                continue;
+            }
+            let name = match node.op {
+                Op::MatMul { trans_a, trans_b } => {
+                    let suffix = match (trans_a, trans_b) {
+                        (false, false) => "",
+                        (false, true) => "_nt",
+                        (true, false) => "_tn",
+                        (true, true) => "_tt",
+                    };
+                    format!("matmul{suffix}")
+                }
+                Op::Unary(u) => format!("unary {u:?}"),
+                Op::Binary(b) => format!("binary {b:?}"),
+                ref op => op.name().to_string(),
+            };
+            let e = by.entry(name).or_default();
+            e.0 += t;
+            e.1 += 1;
+        }
+        let mut out: Vec<(String, f64, usize)> =
+            by.into_iter().map(|(k, (t, n))| (k, t, n)).collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1));
+        out
     }
 
     /// The inputs, in the order [`Program::run`] binds them.
@@ -194,6 +237,7 @@ impl Program {
                 continue;
             }
             let s = self.plan.slot[i].expect("the memory plan gives every computed node a slot");
+            let started = self.profile.is_some().then(std::time::Instant::now);
             let mut out = std::mem::take(&mut self.slots[s]);
             let ins: Vec<Val<'_>> = node.inputs.iter().map(|&j| self.value(j, feeds)).collect();
             let result = run_node(
@@ -208,6 +252,9 @@ impl Program {
                 super::elementwise::round_to(node.dtype, &mut out[..node.numel()]);
             }
             self.slots[s] = out;
+            if let (Some(t0), Some(times)) = (started, self.profile.as_mut()) {
+                times[i] += t0.elapsed().as_secs_f64();
+            }
             result?;
         }
         Ok(())

@@ -83,6 +83,12 @@ impl CpuGpt {
         Ok((c.program.planned_peak_bytes(), c.program.unplanned_bytes()))
     }
 
+    /// The compiled training program for `[batch, seq]` (compiled if needed): its plan,
+    /// its graph, and per-op timing with [`Program::set_profiling`].
+    pub fn training_program(&mut self, batch: usize, seq: usize) -> Result<&mut Program, NnError> {
+        Ok(&mut self.program(batch, seq, true)?.program)
+    }
+
     fn compile(&self, graph: &vibee_dsl::graph::Graph) -> Result<Compiled, NnError> {
         let program = Program::compile_with(graph, self.threads, self.recompute)?;
         let bound = self.model.bind_inputs(&program, &["tokens", "targets"])?;
