@@ -158,3 +158,12 @@ fn recomputation_is_a_model_setting() {
     let e = err("[model]\nrecompute = \"some\"\n");
     assert!(e.contains("r") && e.contains("recompute"), "{e}");
 }
+
+#[test]
+fn the_demo_config_is_valid_and_small() {
+    let cfg = TrainConfig::demo();
+    cfg.validate("<demo>").unwrap();
+    let m = &cfg.model;
+    assert_eq!((m.n_layers, m.d_model, m.block_size), (2, 64, 64));
+    assert_eq!((cfg.train.steps, cfg.train.lr), (3000, 1e-2));
+}
