@@ -233,6 +233,11 @@ mod kernel_templates;
 pub mod kernels;
 pub mod optim;
 
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 // Generated code names `::vibee::…`; this lets the facade use its own macros.
 extern crate self as vibee;
 
