@@ -217,3 +217,48 @@ fn recomputation_keeps_gradients_and_lowers_the_planned_peak() {
     assert!(selective < none, "selective {selective} vs none {none}");
     assert!(full < selective, "full {full} vs selective {selective}");
 }
+
+#[test]
+fn bf16_autocast_trains_close_to_f32() {
+    use vibee_dsl::graph::DType;
+    let cfg = GptConfig {
+        vocab_size: 32,
+        n_layer: 2,
+        n_head: 2,
+        d_model: 16,
+        block_size: 8,
+    };
+    let tokens: Vec<u32> = (0..32).map(|i| (i * 7 + 3) % 32).collect();
+    let targets: Vec<u32> = (0..32).map(|i| (i * 5 + 1) % 32).collect();
+    let run = |precision| {
+        let mut m = CpuGpt::new(cfg.clone(), 5, 1).unwrap();
+        m.set_precision(precision);
+        let mut grads: Vec<Vec<f32>> = m.params().iter().map(|p| vec![0.0; p.len()]).collect();
+        let loss = m
+            .loss_and_grad(&tokens, &targets, 4, 8, &mut grads)
+            .unwrap();
+        (loss, grads, m)
+    };
+    let (l32, g32, _) = run(None);
+    let (l16, g16, mut m) = run(Some(DType::BF16));
+    assert_ne!(l32, l16, "bf16 products round");
+    assert!((l32 - l16).abs() < 0.02 * l32, "{l32} vs {l16}");
+    let (dot, n32, n16) = g32.iter().flatten().zip(g16.iter().flatten()).fold(
+        (0.0f64, 0.0f64, 0.0f64),
+        |(d, a, b), (x, y)| {
+            let (x, y) = (f64::from(*x), f64::from(*y));
+            (d + x * y, a + x * x, b + y * y)
+        },
+    );
+    let cosine = dot / (n32.sqrt() * n16.sqrt());
+    assert!(cosine > 0.99, "gradient direction: cosine {cosine}");
+    // Every product of the program runs in bf16.
+    let g = m.training_program(4, 8).unwrap().graph().clone();
+    let products: Vec<DType> = g
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, vibee_dsl::graph::Op::MatMul { .. }))
+        .map(|n| n.dtype)
+        .collect();
+    assert!(!products.is_empty() && products.iter().all(|d| *d == DType::BF16));
+}

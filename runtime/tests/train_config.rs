@@ -167,3 +167,13 @@ fn the_demo_config_is_valid_and_small() {
     assert_eq!((m.n_layers, m.d_model, m.block_size), (2, 64, 64));
     assert_eq!((cfg.train.steps, cfg.train.lr), (3000, 1e-2));
 }
+
+#[test]
+fn precision_is_a_model_setting() {
+    use vibee_runtime::train::Precision;
+    let cfg = TrainConfig::from_toml_str("[model]\nprecision = \"bf16\"\n", "p.toml").unwrap();
+    assert_eq!(cfg.model.precision, Precision::Bf16);
+    assert_eq!(TrainConfig::default().model.precision, Precision::F32);
+    let e = err("[model]\nprecision = \"fp8\"\n");
+    assert!(e.contains("precision"), "{e}");
+}

@@ -37,6 +37,8 @@ pub struct Tracer(Rc<RefCell<Trace>>);
 struct Trace {
     graph: Graph,
     error: Option<GraphError>,
+    /// Matrix products run in this type (autocast), their results cast back to f32.
+    autocast: Option<DType>,
 }
 
 /// A traced value: a node of its tracer's graph.
@@ -62,6 +64,13 @@ impl Tracer {
             None => t.graph.input(name, shape, dtype, role),
         };
         self.settle(&mut t, built, NodeId(0))
+    }
+
+    /// Autocast, as PyTorch's: from now on every matrix product of f32 operands casts them
+    /// to `dtype` (`BF16`, `F16`), multiplies there and casts the result back to f32; the
+    /// other ops stay in f32. `None` turns it off.
+    pub fn set_autocast(&self, dtype: Option<DType>) {
+        self.0.borrow_mut().autocast = dtype.filter(|d| *d != DType::F32);
     }
 
     /// A tensor of `shape` filled with `value`.
@@ -148,20 +157,32 @@ impl Tensor {
         })
     }
 
-    traced!(
-        /// `self · other` over the last two axes (batched).
-        fn matmul(&self, other: &Tensor) |g| match self.id_in(other) {
-            Ok(o) => g.matmul(self.id, o, false, false),
-            Err(e) => Err(e),
-        }
-    );
-    traced!(
-        /// `self · otherᵀ`: a linear layer's product with a `[out, in]` weight.
-        fn matmul_t(&self, other: &Tensor) |g| match self.id_in(other) {
-            Ok(o) => g.matmul(self.id, o, false, true),
-            Err(e) => Err(e),
-        }
-    );
+    /// `self · other` over the last two axes (batched); under autocast in reduced precision.
+    #[track_caller]
+    pub fn matmul(&self, other: &Tensor) -> Tensor {
+        self.product(other, false)
+    }
+
+    /// `self · otherᵀ`: a linear layer's product with a `[out, in]` weight.
+    #[track_caller]
+    pub fn matmul_t(&self, other: &Tensor) -> Tensor {
+        self.product(other, true)
+    }
+
+    #[track_caller]
+    fn product(&self, other: &Tensor, trans_b: bool) -> Tensor {
+        let mut t = self.tracer.0.borrow_mut();
+        let built = if t.error.is_some() {
+            Ok(self.id)
+        } else {
+            let cast = t.autocast;
+            match self.id_in(other) {
+                Ok(o) => autocast_matmul(&mut t.graph, self.id, o, trans_b, cast),
+                Err(e) => Err(e),
+            }
+        };
+        self.tracer.settle(&mut t, built, self.id)
+    }
     traced!(
         /// Elementwise `op`.
         fn unary(&self, op: UnaryOp) |g| g.unary(op, self.id)
@@ -243,12 +264,18 @@ impl Tensor {
         fn dropout(&self, p: f64, seed: u64) |g| g.dropout(self.id, p, seed)
     );
     traced!(
-        /// Causal attention with these queries over `keys` and `values` (`[.., T, hd]`).
-        fn causal_attention(&self, keys: &Tensor, values: &Tensor) |g| match (self.id_in(keys), self.id_in(values)) {
-            (Ok(k), Ok(v)) => g.causal_attention(self.id, k, v),
-            (Err(e), _) | (_, Err(e)) => Err(e),
-        }
+        /// Causally masked `softmax(scale·scores)` over `[.., T, T]` attention scores.
+        fn causal_softmax(&self, scale: f64) |g| g.causal_softmax(self.id, scale)
     );
+
+    /// Causal attention with these queries over `keys` and `values` (`[.., T, hd]`): the
+    /// scores' and the mixing's products autocast like every product, the softmax in f32.
+    #[track_caller]
+    pub fn causal_attention(&self, keys: &Tensor, values: &Tensor) -> Tensor {
+        let hd = self.shape().last().copied().unwrap_or(1);
+        let p = self.matmul_t(keys).causal_softmax(1.0 / (hd as f64).sqrt());
+        p.matmul(values)
+    }
 
     /// Sum over `axes`.
     #[track_caller]
@@ -273,6 +300,24 @@ impl Tensor {
     pub fn relu(&self) -> Tensor {
         self.unary(UnaryOp::Relu)
     }
+}
+
+/// `a·b` (or `a·bᵀ`); with `cast`, f32 operands go to that type and the product back.
+#[track_caller]
+fn autocast_matmul(
+    g: &mut Graph,
+    a: NodeId,
+    b: NodeId,
+    trans_b: bool,
+    cast: Option<DType>,
+) -> Result<NodeId, GraphError> {
+    let f32_operands = g.node(a).dtype == DType::F32 && g.node(b).dtype == DType::F32;
+    let Some(dt) = cast.filter(|_| f32_operands) else {
+        return g.matmul(a, b, false, trans_b);
+    };
+    let (a, b) = (g.cast(a, dt)?, g.cast(b, dt)?);
+    let y = g.matmul(a, b, false, trans_b)?;
+    g.cast(y, DType::F32)
 }
 
 /// `a + b`, `a - b`, `a * b`, `a / b` between tensors (broadcast), and with an `f64`.

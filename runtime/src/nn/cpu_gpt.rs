@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use vibee_dsl::graph::DType;
 use vibee_dsl::graph::passes::Recompute;
 
 use crate::exec::{Feed, Program};
@@ -41,6 +42,7 @@ pub struct CpuGpt {
     model: Gpt,
     threads: usize,
     recompute: Recompute,
+    precision: Option<DType>,
     programs: HashMap<(usize, usize, bool), Compiled>,
     logits: Option<Compiled>,
 }
@@ -57,8 +59,19 @@ impl CpuGpt {
             model,
             threads: threads.max(1),
             recompute: Recompute::None,
+            precision: None,
             programs: HashMap::new(),
             logits: None,
+        }
+    }
+
+    /// Training programs compiled from now on run their matrix products in `precision`
+    /// (`BF16`/`F16` autocast; `None` or `F32` for f32 throughout).
+    pub fn set_precision(&mut self, precision: Option<DType>) {
+        let precision = precision.filter(|d| *d != DType::F32);
+        if precision != self.precision {
+            self.precision = precision;
+            self.programs.clear();
         }
     }
 
@@ -108,7 +121,9 @@ impl CpuGpt {
     fn program(&mut self, batch: usize, seq: usize, grads: bool) -> Result<&mut Compiled, NnError> {
         let key = (batch, seq, grads);
         if !self.programs.contains_key(&key) {
-            let graph = self.model.trace_loss(batch, seq, grads)?;
+            let graph = self
+                .model
+                .trace_loss_in(batch, seq, grads, self.precision)?;
             let compiled = self.compile(&graph)?;
             self.programs.insert(key, compiled);
         }

@@ -104,7 +104,20 @@ impl Gpt {
     /// Traces the training graph for `[batch, seq]`: outputs the mean cross-entropy, then
     /// (with `grads`) the gradient of every parameter in [`Module`] order.
     pub fn trace_loss(&self, batch: usize, seq: usize, grads: bool) -> Result<Graph, GraphError> {
+        self.trace_loss_in(batch, seq, grads, None)
+    }
+
+    /// [`Gpt::trace_loss`] with the matrix products autocast to `precision` (`BF16`,
+    /// `F16`; `None` for f32), as PyTorch's `autocast`: see [`Tracer::set_autocast`].
+    pub fn trace_loss_in(
+        &self,
+        batch: usize,
+        seq: usize,
+        grads: bool,
+        precision: Option<DType>,
+    ) -> Result<Graph, GraphError> {
         let tr = Tracer::new();
+        tr.set_autocast(precision);
         let tokens = tr.input("tokens", &[batch, seq], DType::U32, InputRole::Data);
         let targets = tr.input("targets", &[batch * seq], DType::U32, InputRole::Data);
         let logits = self

@@ -76,6 +76,34 @@ pub struct ModelConfig {
     /// attention core and cheap ops) or `"full"` (all but each block's inputs). Gradients
     /// are unchanged; peak memory drops, compute grows.
     pub recompute: Recompute,
+    /// Precision of the matrix products: `"f32"` (default), `"bf16"` or `"f16"` (autocast:
+    /// operands cast down, results rounded there and cast back; everything else in f32,
+    /// parameters and optimizer state in f32).
+    pub precision: Precision,
+}
+
+/// `[model] precision`: the type matrix products run in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// Single precision throughout.
+    #[default]
+    F32,
+    /// bfloat16 products (autocast).
+    Bf16,
+    /// IEEE half products (autocast).
+    F16,
+}
+
+impl Precision {
+    /// The graph dtype of the products, `None` for f32.
+    pub fn autocast(self) -> Option<vibee_dsl::graph::DType> {
+        match self {
+            Precision::F32 => None,
+            Precision::Bf16 => Some(vibee_dsl::graph::DType::BF16),
+            Precision::F16 => Some(vibee_dsl::graph::DType::F16),
+        }
+    }
 }
 
 impl Default for ModelConfig {
@@ -88,6 +116,7 @@ impl Default for ModelConfig {
             d_model: 128,
             block_size: 128,
             recompute: Recompute::None,
+            precision: Precision::F32,
         }
     }
 }

@@ -31,6 +31,7 @@ pub fn build_model(
             let mut gpt =
                 CpuGpt::new(shape, seed, threads).map_err(|e| TrainError::Model(Box::new(e)))?;
             gpt.set_recompute(cfg.recompute);
+            gpt.set_precision(cfg.precision.autocast());
             Ok(Box::new(gpt))
         }
     }
