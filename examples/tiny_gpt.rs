@@ -19,7 +19,7 @@ fn main() -> anyhow::Result<()> {
     let mut cfg = match &config_file {
         Some(path) => TrainConfig::from_file(path)?,
         None => {
-            let mut cfg = TrainConfig::default();
+            let mut cfg = TrainConfig::demo();
             cfg.output.dir = PathBuf::from("runs/tiny_gpt_example");
             cfg
         }

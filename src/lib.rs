@@ -160,17 +160,89 @@
 //!
 //! When a kernel has errors the macro still emits a stub `launch` with the kernel's
 //! signature, so code calling it keeps type-checking and only the kernel's own errors show.
+//!
+//! # Models
+//!
+//! `#[vibee::model]` on a struct whose every field has a role — a `#[config]` value, a
+//! `#[param(..)]` tensor or a `#[module(..)]` sub-model — generates:
+//!
+//! - `NameConfig`: the `#[config]` fields as serde data (TOML, JSON; unknown keys
+//!   refused), `NameConfig::new(..)` taking the fields without a default, and
+//!   `ModelConfig::validate`, which runs every `check` in field order and names the field
+//!   that fails with the values it saw;
+//! - `Module`: the parameters in field order under stable dotted names
+//!   (`blocks.3.attn.qkv.weight`), `num_params()`, `summary()` (a table),
+//!   `save_safetensors(path)` / `load_safetensors(path)` (PyTorch `state_dict` names; F32,
+//!   F16 or BF16 read; strict about missing, unknown and mis-shaped tensors);
+//! - `Model`: `Name::init(&config, seed)` validates the config and draws every parameter
+//!   from one seeded generator in field order; `model.config()` gives the config back.
+//!
+//! ```
+//! use vibee::runtime::nn::{Linear, LinearConfig, Model, Module, Param};
+//!
+//! /// A two-layer perceptron with an optional learned output scale.
+//! #[vibee::model]
+//! #[derive(Debug, Clone)]
+//! pub struct Perceptron {
+//!     #[config(check = width >= 1)]
+//!     width: usize,
+//!     #[config(default = 4)]
+//!     depth: usize,
+//!     #[config(default = false)]
+//!     scaled: bool,
+//!     #[module(config = LinearConfig::new(width, width), len = depth)]
+//!     layers: Vec<Linear>,
+//!     #[param(shape = [width], init = ones, when = scaled)]
+//!     scale: Option<Param>,
+//! }
+//!
+//! let config = PerceptronConfig::new(8);
+//! let model = Perceptron::init(&config, 0).expect("valid config");
+//! assert_eq!(model.num_params(), 4 * (8 * 8 + 8));
+//! assert_eq!(model.parameters()[0].name, "layers.0.weight");
+//! let bad: PerceptronConfig = toml::from_str("width = 0").expect("parses");
+//! assert!(Perceptron::init(&bad, 0).is_err()); // `width` = 0 must satisfy `width >= 1`
+//! ```
+//!
+//! | attribute | on | arguments |
+//! |---|---|---|
+//! | `#[config]` | any owned serde type | `default = <const expr>`, `check = <bool expr>` (repeatable) |
+//! | `#[param(..)]` | `Param`, `Option<Param>` | `shape = [..]` (required), `init = ..`, `name = ".."`, `when = <bool>` (for `Option`) |
+//! | `#[module(..)]` | `T`, `Vec<T>`, `Option<T>` where `T: Model` | `config = <T's config>` (required), `len = <usize>` (for `Vec`), `when = <bool>` (for `Option`), `init = ..` (overrides every parameter below), `name = ".."` |
+//!
+//! Attribute expressions read the `#[config]` fields as locals (and `i`, the index, in a
+//! `Vec` field's `config`). Initialisers: `zeros`, `ones`, `normal(std)`,
+//! `normal(mean, std)`, `uniform(bound)`, `xavier_uniform[(gain)]`,
+//! `xavier_normal[(gain)]`; the default is `normal(0.0, 0.02)`. `#[vibee::model(config =
+//! Name, crate = path)]` renames the config struct or the runtime crate's path. Rejected,
+//! each at its tokens and all at once: enums, tuple and generic structs, a field without a
+//! role or with two, unsupported field types (references, tuples, arrays, `Box`, nested
+//! containers), a `#[param]` without `shape` or a `#[module]` without `config`, `len` or
+//! `when` on the wrong container, unknown keys and initialisers, names that are empty,
+//! dotted or used twice, and attribute expressions that read something other than a
+//! `#[config]` field.
+//!
+//! `forward` is a plain method over [`dsl::graph::Tensor`]s (`x.matmul_t(&w)`, `a + &b`,
+//! `x.layer_norm(..)`, `q.causal_attention(&k, &v)`), as the built-in layers' are: each
+//! operation appends a node to its [`dsl::graph::Tracer`]'s graph, checked at the calling
+//! line; the first error is kept and `Tracer::finish` returns it with that line and the
+//! shapes. A parameter enters the trace with `param.tensor(&x)`.
 
 mod cube_launcher;
 mod kernel_templates;
 pub mod kernels;
 pub mod optim;
 
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 // Generated code names `::vibee::…`; this lets the facade use its own macros.
 extern crate self as vibee;
 
 pub use vibee_dsl as dsl;
-pub use vibee_macros::kernel;
+pub use vibee_macros::{kernel, model};
 pub use vibee_runtime as runtime;
 pub use vibee_runtime::{Buffer, Device, Grid, LaunchError};
 

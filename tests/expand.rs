@@ -15,6 +15,8 @@ mod gelu;
 mod histogram;
 #[path = "expand/matmul.rs"]
 mod matmul;
+#[path = "expand/model.rs"]
+mod model;
 #[path = "expand/softmax.rs"]
 mod softmax;
 
@@ -83,5 +85,23 @@ fn a_passing_check_reaches_the_backend() -> Result<(), LaunchError> {
     assert_eq!(rows[7], 0.0);
     assert_eq!(rows[8], 1.0);
     assert_eq!(rows[23], 2.0);
+    Ok(())
+}
+
+#[test]
+fn the_example_model_builds_from_its_config() -> Result<(), vibee::runtime::nn::ConfigError> {
+    use vibee::runtime::nn::{Model, Module};
+    let m = model::ResidualStack::init(&model::ResidualStackConfig::new(4), 0)?;
+    let names: Vec<&str> = m.parameters().iter().map(|p| p.name.as_str()).collect();
+    let expected = [
+        "layers.0.weight",
+        "layers.0.bias",
+        "layers.1.weight",
+        "layers.1.bias",
+        "norm.weight",
+        "norm.bias",
+        "gain",
+    ];
+    assert_eq!(names, expected);
     Ok(())
 }

@@ -17,6 +17,8 @@ pub mod layout;
 pub mod passes;
 pub mod pretty;
 pub mod reference;
+pub mod tensor;
 
 pub use error::GraphError;
 pub use ir::{BinaryOp, CallSite, DType, Graph, InputRole, Node, NodeId, Op, ReduceOp, UnaryOp};
+pub use tensor::{Tensor, Tracer};

@@ -15,6 +15,7 @@ mod differentiable;
 mod expand;
 mod fallback;
 mod lower;
+mod model;
 mod parse;
 mod src;
 
@@ -27,4 +28,11 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn kernel(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::kernel_guarded(args.into(), item.into()).into()
+}
+
+/// Declares a model: a struct of `#[config]` values, `#[param]` tensors and `#[module]`
+/// sub-models. See the `vibee` crate documentation.
+#[proc_macro_attribute]
+pub fn model(args: TokenStream, item: TokenStream) -> TokenStream {
+    model::model_guarded(args.into(), item.into()).into()
 }

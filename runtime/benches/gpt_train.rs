@@ -7,7 +7,8 @@
 //!
 //! Prints tokens/s of both, the ratio (targets: ≥ 1.5× on the small shape, ≥ 1.2× on the
 //! larger), the fraction of the machine's measured sgemm peak the training step reaches, and
-//! the planned peak of the step's intermediate memory (with buffer reuse, and without).
+//! the planned peak of the step's intermediate memory (with buffer reuse, and without; and
+//! with selective and full activation recomputation).
 //! When `torch` cannot be imported the PyTorch side is skipped with the reason printed.
 //!
 //! `cargo bench -p vibee-runtime --bench gpt_train`. The Python is `$VIBEE_PYTHON`, else
@@ -19,6 +20,7 @@ use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use vibee_dsl::graph::passes::Recompute;
 use vibee_runtime::exec::{gemm_f32, gemm_isa};
 use vibee_runtime::nn::{CpuGpt, GptConfig};
 use vibee_runtime::optim::{Adam, AdamConfig, Optimizer, ParamSet};
@@ -70,6 +72,8 @@ struct Measured {
     flops_per_token: f64,
     planned_peak: usize,
     unplanned: usize,
+    /// Planned peaks with selective and with full activation recomputation.
+    recomputed: [usize; 2],
 }
 
 fn vibee(shape: &Shape, threads: usize, steps: usize) -> BenchResult<Measured> {
@@ -113,7 +117,18 @@ fn vibee(shape: &Shape, threads: usize, steps: usize) -> BenchResult<Measured> {
         step(&mut model)?;
     }
     let seconds = started.elapsed().as_secs_f64();
+    if threads == 1 {
+        print_profile(&mut model, b, t, &mut step)?;
+    }
     let (planned_peak, unplanned) = model.planned_memory(b, t)?;
+    let mut recomputed = [0; 2];
+    for (k, policy) in [Recompute::Selective, Recompute::Full]
+        .into_iter()
+        .enumerate()
+    {
+        model.set_recompute(policy);
+        recomputed[k] = model.planned_memory(b, t)?.0;
+    }
     // Matrix-product parameters (all but the embedding tables), 6 FLOPs each per token
     // (forward, two backward products), plus attention's scores and mixing (12·L·T·d).
     let matmul_params: usize = specs
@@ -127,7 +142,34 @@ fn vibee(shape: &Shape, threads: usize, steps: usize) -> BenchResult<Measured> {
         flops_per_token,
         planned_peak,
         unplanned,
+        recomputed,
     })
+}
+
+/// Where one more step's time goes, by op kind (the largest eight).
+fn print_profile(
+    model: &mut CpuGpt,
+    b: usize,
+    t: usize,
+    step: &mut dyn FnMut(&mut CpuGpt) -> BenchResult<f32>,
+) -> BenchResult<()> {
+    model.training_program(b, t)?.set_profiling(true);
+    step(model)?;
+    let program = model.training_program(b, t)?;
+    let profile = program.profile();
+    program.set_profiling(false);
+    let total: f64 = profile.iter().map(|p| p.1).sum();
+    let top: Vec<String> = profile
+        .iter()
+        .take(8)
+        .map(|(op, s, _)| format!("{op} {:.0}%", 100.0 * s / total))
+        .collect();
+    println!(
+        "      one step by op ({:.0} ms): {}",
+        total * 1e3,
+        top.join(", ")
+    );
+    Ok(())
 }
 
 /// The anchor's tokens/s, or why it could not run.
@@ -220,6 +262,12 @@ fn main() -> BenchResult<()> {
                 100.0 * achieved / peak,
                 mib(v.planned_peak),
                 mib(v.unplanned)
+            );
+            println!(
+                "{:<5}        step memory with activation recomputation: selective {:.1} MiB, full {:.1} MiB",
+                shape.name,
+                mib(v.recomputed[0]),
+                mib(v.recomputed[1])
             );
             match torch(shape, threads, steps) {
                 Ok(t) => println!(

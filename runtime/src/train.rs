@@ -32,7 +32,9 @@ mod trainer;
 
 pub use batch::{Batch, Batcher};
 pub use bigram::Bigram;
-pub use config::{LoopConfig, ModelConfig, ModelKind, OptimizerKind, OutputConfig, TrainConfig};
+pub use config::{
+    LoopConfig, ModelConfig, ModelKind, OptimizerKind, OutputConfig, Precision, TrainConfig,
+};
 pub use corpus::{Corpus, CorpusConfig, EntropyRate, MarkovSource, MarkovSpec};
 pub use error::{TrainError, TrainResult};
 pub use model::{ModelResult, ParamSpec, Trainable};

@@ -303,3 +303,36 @@ fn runs_are_deterministic_and_memory_is_reused() {
         p.unplanned_bytes()
     );
 }
+
+#[test]
+fn profiling_times_every_op_kind() {
+    let mut g = Graph::new();
+    let x = g.input("x", &[8, 16], DType::F32, InputRole::Data).unwrap();
+    let w = g
+        .input("w", &[4, 16], DType::F32, InputRole::Param)
+        .unwrap();
+    let y = g.matmul(x, w, false, true).unwrap();
+    let y = g.unary(UnaryOp::Gelu, y).unwrap();
+    let y = g.binary(BinaryOp::Add, y, y).unwrap();
+    g.outputs.push(y);
+    let mut p = Program::compile(&g, 1).unwrap();
+    let (xv, wv) = ([0.5f32; 128], [0.25f32; 64]);
+    p.run(&[Feed::F32(&xv), Feed::F32(&wv)], 0).unwrap();
+    assert!(p.profile().is_empty(), "off by default");
+    p.set_profiling(true);
+    for _ in 0..3 {
+        p.run(&[Feed::F32(&xv), Feed::F32(&wv)], 0).unwrap();
+    }
+    let prof = p.profile();
+    let kinds: Vec<(&str, usize)> = {
+        let mut k: Vec<(&str, usize)> = prof.iter().map(|(o, _, n)| (o.as_str(), *n)).collect();
+        k.sort();
+        k
+    };
+    assert_eq!(
+        kinds,
+        [("binary Add", 1), ("matmul_nt", 1), ("unary Gelu", 1)]
+    );
+    assert!(prof.iter().all(|(_, s, _)| *s > 0.0));
+    assert!(prof.windows(2).all(|w| w[0].1 >= w[1].1), "largest first");
+}

@@ -53,24 +53,20 @@ fn bad_configs_name_the_field() {
     c.n_head = 3;
     let err = Gpt::new(c, 0).unwrap_err();
     assert!(
-        matches!(
-            err,
-            NnError::Config {
-                field: "d_model",
-                ..
-            }
-        ),
+        matches!(&err, NnError::Config(e) if e.field == "d_model"),
         "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "model config: GptConfig: `d_model` = 8 must satisfy `d_model.is_multiple_of(n_head)` (n_head = 3)"
     );
     let mut c = tiny();
     c.n_layer = 0;
-    assert!(matches!(
-        Gpt::new(c, 0).unwrap_err(),
-        NnError::Config {
-            field: "n_layer",
-            ..
-        }
-    ));
+    let err = Gpt::new(c, 0).unwrap_err();
+    assert!(
+        matches!(&err, NnError::Config(e) if e.field == "n_layer"),
+        "{err}"
+    );
 }
 
 fn batch() -> (Vec<u32>, Vec<u32>) {
@@ -188,4 +184,81 @@ fn adamw_drives_a_repetitive_sequence_to_zero_loss() {
         .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
         .unwrap();
     assert_eq!(best as u32, text[10]);
+}
+
+#[test]
+fn recomputation_keeps_gradients_and_lowers_the_planned_peak() {
+    use vibee_dsl::graph::passes::Recompute;
+    let cfg = GptConfig {
+        vocab_size: 32,
+        n_layer: 3,
+        n_head: 2,
+        d_model: 16,
+        block_size: 8,
+    };
+    let tokens: Vec<u32> = (0..32).map(|i| (i * 7 + 3) % 32).collect();
+    let targets: Vec<u32> = (0..32).map(|i| (i * 5 + 1) % 32).collect();
+    let run = |policy| {
+        let mut m = CpuGpt::new(cfg.clone(), 5, 2).unwrap();
+        m.set_recompute(policy);
+        let mut grads: Vec<Vec<f32>> = m.params().iter().map(|p| vec![0.0; p.len()]).collect();
+        let loss = m
+            .loss_and_grad(&tokens, &targets, 4, 8, &mut grads)
+            .unwrap();
+        let (peak, _) = m.planned_memory(4, 8).unwrap();
+        (loss, grads, peak)
+    };
+    let (loss, grads, none) = run(Recompute::None);
+    let (l_sel, g_sel, selective) = run(Recompute::Selective);
+    let (l_full, g_full, full) = run(Recompute::Full);
+    // Same operations on the same operands: bit-identical.
+    assert_eq!((loss, &grads), (l_sel, &g_sel));
+    assert_eq!((loss, &grads), (l_full, &g_full));
+    assert!(selective < none, "selective {selective} vs none {none}");
+    assert!(full < selective, "full {full} vs selective {selective}");
+}
+
+#[test]
+fn bf16_autocast_trains_close_to_f32() {
+    use vibee_dsl::graph::DType;
+    let cfg = GptConfig {
+        vocab_size: 32,
+        n_layer: 2,
+        n_head: 2,
+        d_model: 16,
+        block_size: 8,
+    };
+    let tokens: Vec<u32> = (0..32).map(|i| (i * 7 + 3) % 32).collect();
+    let targets: Vec<u32> = (0..32).map(|i| (i * 5 + 1) % 32).collect();
+    let run = |precision| {
+        let mut m = CpuGpt::new(cfg.clone(), 5, 1).unwrap();
+        m.set_precision(precision);
+        let mut grads: Vec<Vec<f32>> = m.params().iter().map(|p| vec![0.0; p.len()]).collect();
+        let loss = m
+            .loss_and_grad(&tokens, &targets, 4, 8, &mut grads)
+            .unwrap();
+        (loss, grads, m)
+    };
+    let (l32, g32, _) = run(None);
+    let (l16, g16, mut m) = run(Some(DType::BF16));
+    assert_ne!(l32, l16, "bf16 products round");
+    assert!((l32 - l16).abs() < 0.02 * l32, "{l32} vs {l16}");
+    let (dot, n32, n16) = g32.iter().flatten().zip(g16.iter().flatten()).fold(
+        (0.0f64, 0.0f64, 0.0f64),
+        |(d, a, b), (x, y)| {
+            let (x, y) = (f64::from(*x), f64::from(*y));
+            (d + x * y, a + x * x, b + y * y)
+        },
+    );
+    let cosine = dot / (n32.sqrt() * n16.sqrt());
+    assert!(cosine > 0.99, "gradient direction: cosine {cosine}");
+    // Every product of the program runs in bf16.
+    let g = m.training_program(4, 8).unwrap().graph().clone();
+    let products: Vec<DType> = g
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, vibee_dsl::graph::Op::MatMul { .. }))
+        .map(|n| n.dtype)
+        .collect();
+    assert!(!products.is_empty() && products.iter().all(|d| *d == DType::BF16));
 }

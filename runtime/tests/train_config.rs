@@ -148,3 +148,32 @@ fn a_missing_config_file_is_an_io_error_naming_it() {
     assert!(matches!(e, TrainError::Io { .. }));
     assert!(e.to_string().contains("/nonexistent/vibee/run.toml"), "{e}");
 }
+
+#[test]
+fn recomputation_is_a_model_setting() {
+    use vibee_dsl::graph::passes::Recompute;
+    let cfg = TrainConfig::from_toml_str("[model]\nrecompute = \"selective\"\n", "r.toml").unwrap();
+    assert_eq!(cfg.model.recompute, Recompute::Selective);
+    assert_eq!(TrainConfig::default().model.recompute, Recompute::None);
+    let e = err("[model]\nrecompute = \"some\"\n");
+    assert!(e.contains("r") && e.contains("recompute"), "{e}");
+}
+
+#[test]
+fn the_demo_config_is_valid_and_small() {
+    let cfg = TrainConfig::demo();
+    cfg.validate("<demo>").unwrap();
+    let m = &cfg.model;
+    assert_eq!((m.n_layers, m.d_model, m.block_size), (2, 64, 64));
+    assert_eq!((cfg.train.steps, cfg.train.lr), (3000, 1e-2));
+}
+
+#[test]
+fn precision_is_a_model_setting() {
+    use vibee_runtime::train::Precision;
+    let cfg = TrainConfig::from_toml_str("[model]\nprecision = \"bf16\"\n", "p.toml").unwrap();
+    assert_eq!(cfg.model.precision, Precision::Bf16);
+    assert_eq!(TrainConfig::default().model.precision, Precision::F32);
+    let e = err("[model]\nprecision = \"fp8\"\n");
+    assert!(e.contains("precision"), "{e}");
+}

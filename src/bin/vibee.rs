@@ -108,7 +108,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
     use vibee_runtime::train::{ResumePolicy, RunOptions, TrainConfig};
     let mut cfg = match &args.config {
         Some(path) => TrainConfig::from_file(path)?,
-        None => TrainConfig::default(),
+        None => TrainConfig::demo(),
     };
     if let Some(out) = args.out {
         cfg.output.dir = out;
@@ -120,7 +120,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
     let label = args
         .config
         .as_ref()
-        .map_or("<built-in config>".into(), |p| p.display().to_string());
+        .map_or("<built-in demo config>".into(), |p| p.display().to_string());
     cfg.validate(&label)?;
     let resume = match (args.resume, args.fresh) {
         (true, _) => ResumePolicy::Resume,

@@ -253,6 +253,10 @@ fn vjp(g: &mut Graph, id: NodeId, node: &Node, dy: NodeId, need: &[bool]) -> Gra
         Op::LogSoftmax => one(at.op(Op::LogSoftmaxGrad, &[id, dy], &[])),
         Op::LayerNorm { eps } => one(at.op(Op::LayerNormGrad { eps: *eps }, &[x, dy], &[])),
         Op::RmsNorm { eps } => one(at.op(Op::RmsNormGrad { eps: *eps }, &[x, dy], &[])),
+        Op::Cast { .. } => {
+            let to = at.g.node(x).dtype;
+            one(at.op(Op::Cast { to }, &[dy], &[]))
+        }
         Op::Gather => {
             let rows = in_shape(&at, 0)[0];
             Ok(vec![

@@ -279,6 +279,12 @@ impl Graph {
         }
     }
 
+    /// `x`'s values as `to` (a float type), rounded to nearest-even.
+    #[track_caller]
+    pub fn cast(&mut self, x: NodeId, to: DType) -> Built {
+        self.push(Op::Cast { to }, &[x], &[])
+    }
+
     /// Rows of `table` at `ids` (embedding lookup).
     #[track_caller]
     pub fn gather(&mut self, table: NodeId, ids: NodeId) -> Built {

@@ -15,6 +15,13 @@ pub fn infer(op: &Op, inputs: &[Operand<'_>], given: &[usize]) -> Inferred {
     match op {
         Op::Input { .. } | Op::Constant { .. } => Err("has no inferred shape".into()),
         Op::Unary(_) | Op::Dropout { .. } => float_same(inputs, 1),
+        Op::Cast { to } => {
+            let (shape, _) = float_same(inputs, 1)?;
+            if !to.is_float() {
+                return Err(format!("casts to {to:?}; a float type is needed"));
+            }
+            Ok((shape, *to))
+        }
         Op::Binary(b) => binary(*b, inputs),
         Op::MatMul { trans_a, trans_b } => matmul(inputs, *trans_a, *trans_b),
         Op::Reduce {

@@ -22,8 +22,9 @@ impl fmt::Display for NodeId {
     }
 }
 
-/// Element types. Executors compute in `F32`; `BF16`/`F16` are declared for storage and
-/// mixed precision; `U32` holds token ids and class targets.
+/// Element types. Executors compute in `F32` and round every `BF16`/`F16` result to its
+/// type (the numerics of reduced precision; values are stored in f32 slots); `U32` holds
+/// token ids and class targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum DType {
     /// IEEE single precision.
@@ -42,6 +43,15 @@ impl DType {
         match self {
             DType::F32 | DType::U32 => 4,
             DType::BF16 | DType::F16 => 2,
+        }
+    }
+
+    /// `v` rounded to this type's precision (nearest-even); unchanged for `F32` and `U32`.
+    pub fn round(self, v: f32) -> f32 {
+        match self {
+            DType::BF16 => half::bf16::from_f32(v).to_f32(),
+            DType::F16 => half::f16::from_f32(v).to_f32(),
+            DType::F32 | DType::U32 => v,
         }
     }
 
@@ -266,6 +276,13 @@ pub enum Op {
     CrossEntropy,
     /// For `(logits, targets, dloss)`: `(softmax(logits) − onehot) · dloss / N`.
     CrossEntropyGrad,
+    /// The same values in another float type, rounded to nearest-even (`BF16`, `F16`);
+    /// how a graph enters and leaves reduced precision (mixed precision: f32 master
+    /// parameters cast to bf16 for the products, the loss cast back).
+    Cast {
+        /// The result's dtype.
+        to: DType,
+    },
     /// Zeroes each element with probability `p` (scaling the rest by `1/(1−p)`); the mask
     /// comes from a counter-based hash of `(seed, step, index)`, so backward replays it.
     Dropout {
@@ -306,6 +323,7 @@ impl Op {
             Op::CrossEntropy => "cross_entropy",
             Op::CrossEntropyGrad => "cross_entropy_grad",
             Op::Dropout { .. } => "dropout",
+            Op::Cast { .. } => "cast",
         }
     }
 }

@@ -3,10 +3,12 @@
 pub mod cse;
 pub mod dce;
 pub mod memory;
+pub mod recompute;
 
 pub use cse::eliminate_common_subexpressions;
 pub use dce::eliminate_dead_code;
 pub use memory::{MemoryPlan, plan_memory};
+pub use recompute::{Recompute, recompute};
 
 use super::ir::{Graph, NodeId};
 

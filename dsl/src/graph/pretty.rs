@@ -68,6 +68,7 @@ fn attributes(op: &Op) -> String {
         }
         Op::ScatterAdd { rows } => format!("rows {rows}"),
         Op::Dropout { p, seed } => format!("p {p}, seed {seed}"),
+        Op::Cast { to } => format!("to {to:?}"),
         _ => String::new(),
     }
 }

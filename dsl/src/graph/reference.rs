@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::error::{GraphError, site_string};
-use super::ir::{BinaryOp, Graph, Node, Op, ReduceOp, UnaryOp};
+use super::ir::{BinaryOp, DType, Graph, Node, Op, ReduceOp, UnaryOp};
 use super::layout::{broadcast_strides, dropout_keep, gelu, gelu_grad, offset_of, strides};
 
 /// Evaluates every node of `g` in f64, inputs taken from `feeds` by name (`U32` inputs as
@@ -21,7 +21,12 @@ pub fn evaluate(
             .iter()
             .map(|i| vals[i.index()].as_slice())
             .collect();
-        let v = eval_node(g, node, &ins, feeds, step)?;
+        let mut v = eval_node(g, node, &ins, feeds, step)?;
+        if matches!(node.dtype, DType::BF16 | DType::F16) {
+            // Reduced precision rounds every result, through f32 as the executors do.
+            v.iter_mut()
+                .for_each(|x| *x = f64::from(node.dtype.round(*x as f32)));
+        }
         vals.push(v);
     }
     Ok(vals)
@@ -108,6 +113,7 @@ fn eval_node(
             v
         }
         Op::Gather => gather(g, node, ins)?,
+        Op::Cast { .. } => ins[0].to_vec(),
         Op::ScatterAdd { rows } => scatter_add(g, node, ins, *rows)?,
         Op::Dropout { p, seed } => ins[0]
             .iter()

@@ -1,4 +1,4 @@
-//! Expansion snapshots: each example kernel under `tests/expand/` of the workspace,
+//! Expansion snapshots: each example kernel and model under `tests/expand/` of the workspace,
 //! expanded and formatted by prettyplease, compared with `snapshots/expand/`.
 
 use std::path::{Path, PathBuf};
@@ -17,21 +17,30 @@ fn expand_file(file: &Path) -> String {
     let parsed: syn::File = syn::parse_file(&text).expect("example kernel parses");
     let mut out = String::new();
     for item in parsed.items {
-        let syn::Item::Fn(mut f) = item else { continue };
-        let Some(pos) = f.attrs.iter().position(|a| {
-            let p = a.path();
-            p.segments.len() == 2 && p.segments[1].ident == "kernel"
-        }) else {
-            continue;
+        let expanded = match item {
+            syn::Item::Fn(mut f) => take_attr(&mut f.attrs, "kernel")
+                .map(|args| crate::expand::kernel(args, f.into_token_stream())),
+            syn::Item::Struct(mut s) => take_attr(&mut s.attrs, "model")
+                .map(|args| crate::model::model(args, s.into_token_stream())),
+            _ => None,
         };
-        let attr = f.attrs.remove(pos);
-        let args = match attr.meta {
-            syn::Meta::List(l) => l.tokens,
-            _ => Default::default(),
-        };
-        out.push_str(&pretty(&crate::expand::kernel(args, f.into_token_stream())));
+        if let Some(tokens) = expanded {
+            out.push_str(&pretty(&tokens));
+        }
     }
     out
+}
+
+/// Removes `#[vibee::<name>(args)]` from `attrs`, returning its arguments.
+fn take_attr(attrs: &mut Vec<syn::Attribute>, name: &str) -> Option<proc_macro2::TokenStream> {
+    let pos = attrs.iter().position(|a| {
+        let p = a.path();
+        p.segments.len() == 2 && p.segments[1].ident == name
+    })?;
+    Some(match attrs.remove(pos).meta {
+        syn::Meta::List(l) => l.tokens,
+        _ => Default::default(),
+    })
 }
 
 #[test]

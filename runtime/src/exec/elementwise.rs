@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 use vibee_dsl::graph::layout::{broadcast_strides, dropout_keep, offset_of};
-use vibee_dsl::graph::{BinaryOp, UnaryOp};
+use vibee_dsl::graph::{BinaryOp, DType, UnaryOp};
 
 use super::math::fast_tanh;
 
@@ -149,4 +149,10 @@ pub(super) fn dropout(x: &[f32], out: &mut [f32], p: f64, seed: u64, step: u64) 
             };
         }
     });
+}
+
+/// Rounds every value to `dtype`'s precision (a `BF16`/`F16` node's result).
+pub(super) fn round_to(dtype: DType, out: &mut [f32]) {
+    out.par_chunks_mut(CHUNK)
+        .for_each(|c| c.iter_mut().for_each(|v| *v = dtype.round(*v)));
 }

@@ -2,7 +2,7 @@
 //! its buffers again.
 
 use vibee_dsl::graph::error::site_string;
-use vibee_dsl::graph::passes::{MemoryPlan, optimize, plan_memory};
+use vibee_dsl::graph::passes::{MemoryPlan, Recompute, optimize, plan_memory, recompute};
 use vibee_dsl::graph::{DType, Graph, InputRole, Node, NodeId, Op, UnaryOp};
 
 use super::{ExecError, Feed};
@@ -52,13 +52,26 @@ pub struct Program {
     input_of_node: Vec<Option<usize>>,
     pool: std::sync::Arc<rayon::ThreadPool>,
     threads: usize,
+    /// Seconds spent in each node over the runs since profiling was turned on.
+    profile: Option<Vec<f64>>,
 }
 
 impl Program {
     /// Compiles `graph` (its `outputs` are what [`Program::output`] returns) to run on
     /// `threads` worker threads.
     pub fn compile(graph: &Graph, threads: usize) -> Result<Self, ExecError> {
-        let (mut graph, _) = optimize(graph);
+        Self::compile_with(graph, threads, Recompute::None)
+    }
+
+    /// As [`Program::compile`], with the backward recomputing forward values as `policy`
+    /// says (the loss is `outputs[0]`); [`Program::planned_peak_bytes`] shows the saving.
+    pub fn compile_with(
+        graph: &Graph,
+        threads: usize,
+        policy: Recompute,
+    ) -> Result<Self, ExecError> {
+        let (graph, _) = optimize(graph);
+        let mut graph = recompute(&graph, policy);
         copy_aliased_outputs(&mut graph)?;
         check_dtypes(&graph)?;
         let plan = plan_memory(&graph);
@@ -93,7 +106,48 @@ impl Program {
             input_of_node,
             pool,
             threads,
+            profile: None,
         })
+    }
+
+    /// Turns per-node timing on (cleared) or off. Timing adds a clock read per node.
+    pub fn set_profiling(&mut self, on: bool) {
+        self.profile = on.then(|| vec![0.0; self.graph.nodes.len()]);
+    }
+
+    /// Time per op kind since profiling was turned on, largest first: `(op, seconds,
+    /// nodes)`; products are told apart by their transposes (`matmul`, `matmul_nt`, …).
+    pub fn profile(&self) -> Vec<(String, f64, usize)> {
+        let Some(times) = &self.profile else {
+            return Vec::new();
+        };
+        let mut by: std::collections::BTreeMap<String, (f64, usize)> = Default::default();
+        for (node, &t) in self.graph.nodes.iter().zip(times) {
+            if matches!(node.op, Op::Input { .. } | Op::Reshape) {
+                continue;
+            }
+            let name = match node.op {
+                Op::MatMul { trans_a, trans_b } => {
+                    let suffix = match (trans_a, trans_b) {
+                        (false, false) => "",
+                        (false, true) => "_nt",
+                        (true, false) => "_tn",
+                        (true, true) => "_tt",
+                    };
+                    format!("matmul{suffix}")
+                }
+                Op::Unary(u) => format!("unary {u:?}"),
+                Op::Binary(b) => format!("binary {b:?}"),
+                ref op => op.name().to_string(),
+            };
+            let e = by.entry(name).or_default();
+            e.0 += t;
+            e.1 += 1;
+        }
+        let mut out: Vec<(String, f64, usize)> =
+            by.into_iter().map(|(k, (t, n))| (k, t, n)).collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1));
+        out
     }
 
     /// The inputs, in the order [`Program::run`] binds them.
@@ -183,6 +237,7 @@ impl Program {
                 continue;
             }
             let s = self.plan.slot[i].expect("the memory plan gives every computed node a slot");
+            let started = self.profile.is_some().then(std::time::Instant::now);
             let mut out = std::mem::take(&mut self.slots[s]);
             let ins: Vec<Val<'_>> = node.inputs.iter().map(|&j| self.value(j, feeds)).collect();
             let result = run_node(
@@ -193,7 +248,13 @@ impl Program {
                 step,
                 self.threads,
             );
+            if matches!(node.dtype, DType::BF16 | DType::F16) {
+                super::elementwise::round_to(node.dtype, &mut out[..node.numel()]);
+            }
             self.slots[s] = out;
+            if let (Some(t0), Some(times)) = (started, self.profile.as_mut()) {
+                times[i] += t0.elapsed().as_secs_f64();
+            }
             result?;
         }
         Ok(())
@@ -230,8 +291,12 @@ fn copy_aliased_outputs(g: &mut Graph) -> Result<(), ExecError> {
 
 fn check_dtypes(g: &Graph) -> Result<(), ExecError> {
     for (i, n) in g.nodes.iter().enumerate() {
-        let ok = n.dtype == DType::F32
-            || (n.dtype == DType::U32 && matches!(n.op, Op::Input { .. } | Op::Reshape));
+        // Reduced precision enters by `Cast`: inputs are bound as f32 or u32.
+        let ok = match n.dtype {
+            DType::F32 => true,
+            DType::BF16 | DType::F16 => !matches!(n.op, Op::Input { .. }),
+            DType::U32 => matches!(n.op, Op::Input { .. } | Op::Reshape),
+        };
         if !ok {
             return Err(ExecError::Unsupported {
                 node: i,
@@ -296,6 +361,7 @@ fn run_node(
                 (0..ins.len()).map(|k| (ins[k].f(), shape_of(k))).collect();
             super::movement::concat(&parts, *axis, out, &node.shape)
         }
+        Op::Cast { .. } => out.copy_from_slice(ins[0].f()),
         Op::Gather => {
             let rows = shape_of(0)[0];
             check_ids(node, ins[1].u(), rows)?;

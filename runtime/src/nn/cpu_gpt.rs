@@ -3,6 +3,9 @@
 
 use std::collections::HashMap;
 
+use vibee_dsl::graph::DType;
+use vibee_dsl::graph::passes::Recompute;
+
 use crate::exec::{Feed, Program};
 use crate::train::model::{ModelResult, ParamSpec, Trainable};
 
@@ -38,6 +41,8 @@ struct Compiled {
 pub struct CpuGpt {
     model: Gpt,
     threads: usize,
+    recompute: Recompute,
+    precision: Option<DType>,
     programs: HashMap<(usize, usize, bool), Compiled>,
     logits: Option<Compiled>,
 }
@@ -53,8 +58,29 @@ impl CpuGpt {
         Self {
             model,
             threads: threads.max(1),
+            recompute: Recompute::None,
+            precision: None,
             programs: HashMap::new(),
             logits: None,
+        }
+    }
+
+    /// Training programs compiled from now on run their matrix products in `precision`
+    /// (`BF16`/`F16` autocast; `None` or `F32` for f32 throughout).
+    pub fn set_precision(&mut self, precision: Option<DType>) {
+        let precision = precision.filter(|d| *d != DType::F32);
+        if precision != self.precision {
+            self.precision = precision;
+            self.programs.clear();
+        }
+    }
+
+    /// Training programs compiled from now on recompute activations as `policy` says
+    /// (gradients are unchanged; the planned peak memory drops).
+    pub fn set_recompute(&mut self, policy: Recompute) {
+        if policy != self.recompute {
+            self.recompute = policy;
+            self.programs.clear();
         }
     }
 
@@ -70,8 +96,14 @@ impl CpuGpt {
         Ok((c.program.planned_peak_bytes(), c.program.unplanned_bytes()))
     }
 
+    /// The compiled training program for `[batch, seq]` (compiled if needed): its plan,
+    /// its graph, and per-op timing with [`Program::set_profiling`].
+    pub fn training_program(&mut self, batch: usize, seq: usize) -> Result<&mut Program, NnError> {
+        Ok(&mut self.program(batch, seq, true)?.program)
+    }
+
     fn compile(&self, graph: &vibee_dsl::graph::Graph) -> Result<Compiled, NnError> {
-        let program = Program::compile(graph, self.threads)?;
+        let program = Program::compile_with(graph, self.threads, self.recompute)?;
         let bound = self.model.bind_inputs(&program, &["tokens", "targets"])?;
         let sources = program
             .inputs()
@@ -89,7 +121,9 @@ impl CpuGpt {
     fn program(&mut self, batch: usize, seq: usize, grads: bool) -> Result<&mut Compiled, NnError> {
         let key = (batch, seq, grads);
         if !self.programs.contains_key(&key) {
-            let graph = self.model.trace_loss(batch, seq, grads)?;
+            let graph = self
+                .model
+                .trace_loss_in(batch, seq, grads, self.precision)?;
             let compiled = self.compile(&graph)?;
             self.programs.insert(key, compiled);
         }
@@ -105,7 +139,7 @@ impl CpuGpt {
         batch: usize,
         seq: usize,
     ) -> Result<(), NnError> {
-        let cfg = &self.model.config;
+        let cfg = &self.model;
         if seq == 0 || seq > cfg.block_size {
             return Err(NnError::Batch(format!(
                 "seq = {seq} must be in 1..={}",
@@ -231,7 +265,7 @@ impl Trainable for CpuGpt {
     }
 
     fn next_logits(&mut self, context: &[u32]) -> ModelResult<Vec<f32>> {
-        let (t, v) = (self.model.config.block_size, self.model.config.vocab_size);
+        let (t, v) = (self.model.block_size, self.model.vocab_size);
         // Causal attention: positions after the context do not affect its last logits, so
         // one program at the full block size serves every context length.
         let ctx = &context[context.len().saturating_sub(t)..];
@@ -269,10 +303,10 @@ impl Trainable for CpuGpt {
     }
 
     fn max_context(&self) -> usize {
-        self.model.config.block_size
+        self.model.block_size
     }
 
     fn vocab_size(&self) -> usize {
-        self.model.config.vocab_size
+        self.model.vocab_size
     }
 }

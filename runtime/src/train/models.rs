@@ -28,8 +28,10 @@ pub fn build_model(
                 0 => std::thread::available_parallelism().map_or(1, usize::from),
                 n => n,
             };
-            let gpt =
+            let mut gpt =
                 CpuGpt::new(shape, seed, threads).map_err(|e| TrainError::Model(Box::new(e)))?;
+            gpt.set_recompute(cfg.recompute);
+            gpt.set_precision(cfg.precision.autocast());
             Ok(Box::new(gpt))
         }
     }

@@ -38,30 +38,21 @@ pub fn plan_memory(g: &Graph) -> MemoryPlan {
     for o in &g.outputs {
         last_use[root[o.index()]] = usize::MAX;
     }
-    let mut dying: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for r in 0..n {
-        if root[r] == r && last_use[r] < n {
-            dying[last_use[r]].push(r);
-        }
-    }
-    let mut slot = vec![None; n];
-    let mut slot_len: Vec<usize> = Vec::new();
-    let mut free: Vec<usize> = Vec::new();
-    let mut unplanned = 0;
-    for (i, node) in g.nodes.iter().enumerate() {
-        let owns = root[i] == i && !matches!(node.op, Op::Input { .. });
-        if owns {
-            let need = node.numel();
-            unplanned += need * node.dtype.size_bytes();
-            let s = take_slot(&mut free, &mut slot_len, need);
-            slot[i] = Some(s);
-        } else if root[i] != i {
+    let owners: Vec<usize> = (0..n)
+        .filter(|&i| root[i] == i && !matches!(g.nodes[i].op, Op::Input { .. }))
+        .collect();
+    let unplanned = owners
+        .iter()
+        .map(|&i| g.nodes[i].numel() * g.nodes[i].dtype.size_bytes())
+        .sum();
+    let lifetimes: Vec<(usize, usize, usize)> = owners
+        .iter()
+        .map(|&i| (i, last_use[i], g.nodes[i].numel()))
+        .collect();
+    let (mut slot, slot_len) = share_slots(n, &lifetimes);
+    for i in 0..n {
+        if root[i] != i {
             slot[i] = slot[root[i]];
-        }
-        for &r in &dying[i] {
-            if let Some(s) = slot[r] {
-                free.push(s);
-            }
         }
     }
     let peak = slot_len.iter().sum::<usize>() * 4;
@@ -74,24 +65,29 @@ pub fn plan_memory(g: &Graph) -> MemoryPlan {
     }
 }
 
-/// Best fit among free slots; else the largest free slot, grown; else a new slot.
-fn take_slot(free: &mut Vec<usize>, slot_len: &mut Vec<usize>, need: usize) -> usize {
-    let fit = free
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| slot_len[**s] >= need)
-        .min_by_key(|(_, s)| slot_len[**s])
-        .or_else(|| free.iter().enumerate().max_by_key(|(_, s)| slot_len[**s]))
-        .map(|(k, _)| k);
-    match fit {
-        Some(k) => {
-            let s = free.swap_remove(k);
-            slot_len[s] = slot_len[s].max(need);
-            s
-        }
-        None => {
-            slot_len.push(need);
+/// Greedy by size for shared objects (Pisarchyk & Lee, 2020): values, largest first, go
+/// into the smallest existing slot none of whose occupants is alive at the same time, else
+/// into a new slot of their own size. Slots never grow, so the sum of slot sizes stays near
+/// the largest sum of simultaneously live values (a value is alive from the node that
+/// writes it through its last reader, both included: a node never writes into a slot it
+/// reads).
+fn share_slots(n: usize, values: &[(usize, usize, usize)]) -> (Vec<Option<usize>>, Vec<usize>) {
+    let mut order: Vec<&(usize, usize, usize)> = values.iter().collect();
+    order.sort_by_key(|&&(def, _, len)| (std::cmp::Reverse(len), def));
+    let mut slot = vec![None; n];
+    let mut slot_len: Vec<usize> = Vec::new();
+    let mut occupants: Vec<Vec<(usize, usize)>> = Vec::new();
+    for &&(def, last, len) in &order {
+        let free = (0..slot_len.len())
+            .filter(|&s| occupants[s].iter().all(|&(d, l)| l < def || last < d))
+            .min_by_key(|&s| slot_len[s]);
+        let s = free.unwrap_or_else(|| {
+            slot_len.push(len);
+            occupants.push(Vec::new());
             slot_len.len() - 1
-        }
+        });
+        occupants[s].push((def, last));
+        slot[def] = Some(s);
     }
+    (slot, slot_len)
 }

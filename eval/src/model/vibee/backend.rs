@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 
-use vibee_dsl::graph::{DType, Graph, InputRole};
 use vibee_runtime::exec::{Feed, Program};
 use vibee_runtime::nn::{Gpt, Module};
 use vibee_runtime::train::Trainable;
@@ -83,18 +82,11 @@ impl GptBackend {
 
     /// The padded length of a batch whose longest row has `len` tokens.
     fn padded(&self, len: usize) -> usize {
-        len.next_power_of_two()
-            .max(8)
-            .min(self.gpt.config.block_size)
+        len.next_power_of_two().max(8).min(self.gpt.block_size)
     }
 
     fn compile(&self, batch: usize, seq: usize) -> Result<Compiled> {
-        let mut g = Graph::new();
-        let tokens = g
-            .input("tokens", &[batch, seq], DType::U32, InputRole::Data)
-            .map_err(model_err)?;
-        let logits = self.gpt.forward(&mut g, tokens).map_err(model_err)?;
-        g.outputs.push(logits);
+        let g = self.gpt.trace_logits_for(batch, seq).map_err(model_err)?;
         let program = Program::compile(&g, self.threads).map_err(model_err)?;
         let sources = self
             .gpt
@@ -106,11 +98,11 @@ impl GptBackend {
 
 impl Backend for GptBackend {
     fn max_context(&self) -> usize {
-        self.gpt.config.block_size
+        self.gpt.block_size
     }
 
     fn vocab_size(&self) -> usize {
-        self.gpt.config.vocab_size
+        self.gpt.vocab_size
     }
 
     fn forward(&mut self, rows: &[&[u32]], visit: &mut Visit<'_>) -> Result<()> {

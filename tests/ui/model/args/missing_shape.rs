@@ -1,0 +1,12 @@
+#[allow(unused_imports)]
+use vibee::runtime::nn::{Linear, LinearConfig, Param};
+
+#[vibee::model]
+pub struct Net {
+    #[config]
+    width: usize,
+    #[param(init = ones)]
+    scale: Param,
+}
+
+fn main() {}

@@ -1,0 +1,11 @@
+#[allow(unused_imports)]
+use vibee::runtime::nn::{Linear, LinearConfig, Param};
+
+#[vibee::model]
+pub struct Net {
+    #[config]
+    width: usize,
+    fc: Linear,
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+#[vibee::model]
+pub struct Net {
+    #[config]
+    #[config]
+    width: usize,
+}
+
+fn main() {}
