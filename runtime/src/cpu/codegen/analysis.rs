@@ -232,10 +232,10 @@ fn affine<'e>(
     match &index.kind {
         ExprKind::Local(v) if *v == var => Some((Vec::new(), Scale::One)),
         ExprKind::Binary(BinaryOp::Mul, a, b) if is_var(a) && invariant(b) => {
-            Some((Vec::new(), Scale::By(&**b)))
+            Some((Vec::new(), Scale::By(b)))
         }
         ExprKind::Binary(BinaryOp::Mul, a, b) if is_var(b) && invariant(a) => {
-            Some((Vec::new(), Scale::By(&**a)))
+            Some((Vec::new(), Scale::By(a)))
         }
         ExprKind::Binary(BinaryOp::Add, a, b) => {
             let (a, b) = (&**a, &**b);

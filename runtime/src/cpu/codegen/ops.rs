@@ -164,13 +164,14 @@ impl Lower<'_, '_> {
 
     /// Rust's `f32::min`/`max`: a NaN operand yields the other operand, and between equal
     /// operands (`0.0` and `-0.0`) the first wins, as Rust's own code does on x86.
+    /// `b < a` and `a < b` (not `b > a`) are the shapes Cranelift lowers to one `minss` or
+    /// `maxss` instead of a branch; only the rarely taken NaN test stays a branch.
     fn float_min_max(&mut self, min: bool, a: Value, b: Value) -> Value {
-        let cc = if min {
-            FloatCC::LessThan
+        let b_wins = if min {
+            self.b.ins().fcmp(FloatCC::LessThan, b, a)
         } else {
-            FloatCC::GreaterThan
+            self.b.ins().fcmp(FloatCC::LessThan, a, b)
         };
-        let b_wins = self.b.ins().fcmp(cc, b, a);
         let m = self.b.ins().select(b_wins, b, a);
         let a_nan = self.b.ins().fcmp(FloatCC::Unordered, a, a);
         self.b.ins().select(a_nan, b, m)
