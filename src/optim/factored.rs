@@ -173,6 +173,10 @@ pub(super) fn rms(device: &Device, x: &Buffer<f32>, n: usize) -> Result<f64, Fus
 
 /// A second-moment statistic on the device: factored for matrices, full for vectors; the
 /// device form of [`FactoredMoment`].
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per parameter tensor, held for the whole run: boxing saves nothing that matters"
+)]
 pub(super) enum DeviceMoment {
     /// Row and column means, and a scratch row mean per matrix.
     Factored {
