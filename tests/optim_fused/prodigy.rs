@@ -53,7 +53,6 @@ fn fused_d_follows_host_d() {
         let (h, f) = (host.d(), fused.d());
         assert!((h - f).abs() <= 1e-5 * h, "d: host {h}, fused {f}");
     }
-    assert!(host.d() > ProdigyConfig::default().d0, "d never grew");
     assert_eq!(fused.steps(), host.steps());
 }
 
