@@ -142,9 +142,7 @@ impl FusedOptimizer for FusedAdafactor {
         "adafactor"
     }
 
-    fn steps(&self) -> u64 {
-        self.state.step
-    }
+    fused_common!(steps);
 
     fn lr(&self) -> f64 {
         self.cfg.lr.unwrap_or(0.0)

@@ -7,7 +7,7 @@
 use vibee_runtime::optim::{AdamConfig, AdamScalars, ParamSet, StateDict};
 use vibee_runtime::{Buffer, Device};
 
-use super::{DeviceState, FusedError, FusedOptimizer, grid};
+use super::{DeviceState, FusedError, FusedOptimizer};
 
 /// One Adam/AdamW step over a tensor: `m ← m + (1−β₁)(g − m)`, `v ← β₂v + (1−β₂)g²`,
 /// `p ← p·decay − step·m / (√v / √(1−β₂ᵗ) + ε)`, with `g` first given the L2 term for
@@ -70,17 +70,7 @@ impl FusedOptimizer for FusedAdam {
         }
     }
 
-    fn steps(&self) -> u64 {
-        self.state.step
-    }
-
-    fn lr(&self) -> f64 {
-        self.cfg.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.cfg.lr = lr;
-    }
+    fused_common!(steps, lr, state_dict);
 
     fn step(
         &mut self,
@@ -88,19 +78,15 @@ impl FusedOptimizer for FusedAdam {
         grads: &[Buffer<f32>],
     ) -> Result<(), FusedError> {
         self.cfg.validate()?;
-        self.state.begin_step(params, grads)?;
-        let st = &mut self.state;
-        let [(_, exp_avg), (_, exp_avg_sq)] = &mut st.slots[..] else {
-            unreachable!("FusedAdam::new creates exactly two slots");
-        };
-        let state = exp_avg.iter_mut().zip(exp_avg_sq.iter_mut());
-        for (i, ((p, g), (m, v))) in params.iter_mut().zip(grads).zip(state).enumerate() {
-            let s = AdamScalars::<f32>::new(&self.cfg, st.params.get(i), st.step);
+        let cfg = &self.cfg;
+        self.state.step_each(params, grads, |t| {
+            let [m, v] = t.slots;
+            let s = AdamScalars::<f32>::new(cfg, t.info, t.step);
             adam_step::launch(
-                &st.device,
-                grid(&st.device, p.len()),
-                p,
-                g,
+                t.device,
+                t.grid,
+                t.p,
+                t.g,
                 m,
                 v,
                 s.decay,
@@ -111,17 +97,7 @@ impl FusedOptimizer for FusedAdam {
                 s.inv_bc2_sqrt,
                 s.eps,
                 s.neg_step_size,
-            )?;
-        }
-        Ok(())
-    }
-
-    fn state_dict(&self) -> Result<StateDict, FusedError> {
-        self.state.state_dict(self.name())
-    }
-
-    fn load_state_dict(&mut self, sd: &StateDict) -> Result<(), FusedError> {
-        let name = self.name();
-        self.state.load(name, sd)
+            )
+        })
     }
 }

@@ -124,17 +124,7 @@ impl FusedOptimizer for FusedCame {
         "came"
     }
 
-    fn steps(&self) -> u64 {
-        self.state.step
-    }
-
-    fn lr(&self) -> f64 {
-        self.cfg.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.cfg.lr = lr;
-    }
+    fused_common!(steps, lr);
 
     fn step(
         &mut self,

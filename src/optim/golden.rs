@@ -7,7 +7,7 @@
 use vibee_runtime::optim::{GoldenConfig, GoldenScalars, ParamSet, StateDict};
 use vibee_runtime::{Buffer, Device};
 
-use super::{DeviceState, FusedError, FusedOptimizer, grid};
+use super::{DeviceState, FusedError, FusedOptimizer};
 
 /// One golden-ratio step over a tensor: `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`,
 /// `p ← p·decay − lr(w_m·m + w_g·g) / (√v / √(1−β₂ᵗ) + ε)`.
@@ -64,17 +64,7 @@ impl FusedOptimizer for FusedGolden {
         "golden"
     }
 
-    fn steps(&self) -> u64 {
-        self.state.step
-    }
-
-    fn lr(&self) -> f64 {
-        self.cfg.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.cfg.lr = lr;
-    }
+    fused_common!(steps, lr, state_dict);
 
     fn step(
         &mut self,
@@ -82,19 +72,15 @@ impl FusedOptimizer for FusedGolden {
         grads: &[Buffer<f32>],
     ) -> Result<(), FusedError> {
         self.cfg.validate()?;
-        self.state.begin_step(params, grads)?;
-        let st = &mut self.state;
-        let [(_, exp_avg), (_, exp_avg_sq)] = &mut st.slots[..] else {
-            unreachable!("FusedGolden::new creates exactly two slots");
-        };
-        let state = exp_avg.iter_mut().zip(exp_avg_sq.iter_mut());
-        for (i, ((p, g), (m, v))) in params.iter_mut().zip(grads).zip(state).enumerate() {
-            let s = GoldenScalars::<f32>::new(&self.cfg, st.params.get(i), st.step);
+        let cfg = &self.cfg;
+        self.state.step_each(params, grads, |t| {
+            let [m, v] = t.slots;
+            let s = GoldenScalars::<f32>::new(cfg, t.info, t.step);
             golden_step::launch(
-                &st.device,
-                grid(&st.device, p.len()),
-                p,
-                g,
+                t.device,
+                t.grid,
+                t.p,
+                t.g,
                 m,
                 v,
                 s.beta1,
@@ -107,16 +93,7 @@ impl FusedOptimizer for FusedGolden {
                 s.eps,
                 s.decay,
                 s.neg_lr,
-            )?;
-        }
-        Ok(())
-    }
-
-    fn state_dict(&self) -> Result<StateDict, FusedError> {
-        self.state.state_dict("golden")
-    }
-
-    fn load_state_dict(&mut self, sd: &StateDict) -> Result<(), FusedError> {
-        self.state.load("golden", sd)
+            )
+        })
     }
 }

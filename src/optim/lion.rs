@@ -6,7 +6,7 @@
 use vibee_runtime::optim::{LionConfig, ParamSet, StateDict};
 use vibee_runtime::{Buffer, Device};
 
-use super::{DeviceState, FusedError, FusedOptimizer, grid};
+use super::{DeviceState, FusedError, FusedOptimizer};
 
 /// One Lion step over a tensor: `p ← p·decay − lr·sign(β₁m + (1−β₁)g)`, then
 /// `m ← β₂m + (1−β₂)g`; `sign(0) = 0`, as `torch.sign`.
@@ -61,17 +61,7 @@ impl FusedOptimizer for FusedLion {
         "lion"
     }
 
-    fn steps(&self) -> u64 {
-        self.state.step
-    }
-
-    fn lr(&self) -> f64 {
-        self.cfg.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.cfg.lr = lr;
-    }
+    fused_common!(steps, lr, state_dict);
 
     fn step(
         &mut self,
@@ -79,19 +69,17 @@ impl FusedOptimizer for FusedLion {
         grads: &[Buffer<f32>],
     ) -> Result<(), FusedError> {
         self.cfg.validate()?;
-        self.state.begin_step(params, grads)?;
-        let st = &mut self.state;
-        let (b1, b2) = self.cfg.betas;
-        let moments = &mut st.slots[0].1;
-        for (i, ((p, g), m)) in params.iter_mut().zip(grads).zip(moments).enumerate() {
-            let info = st.params.get(i);
-            let lr = self.cfg.lr * info.lr_scale;
-            let decay = (1.0 - lr * self.cfg.weight_decay * info.decay_scale) as f32;
+        let cfg = &self.cfg;
+        let (b1, b2) = cfg.betas;
+        self.state.step_each(params, grads, |t| {
+            let [m] = t.slots;
+            let lr = cfg.lr * t.info.lr_scale;
+            let decay = (1.0 - lr * cfg.weight_decay * t.info.decay_scale) as f32;
             lion_step::launch(
-                &st.device,
-                grid(&st.device, p.len()),
-                p,
-                g,
+                t.device,
+                t.grid,
+                t.p,
+                t.g,
                 m,
                 decay,
                 (-lr) as f32,
@@ -99,16 +87,7 @@ impl FusedOptimizer for FusedLion {
                 (1.0 - b1) as f32,
                 b2 as f32,
                 (1.0 - b2) as f32,
-            )?;
-        }
-        Ok(())
-    }
-
-    fn state_dict(&self) -> Result<StateDict, FusedError> {
-        self.state.state_dict("lion")
-    }
-
-    fn load_state_dict(&mut self, sd: &StateDict) -> Result<(), FusedError> {
-        self.state.load("lion", sd)
+            )
+        })
     }
 }

@@ -46,6 +46,39 @@
 //! # }
 //! ```
 
+/// The [`FusedOptimizer`] methods that read the same in every fused optimizer whose fields
+/// are `cfg` (with an `lr`) and `state` (a [`DeviceState`]): `steps`; `lr` and `set_lr`;
+/// `state_dict` and `load_state_dict` of a state that is just the device slots.
+macro_rules! fused_common {
+    (steps) => {
+        fn steps(&self) -> u64 {
+            self.state.step
+        }
+    };
+    (lr) => {
+        fn lr(&self) -> f64 {
+            self.cfg.lr
+        }
+
+        fn set_lr(&mut self, lr: f64) {
+            self.cfg.lr = lr;
+        }
+    };
+    (state_dict) => {
+        fn state_dict(&self) -> Result<StateDict, FusedError> {
+            self.state.state_dict(self.name())
+        }
+
+        fn load_state_dict(&mut self, sd: &StateDict) -> Result<(), FusedError> {
+            let name = self.name();
+            self.state.load(name, sd)
+        }
+    };
+    ($($part:ident),+) => {
+        $(fused_common!($part);)+
+    };
+}
+
 mod adafactor;
 mod adam;
 mod came;

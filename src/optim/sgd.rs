@@ -7,7 +7,7 @@
 use vibee_runtime::optim::{ParamSet, SgdConfig, SgdScalars, StateDict};
 use vibee_runtime::{Buffer, Device};
 
-use super::{DeviceState, FusedError, FusedOptimizer, grid};
+use super::{DeviceState, FusedError, FusedOptimizer};
 
 /// One SGD step over a tensor: `d = g + wd·p`; without momentum `p ← p − lr·d`; with it
 /// `b ← d` on the first step, else `b ← μb + (1 − dampening)d`, and `p ← p − lr·b` (or
@@ -75,17 +75,7 @@ impl FusedOptimizer for FusedSgd {
         "sgd"
     }
 
-    fn steps(&self) -> u64 {
-        self.state.step
-    }
-
-    fn lr(&self) -> f64 {
-        self.cfg.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.cfg.lr = lr;
-    }
+    fused_common!(steps, lr, state_dict);
 
     fn step(
         &mut self,
@@ -93,39 +83,16 @@ impl FusedOptimizer for FusedSgd {
         grads: &[Buffer<f32>],
     ) -> Result<(), FusedError> {
         self.cfg.validate()?;
-        self.state.begin_step(params, grads)?;
-        let st = &mut self.state;
-        let flags = (
-            u32::from(self.cfg.momentum != 0.0),
-            u32::from(st.step == 1),
-            u32::from(self.cfg.nesterov),
-        );
-        let buffers = &mut st.slots[0].1;
-        for (i, ((p, g), b)) in params.iter_mut().zip(grads).zip(buffers).enumerate() {
-            let s = SgdScalars::<f32>::new(&self.cfg, st.params.get(i));
+        let cfg = &self.cfg;
+        let (momentum, nesterov) = (u32::from(cfg.momentum != 0.0), u32::from(cfg.nesterov));
+        self.state.step_each(params, grads, |t| {
+            let [b] = t.slots;
+            let s = SgdScalars::<f32>::new(cfg, t.info);
+            let first = u32::from(t.step == 1);
             sgd_step::launch(
-                &st.device,
-                grid(&st.device, p.len()),
-                p,
-                g,
-                b,
-                s.neg_lr,
-                s.wd,
-                s.mu,
-                s.keep,
-                flags.0,
-                flags.1,
-                flags.2,
-            )?;
-        }
-        Ok(())
-    }
-
-    fn state_dict(&self) -> Result<StateDict, FusedError> {
-        self.state.state_dict("sgd")
-    }
-
-    fn load_state_dict(&mut self, sd: &StateDict) -> Result<(), FusedError> {
-        self.state.load("sgd", sd)
+                t.device, t.grid, t.p, t.g, b, s.neg_lr, s.wd, s.mu, s.keep, momentum, first,
+                nesterov,
+            )
+        })
     }
 }

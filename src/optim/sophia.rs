@@ -129,17 +129,7 @@ impl FusedOptimizer for FusedSophia {
         "sophia"
     }
 
-    fn steps(&self) -> u64 {
-        self.state.step
-    }
-
-    fn lr(&self) -> f64 {
-        self.cfg.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.cfg.lr = lr;
-    }
+    fused_common!(steps, lr, state_dict);
 
     fn step(
         &mut self,
@@ -147,19 +137,15 @@ impl FusedOptimizer for FusedSophia {
         grads: &[Buffer<f32>],
     ) -> Result<(), FusedError> {
         self.cfg.validate()?;
-        self.state.begin_step(params, grads)?;
-        let st = &mut self.state;
-        let [(_, exp_avg), (_, hessian)] = &mut st.slots[..] else {
-            unreachable!("FusedSophia::new creates exactly two slots");
-        };
-        let state = exp_avg.iter_mut().zip(hessian.iter());
-        for (i, ((p, g), (m, h))) in params.iter_mut().zip(grads).zip(state).enumerate() {
-            let s = SophiaScalars::<f32>::new(&self.cfg, st.params.get(i));
+        let cfg = &self.cfg;
+        self.state.step_each(params, grads, |t| {
+            let [m, h] = t.slots;
+            let s = SophiaScalars::<f32>::new(cfg, t.info);
             sophia_step::launch(
-                &st.device,
-                grid(&st.device, p.len()),
-                p,
-                g,
+                t.device,
+                t.grid,
+                t.p,
+                t.g,
                 m,
                 h,
                 s.beta1,
@@ -171,16 +157,7 @@ impl FusedOptimizer for FusedSophia {
                 u32::from(s.elementwise),
                 s.decay,
                 s.neg_lr,
-            )?;
-        }
-        Ok(())
-    }
-
-    fn state_dict(&self) -> Result<StateDict, FusedError> {
-        self.state.state_dict("sophia")
-    }
-
-    fn load_state_dict(&mut self, sd: &StateDict) -> Result<(), FusedError> {
-        self.state.load("sophia", sd)
+            )
+        })
     }
 }

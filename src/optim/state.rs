@@ -1,9 +1,9 @@
 //! What every fused optimizer keeps on its device, and its state-dict I/O.
 
 use vibee_runtime::optim::{ParamInfo, ParamSet, StateDict};
-use vibee_runtime::{Buffer, Device, LaunchError};
+use vibee_runtime::{Buffer, Device, Grid, LaunchError};
 
-use super::{FusedError, check};
+use super::{FusedError, check, grid};
 
 /// What every fused optimizer keeps: its tensors, its device, one device buffer per tensor
 /// for each named state slot (`exp_avg`, …), and the step count.
@@ -44,6 +44,37 @@ impl DeviceState {
         Ok(())
     }
 
+    /// The driver of a step that is one kernel launch per tensor: checks the tensors, counts
+    /// the step, then calls `update` once per tensor with its buffers and its `N` slots (in
+    /// the order the optimizer created them).
+    pub(super) fn step_each<const N: usize>(
+        &mut self,
+        params: &mut [Buffer<f32>],
+        grads: &[Buffer<f32>],
+        mut update: impl FnMut(TensorStep<'_, N>) -> Result<(), LaunchError>,
+    ) -> Result<(), FusedError> {
+        self.begin_step(params, grads)?;
+        for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
+            let mut slots = self.slots.iter_mut();
+            let slots = std::array::from_fn(|_| {
+                let (_, bufs) = slots
+                    .next()
+                    .expect("a fused optimizer asks for as many slots as it created");
+                &mut bufs[i]
+            });
+            update(TensorStep {
+                device: &self.device,
+                grid: grid(&self.device, p.len()),
+                info: self.params.get(i),
+                step: self.step,
+                p,
+                g,
+                slots,
+            })?;
+        }
+        Ok(())
+    }
+
     /// Every slot read back to the host, under the host optimizer `name`'s slot names.
     pub(super) fn state_dict(&self, name: &str) -> Result<StateDict, FusedError> {
         let mut sd = StateDict::new(name, self.step);
@@ -62,6 +93,19 @@ impl DeviceState {
         self.step = sd.step;
         Ok(())
     }
+}
+
+/// One parameter tensor of a step, as [`DeviceState::step_each`] hands it over.
+pub(super) struct TensorStep<'a, const N: usize> {
+    pub(super) device: &'a Device,
+    /// Covers the tensor (see [`grid`]).
+    pub(super) grid: Grid,
+    pub(super) info: &'a ParamInfo,
+    /// The step being taken, from 1.
+    pub(super) step: u64,
+    pub(super) p: &'a mut Buffer<f32>,
+    pub(super) g: &'a Buffer<f32>,
+    pub(super) slots: [&'a mut Buffer<f32>; N],
 }
 
 /// One zeroed device buffer per tensor of `params`.
