@@ -20,9 +20,10 @@
 //! Schedule-Free, golden) make one chunked pass over a tensor and its state on rayon's
 //! threads, with loop bodies LLVM vectorizes; the factored and preconditioned ones
 //! (Adafactor, CAME, Prodigy, Shampoo) run per tensor on one thread. The same updates compiled from the
-//! kernel DSL into fused CPU/GPU kernels are `vibee::optim` in the facade crate (all but
-//! Shampoo); they take their per-tensor scalars from the public `*Scalars` types here
-//! ([`AdamScalars`], [`SgdScalars`], …), so both compute the same numbers.
+//! kernel DSL into fused CPU/GPU kernels are `vibee::optim` in the facade crate; they take
+//! their per-tensor scalars from the public `*Scalars` types here ([`AdamScalars`],
+//! [`SgdScalars`], …, and Shampoo's [`ShampooLayout`], [`ShampooMomentum`] and
+//! [`shampoo_inverse_root`]), so both compute the same numbers.
 //!
 //! ```
 //! use vibee_runtime::optim::{AdamConfig, Adam, Optimizer, ParamSet};
@@ -108,7 +109,9 @@ pub use schedule_free::{
     ScheduleFreeScalars,
 };
 pub use sgd::{Sgd, SgdConfig, SgdScalars};
-pub use shampoo::{Graft, Shampoo, ShampooConfig};
+pub use shampoo::{
+    Graft, Shampoo, ShampooConfig, ShampooLayout, ShampooMomentum, shampoo_inverse_root,
+};
 pub use sophia::{HessianEstimate, Sophia, SophiaClip, SophiaConfig, SophiaScalars};
 pub use state::StateDict;
 

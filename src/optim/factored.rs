@@ -164,11 +164,16 @@ pub fn sum_squares_partial(x: &[f32], partials: &mut [f32], n: u32) {
 /// Root mean square of the first `n` elements of `x`: group partials on the device, their
 /// sum in `f64` on the host.
 pub(super) fn rms(device: &Device, x: &Buffer<f32>, n: usize) -> Result<f64, FusedError> {
+    Ok((sum_squares(device, x, n)? / n.max(1) as f64).sqrt())
+}
+
+/// The sum of squares of the first `n` elements of `x`: group partials on the device, their
+/// sum in `f64` on the host.
+pub(super) fn sum_squares(device: &Device, x: &Buffer<f32>, n: usize) -> Result<f64, FusedError> {
     let (grid, groups) = reduce_grid(n);
     let mut partials = Buffer::<f32>::zeros(device, groups)?;
     sum_squares_partial::launch(device, grid, x, &mut partials, n as u32)?;
-    let sum: f64 = partials.to_vec()?.iter().map(|&v| f64::from(v)).sum();
-    Ok((sum / n.max(1) as f64).sqrt())
+    Ok(partials.to_vec()?.iter().map(|&v| f64::from(v)).sum())
 }
 
 /// A second-moment statistic on the device: factored for matrices, full for vectors; the

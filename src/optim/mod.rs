@@ -12,7 +12,9 @@
 //! Adafactor's and CAME's update clipping, Prodigy's `⟨g, p0 − p⟩` and `Σ|s|`): it is
 //! reduced on the device per group and the group partials are summed on the host in `f64`,
 //! in another order than the host optimizer's sequential `f64` sum, so those three agree
-//! with the host to about `1e-6` relative (see [`FusedAdafactor`]).
+//! with the host to about `1e-6` relative (see [`FusedAdafactor`]). Shampoo keeps its
+//! statistics in `f32` where the host keeps `f64`, and recomputes its inverse roots on the
+//! host (see [`FusedShampoo`]).
 //!
 //! | fused | host | state on the device |
 //! |---|---|---|
@@ -25,6 +27,7 @@
 //! | [`FusedAdafactor`] | [`Adafactor`](vibee_runtime::optim::Adafactor) | factored `exp_avg_sq`, `exp_avg` with β₁ |
 //! | [`FusedProdigy`] | [`Prodigy`](vibee_runtime::optim::Prodigy) | `exp_avg`, `exp_avg_sq`, `s`, `p0`; `d` on the host |
 //! | [`FusedCame`] | [`Came`](vibee_runtime::optim::Came) | `exp_avg`, factored `exp_avg_sq`, `exp_avg_res` |
+//! | [`FusedShampoo`] | [`Shampoo`](vibee_runtime::optim::Shampoo) (blocked, grafted) | both momenta, `graft_stats`, every block's statistics and inverse roots (`f32`; roots refreshed on the host) |
 //!
 //! Every fused optimizer implements [`FusedOptimizer`]; its state dict has its host
 //! optimizer's name and slot names, so a checkpoint written by one resumes the other.
@@ -88,6 +91,7 @@ mod lion;
 mod prodigy;
 mod schedule_free;
 mod sgd;
+mod shampoo;
 mod sophia;
 mod state;
 
@@ -105,6 +109,10 @@ pub use schedule_free::{
     FusedScheduleFree, copy_into, lerp_towards, schedule_free_adamw_step, schedule_free_sgd_step,
 };
 pub use sgd::{FusedSgd, sgd_step};
+pub use shampoo::{
+    FusedShampoo, gather_blocks, scatter_blocks, shampoo_apply, shampoo_contract, shampoo_graft,
+    shampoo_statistics,
+};
 pub use sophia::{DeviceHessianSample, FusedSophia, sophia_hessian, sophia_step};
 
 use state::DeviceState;

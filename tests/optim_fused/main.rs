@@ -10,6 +10,7 @@ mod golden;
 mod prodigy;
 mod schedule_free;
 mod sgd;
+mod shampoo;
 mod sophia;
 
 use vibee::optim::FusedOptimizer;

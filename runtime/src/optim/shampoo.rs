@@ -14,7 +14,8 @@ mod precond;
 
 use serde::{Deserialize, Serialize};
 
-use self::precond::{PrecondOptions, Preconditioner};
+pub use self::linalg::inverse_root as shampoo_inverse_root;
+use self::precond::{PrecondOptions, Preconditioner, statistics_weight};
 use super::{Float, OptimError, Optimizer, ParamSet, StateDict, check_beta, check_non_negative};
 
 /// Which simpler optimizer's update norm the Shampoo direction is rescaled to.
@@ -130,6 +131,18 @@ impl ShampooConfig {
         check_non_negative("matrix_eps", self.matrix_eps)
     }
 
+    /// How a tensor of `shape` is blocked and preconditioned, or `None` when it is not
+    /// (rank below `skip_preconditioning_rank_lt`, a dimension above
+    /// `no_preconditioning_for_layers_with_dim_gt`, or one dimension after merging).
+    pub fn layout(&self, shape: &[usize]) -> Option<ShampooLayout> {
+        Preconditioner::new(shape, &self.precond_options()).layout()
+    }
+
+    /// `(β₂, w)`: every statistic is updated as `S ← β₂·S + w·G₍ₖ₎G₍ₖ₎ᵀ`.
+    pub fn statistics_decay(&self) -> (f64, f64) {
+        (self.betas.1, statistics_weight(self.betas.1))
+    }
+
     fn precond_options(&self) -> PrecondOptions {
         PrecondOptions {
             block_size: self.block_size,
@@ -141,6 +154,20 @@ impl ShampooConfig {
             beta2: self.betas.1,
         }
     }
+}
+
+/// How one tensor is cut into blocks for preconditioning (see [`ShampooConfig::layout`]).
+/// Block `b` of rank `r` keeps statistics and roots `b·r + k` for its dimensions `k`, under
+/// the state-dict names `statistics.{b·r+k}` and `root.{b·r+k}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShampooLayout {
+    /// Every block's shape (after shape interpretation), in block order; all have one rank.
+    pub blocks: Vec<Vec<usize>>,
+    /// The tensor's flat index of every element of every block, block after block, each
+    /// block in row-major order.
+    pub order: Vec<usize>,
+    /// The root order `p` of the inverse roots `S^(−1/p)`.
+    pub exponent: f64,
 }
 
 /// Per-tensor state: momentum of the Shampoo and grafted directions, the grafting
@@ -249,7 +276,7 @@ impl<T: Float> Shampoo<T> {
                 *sh += wd * x;
             }
         }
-        let momentum = Momentum::of(cfg);
+        let momentum = ShampooMomentum::of(cfg);
         momentum.accumulate(&mut st.momentum, &shampoo, false);
         momentum.accumulate(&mut st.graft_momentum, &graft, true);
         let (mom, direct) = if self.step >= cfg.start_preconditioning_step {
@@ -267,15 +294,21 @@ impl<T: Float> Shampoo<T> {
 
 /// The reference's momentum conventions: a plain sum `βm + d`, or an EMA with weight
 /// `w = 1 − β` (`moving_average_for_momentum`); the graft's momentum is always `βm + w·d`.
-struct Momentum {
-    beta1: f64,
-    w: f64,
-    ema: bool,
-    nesterov: bool,
+#[derive(Debug, Clone, Copy)]
+pub struct ShampooMomentum {
+    /// `β₁`.
+    pub beta1: f64,
+    /// The new direction's weight.
+    pub w: f64,
+    /// Shampoo's momentum is an EMA `m + w·(d − m)` rather than `β₁m + w·d`.
+    pub ema: bool,
+    /// The step looks ahead (Nesterov).
+    pub nesterov: bool,
 }
 
-impl Momentum {
-    fn of(cfg: &ShampooConfig) -> Self {
+impl ShampooMomentum {
+    /// The conventions `cfg` selects.
+    pub fn of(cfg: &ShampooConfig) -> Self {
         let ema = cfg.moving_average_for_momentum;
         Self {
             beta1: cfg.betas.0,

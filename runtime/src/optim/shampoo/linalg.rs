@@ -33,6 +33,17 @@ impl Mat {
     }
 }
 
+/// `A^(−1/p)` of the symmetric positive semi-definite `n × n` row-major matrix `a`, as
+/// [`Shampoo`](super::Shampoo) recomputes its roots (exported for device implementations,
+/// which keep their statistics on the device and compute the roots on the host).
+pub fn inverse_root(a: &[f64], n: usize, p: f64) -> Vec<f64> {
+    let m = Mat {
+        n,
+        data: a.to_vec(),
+    };
+    m.inverse_root(p).data
+}
+
 /// Cyclic Jacobi eigenvalue iteration for a symmetric matrix: returns the eigenvalues and
 /// the eigenvectors as the columns of a row-major matrix. Jacobi is slow for large `n` but
 /// accurate in the small eigenvalues, which the inverse root magnifies.

@@ -3,7 +3,14 @@
 //! dimension, and every block keeps one statistic `G₍ₖ₎G₍ₖ₎ᵀ` per dimension `k` whose inverse
 //! `2·rank`-th root preconditions it.
 
+use super::ShampooLayout;
 use super::linalg::Mat;
+
+/// The weight of a new Gram matrix in the statistics' moving average: `1 − β₂`, or 1 when
+/// `β₂ = 1` (a plain sum, AdaGrad-style), as the reference.
+pub(crate) fn statistics_weight(beta2: f64) -> f64 {
+    if beta2 == 1.0 { 1.0 } else { 1.0 - beta2 }
+}
 
 /// Merges consecutive small dimensions while their product stays within `max_dim`
 /// (`merge_small_dims`): `[1, 2, 512, 1, 2048, 1, 3, 4]` → `[1024, 2048, 12]`; a shape that
@@ -187,6 +194,18 @@ impl Preconditioner {
         }
     }
 
+    /// The block layout, or `None` for a tensor that is not preconditioned.
+    pub fn layout(&self) -> Option<ShampooLayout> {
+        let blocks = self.blocks.as_ref()?;
+        let mut order = Vec::with_capacity(blocks.shape.iter().product());
+        blocks.visit(|_, src| order.push(src));
+        Some(ShampooLayout {
+            blocks: blocks.shapes(),
+            order,
+            exponent: self.exponent,
+        })
+    }
+
     /// Splits a flat tensor into its blocks.
     fn partition(&self, blocks: &Blocks, x: &[f64]) -> Vec<Vec<f64>> {
         let mut parts: Vec<Vec<f64>> = blocks
@@ -201,11 +220,7 @@ impl Preconditioner {
     /// `S ← β₂·S + (1 − β₂)·G₍ₖ₎G₍ₖ₎ᵀ` for every block and dimension.
     pub fn add_statistics(&mut self, g: &[f64]) {
         let Some(blocks) = &self.blocks else { return };
-        let w2 = if self.beta2 == 1.0 {
-            1.0
-        } else {
-            1.0 - self.beta2
-        };
+        let w2 = statistics_weight(self.beta2);
         let shapes = blocks.shapes();
         let rank = blocks.shape.len();
         for (b, part) in self.partition(blocks, g).iter().enumerate() {
