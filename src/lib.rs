@@ -232,6 +232,7 @@ mod cube_launcher;
 mod kernel_templates;
 pub mod kernels;
 pub mod optim;
+pub mod program;
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -24,11 +24,13 @@ mod elementwise;
 mod math;
 mod matmul;
 mod movement;
+mod prepare;
 mod program;
 mod reduce;
 mod rows;
 
 pub use matmul::{gemm_f32, gemm_isa};
+pub use prepare::{Prepared, check_feeds, prepare};
 pub use program::{InputSpec, Program};
 
 use vibee_dsl::graph::DType;

@@ -2,7 +2,7 @@
 //! its buffers again.
 
 use vibee_dsl::graph::error::site_string;
-use vibee_dsl::graph::passes::{MemoryPlan, Recompute, optimize, plan_memory, recompute};
+use vibee_dsl::graph::passes::{MemoryPlan, Recompute, plan_memory};
 use vibee_dsl::graph::{DType, Graph, InputRole, Node, NodeId, Op, UnaryOp};
 
 use super::{ExecError, Feed};
@@ -70,25 +70,13 @@ impl Program {
         threads: usize,
         policy: Recompute,
     ) -> Result<Self, ExecError> {
-        let (graph, _) = optimize(graph);
-        let mut graph = recompute(&graph, policy);
-        copy_aliased_outputs(&mut graph)?;
-        check_dtypes(&graph)?;
+        let super::Prepared {
+            graph,
+            inputs,
+            input_of_node,
+        } = super::prepare(graph, policy)?;
         let plan = plan_memory(&graph);
         let slots = plan.slot_len.iter().map(|&n| vec![0.0; n]).collect();
-        let mut inputs = Vec::new();
-        let mut input_of_node = vec![None; graph.nodes.len()];
-        for (id, name, role) in graph.inputs() {
-            input_of_node[id.index()] = Some(inputs.len());
-            let n = graph.node(id);
-            let (shape, dtype) = (n.shape.clone(), n.dtype);
-            inputs.push(InputSpec {
-                name: name.to_string(),
-                shape,
-                dtype,
-                role,
-            });
-        }
         let threads = threads.max(1);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -204,30 +192,7 @@ impl Program {
     }
 
     fn check_feeds(&self, feeds: &[Feed<'_>]) -> Result<(), ExecError> {
-        if feeds.len() != self.inputs.len() {
-            return Err(ExecError::FeedCount {
-                want: self.inputs.len(),
-                got: feeds.len(),
-            });
-        }
-        for (spec, feed) in self.inputs.iter().zip(feeds) {
-            let (got_dtype, got) = match feed {
-                Feed::F32(x) => (DType::F32, x.len()),
-                Feed::U32(x) => (DType::U32, x.len()),
-            };
-            let want = spec.shape.iter().product();
-            if got_dtype != spec.dtype || got != want {
-                let (name, dtype) = (spec.name.clone(), spec.dtype);
-                return Err(ExecError::Feed {
-                    name,
-                    dtype,
-                    want,
-                    got_dtype,
-                    got,
-                });
-            }
-        }
-        Ok(())
+        super::check_feeds(&self.inputs, feeds)
     }
 
     fn execute(&mut self, feeds: &[Feed<'_>], step: u64) -> Result<(), ExecError> {
@@ -274,7 +239,7 @@ impl Program {
 
 /// Outputs that alias an input (directly or through reshapes) get a copy node, so every
 /// output lives in the program's own storage.
-fn copy_aliased_outputs(g: &mut Graph) -> Result<(), ExecError> {
+pub(super) fn copy_aliased_outputs(g: &mut Graph) -> Result<(), ExecError> {
     for k in 0..g.outputs.len() {
         let mut r = g.outputs[k];
         while matches!(g.node(r).op, Op::Reshape) {
@@ -289,7 +254,7 @@ fn copy_aliased_outputs(g: &mut Graph) -> Result<(), ExecError> {
     Ok(())
 }
 
-fn check_dtypes(g: &Graph) -> Result<(), ExecError> {
+pub(super) fn check_dtypes(g: &Graph) -> Result<(), ExecError> {
     for (i, n) in g.nodes.iter().enumerate() {
         // Reduced precision enters by `Cast`: inputs are bound as f32 or u32.
         let ok = match n.dtype {

@@ -1,0 +1,392 @@
+//! One node of a [`DeviceProgram`](super::DeviceProgram): what it needs prepared at compile
+//! time (offset tables, scratch), and the kernel launches that compute it.
+
+// Generated launchers take one argument per kernel parameter, plus the device and grid.
+#![allow(clippy::too_many_arguments)]
+
+use vibee_dsl::graph::error::site_string;
+use vibee_dsl::graph::{BinaryOp, DType, Graph, Node, Op, ReduceOp, UnaryOp};
+use vibee_runtime::exec::{ExecError, Feed};
+use vibee_runtime::{Buffer, Device, Grid, LaunchError};
+
+use super::elementwise::{
+    binary, embed, fill, gather_at, matmul, place, reduce, scatter_add, unary,
+};
+use super::rows::{
+    cross_entropy_grad_rows, cross_entropy_rows, log_softmax_rows, mean_into, norm_grad_rows,
+    norm_rows, softmax_grad_rows, softmax_rows,
+};
+use super::{DVal, DeviceProgramError, tables};
+
+/// Units per group.
+const GROUP: u32 = 256;
+
+/// What a node keeps from compile time.
+#[derive(Debug, Default)]
+pub(super) struct Aux {
+    /// Offset tables: one for movements, one per broadcast operand of a binary op (`x`,
+    /// `y`), or the bases and offsets of a reduction.
+    tables: Vec<Option<Buffer<u32>>>,
+    /// Per-row losses of a cross-entropy.
+    pub(super) scratch: Option<Buffer<f32>>,
+}
+
+/// A grid of groups covering `n` units (the kernels stride over the rest).
+fn cover(device: &Device, n: usize) -> Grid {
+    let groups = n
+        .div_ceil(GROUP as usize)
+        .clamp(1, device.max_groups_per_axis() as usize);
+    Grid::linear(groups as u32, GROUP)
+}
+
+fn upload(device: &Device, table: Vec<u32>) -> Result<Option<Buffer<u32>>, LaunchError> {
+    Buffer::from_slice(device, &table).map(Some)
+}
+
+/// The tables and scratch node `i` needs; refuses the ops with no device kernel.
+pub(super) fn prepare_node(
+    device: &Device,
+    g: &Graph,
+    i: usize,
+) -> Result<Aux, DeviceProgramError> {
+    let node = &g.nodes[i];
+    let shape_of = |k: usize| g.shape(node.inputs[k]);
+    let mut aux = Aux::default();
+    match &node.op {
+        Op::Binary(_) => {
+            for k in 0..2 {
+                let full = shape_of(k).iter().product::<usize>() == node.numel();
+                let table = (!full).then(|| tables::broadcast(shape_of(k), &node.shape));
+                aux.tables
+                    .push(table.map(|t| upload(device, t)).transpose()?.flatten());
+            }
+        }
+        Op::Broadcast => {
+            aux.tables
+                .push(upload(device, tables::broadcast(shape_of(0), &node.shape))?);
+        }
+        Op::Permute { perm } => {
+            let t = tables::permute(shape_of(0), perm, &node.shape);
+            aux.tables.push(upload(device, t)?);
+        }
+        Op::Slice { axis, start, .. } => {
+            let t = tables::slice(shape_of(0), *axis, *start, &node.shape);
+            aux.tables.push(upload(device, t)?);
+        }
+        Op::Reduce { axes, .. } => {
+            let (base, offs) = tables::reduce(shape_of(0), axes);
+            aux.tables.push(upload(device, base)?);
+            aux.tables.push(upload(device, offs)?);
+        }
+        Op::CrossEntropy => {
+            let rows = shape_of(0).iter().rev().skip(1).product::<usize>();
+            aux.scratch = Some(Buffer::zeros(device, rows.max(1))?);
+        }
+        Op::Dropout { p, .. } if *p > 0.0 => {
+            return Err(DeviceProgramError::Unsupported {
+                node: i,
+                op: node.op.name(),
+                reason: "dropout with p > 0 needs 64-bit integer hashing; set p = 0 or run on the CPU executor",
+            });
+        }
+        _ => {}
+    }
+    Ok(aux)
+}
+
+/// Checks every bound index (embedding ids, cross-entropy targets) against the rows it
+/// selects from, as the CPU executor does; the device would read zeros instead.
+pub(super) fn check_indices(
+    g: &Graph,
+    input_of_node: &[Option<usize>],
+    feeds: &[Feed<'_>],
+) -> Result<(), ExecError> {
+    for node in &g.nodes {
+        let (ids_at, rows) = match node.op {
+            Op::Gather => (1, g.shape(node.inputs[0])[0]),
+            Op::ScatterAdd { rows } => (0, rows),
+            Op::CrossEntropy | Op::CrossEntropyGrad => {
+                (1, *g.shape(node.inputs[0]).last().unwrap_or(&1))
+            }
+            _ => continue,
+        };
+        let mut id = node.inputs[ids_at];
+        while matches!(g.node(id).op, Op::Reshape) {
+            id = g.node(id).inputs[0];
+        }
+        let Some(Feed::U32(ids)) = input_of_node[id.index()].map(|k| feeds[k]) else {
+            continue;
+        };
+        if let Some(&index) = ids.iter().find(|&&v| v as usize >= rows) {
+            return Err(ExecError::IndexOutOfRange {
+                op: node.op.name(),
+                site: site_string(node.site.as_ref()),
+                index,
+                rows,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Everything a launch reads besides its operands.
+pub(super) struct Ctx<'a> {
+    pub(super) device: &'a Device,
+    pub(super) graph: &'a Graph,
+    pub(super) node: &'a Node,
+    pub(super) aux: &'a Aux,
+    pub(super) no_table: &'a Buffer<u32>,
+}
+
+/// A float operand.
+fn f<'a>(v: DVal<'a>) -> &'a Buffer<f32> {
+    match v {
+        DVal::F(b) => b,
+        DVal::U(_) => unreachable!("the graph's dtype inference gives this operand f32"),
+    }
+}
+
+/// An index operand.
+fn u<'a>(v: DVal<'a>) -> &'a Buffer<u32> {
+    match v {
+        DVal::U(b) => b,
+        DVal::F(_) => unreachable!("the graph's dtype inference gives this operand u32"),
+    }
+}
+
+impl Ctx<'_> {
+    fn shape_of(&self, k: usize) -> &[usize] {
+        self.graph.shape(self.node.inputs[k])
+    }
+
+    fn table(&self, k: usize) -> &Buffer<u32> {
+        self.aux.tables[k].as_ref().unwrap_or(self.no_table)
+    }
+
+    /// The kernels computing the node into `out` (with its `scratch`, if it has one), then
+    /// rounding for bf16/f16 results.
+    pub(super) fn launch(
+        &self,
+        ins: &[DVal<'_>],
+        out: &mut Buffer<f32>,
+        scratch: Option<&mut Buffer<f32>>,
+    ) -> Result<(), LaunchError> {
+        let (dev, n) = (self.device, self.node.numel());
+        let grid = cover(dev, n);
+        let nu = n as u32;
+        match &self.node.op {
+            Op::Input { .. } | Op::Reshape => {}
+            Op::Constant { value } => fill::launch(dev, grid, out, *value as f32, nu)?,
+            Op::Unary(op) => {
+                let (code, c) = unary_code(*op);
+                unary::launch(dev, grid, f(ins[0]), out, code, c, nu)?;
+            }
+            Op::Binary(op) => {
+                let (x, y) = (f(ins[0]), f(ins[1]));
+                let (xt, yt) = (self.table(0), self.table(1));
+                let flags = (
+                    u32::from(self.aux.tables[0].is_some()),
+                    u32::from(self.aux.tables[1].is_some()),
+                );
+                let code = binary_code(*op);
+                binary::launch(dev, grid, x, y, xt, yt, out, code, flags.0, flags.1, nu)?;
+            }
+            Op::Broadcast | Op::Permute { .. } | Op::Slice { .. } => {
+                gather_at::launch(dev, grid, f(ins[0]), self.table(0), out, nu)?;
+            }
+            Op::Cast { .. } | Op::Dropout { .. } => self.copy(f(ins[0]), out, n)?,
+            Op::Pad { axis, before, .. } => {
+                fill::launch(dev, grid, out, 0.0, nu)?;
+                self.place(f(ins[0]), self.shape_of(0), *axis, *before, out)?;
+            }
+            Op::Concat { axis } => {
+                let mut at = 0;
+                for (k, v) in ins.iter().enumerate() {
+                    let shape = self.shape_of(k);
+                    self.place(f(*v), shape, *axis, at, out)?;
+                    at += shape[*axis];
+                }
+            }
+            Op::MatMul { trans_a, trans_b } => self.matmul(ins, out, *trans_a, *trans_b)?,
+            Op::Reduce { op, .. } => {
+                let code = match op {
+                    ReduceOp::Sum => 0,
+                    ReduceOp::Mean => 1,
+                    ReduceOp::Max => 2,
+                };
+                let (base, offs) = (self.table(0), self.table(1));
+                reduce::launch(dev, grid, f(ins[0]), base, offs, out, code, nu)?;
+            }
+            Op::Gather => {
+                let d = self.shape_of(0)[1] as u32;
+                embed::launch(dev, grid, f(ins[0]), u(ins[1]), out, d, nu)?;
+            }
+            Op::ScatterAdd { .. } => {
+                let d = *self.node.shape.last().unwrap_or(&1) as u32;
+                scatter_add::launch(dev, grid, u(ins[0]), f(ins[1]), out, d, nu)?;
+            }
+            _ => self.rows(ins, out, scratch)?,
+        }
+        if matches!(self.node.dtype, DType::BF16 | DType::F16) {
+            self.round(out)?;
+        }
+        Ok(())
+    }
+
+    /// Rounds a bf16/f16 result to its type, through the host: the kernel language cannot
+    /// yet cast between `f32` and the half types inside a kernel body, so this is the slow
+    /// path (autocast graphs only).
+    fn round(&self, out: &mut Buffer<f32>) -> Result<(), LaunchError> {
+        let mut host = out.to_vec()?;
+        let dtype = self.node.dtype;
+        host.iter_mut().for_each(|v| *v = dtype.round(*v));
+        *out = Buffer::from_slice(self.device, &host)?;
+        Ok(())
+    }
+
+    fn copy(&self, x: &Buffer<f32>, out: &mut Buffer<f32>, n: usize) -> Result<(), LaunchError> {
+        let (dev, nu) = (self.device, n as u32);
+        place::launch(dev, cover(dev, n), x, out, nu, nu, 1, 0, nu)
+    }
+
+    /// `x` of `shape` written into the output at `offset` along `axis`.
+    fn place(
+        &self,
+        x: &Buffer<f32>,
+        shape: &[usize],
+        axis: usize,
+        offset: usize,
+        out: &mut Buffer<f32>,
+    ) -> Result<(), LaunchError> {
+        let inner: usize = shape[axis + 1..].iter().product();
+        let n: usize = shape.iter().product();
+        let (len, out_len) = (shape[axis] as u32, self.node.shape[axis] as u32);
+        let dev = self.device;
+        let grid = cover(dev, n);
+        place::launch(
+            dev,
+            grid,
+            x,
+            out,
+            len,
+            out_len,
+            inner as u32,
+            offset as u32,
+            n as u32,
+        )
+    }
+
+    fn matmul(
+        &self,
+        ins: &[DVal<'_>],
+        out: &mut Buffer<f32>,
+        trans_a: bool,
+        trans_b: bool,
+    ) -> Result<(), LaunchError> {
+        let (sa, sb, so) = (self.shape_of(0), self.shape_of(1), &self.node.shape);
+        let r = so.len();
+        let (m, n) = (so[r - 2], so[r - 1]);
+        let k = if trans_a {
+            sa[sa.len() - 1 - 1]
+        } else {
+            sa[sa.len() - 1]
+        };
+        let batched = |s: &[usize]| s.len() > 2;
+        let a_batch = if batched(sa) { m * k } else { 0 };
+        let b_batch = if batched(sb) { k * n } else { 0 };
+        let count = self.node.numel();
+        let dev = self.device;
+        matmul::launch(
+            dev,
+            cover(dev, count),
+            f(ins[0]),
+            f(ins[1]),
+            out,
+            m as u32,
+            n as u32,
+            k as u32,
+            a_batch as u32,
+            b_batch as u32,
+            u32::from(trans_a),
+            u32::from(trans_b),
+            count as u32,
+        )
+    }
+
+    /// The row ops: one unit per row of the last axis.
+    fn rows(
+        &self,
+        ins: &[DVal<'_>],
+        out: &mut Buffer<f32>,
+        scratch: Option<&mut Buffer<f32>>,
+    ) -> Result<(), LaunchError> {
+        let dev = self.device;
+        let x = f(ins[0]);
+        let d = *self.shape_of(0).last().unwrap_or(&1);
+        let rows = self.shape_of(0).iter().product::<usize>() / d.max(1);
+        let (grid, du, ru) = (cover(dev, rows), d as u32, rows as u32);
+        match &self.node.op {
+            Op::Softmax => softmax_rows::launch(dev, grid, x, out, du, 1.0, 0, ru),
+            Op::CausalSoftmax { scale } => {
+                softmax_rows::launch(dev, grid, x, out, du, *scale as f32, 1, ru)
+            }
+            Op::LogSoftmax => log_softmax_rows::launch(dev, grid, x, out, du, ru),
+            Op::SoftmaxGrad { scale } => {
+                softmax_grad_rows::launch(dev, grid, x, f(ins[1]), out, du, *scale as f32, 0, ru)
+            }
+            Op::LogSoftmaxGrad => {
+                softmax_grad_rows::launch(dev, grid, x, f(ins[1]), out, du, 1.0, 1, ru)
+            }
+            Op::LayerNorm { eps } => norm_rows::launch(dev, grid, x, out, du, *eps as f32, 0, ru),
+            Op::RmsNorm { eps } => norm_rows::launch(dev, grid, x, out, du, *eps as f32, 1, ru),
+            Op::LayerNormGrad { eps } => {
+                norm_grad_rows::launch(dev, grid, x, f(ins[1]), out, du, *eps as f32, 0, ru)
+            }
+            Op::RmsNormGrad { eps } => {
+                norm_grad_rows::launch(dev, grid, x, f(ins[1]), out, du, *eps as f32, 1, ru)
+            }
+            Op::CrossEntropy => {
+                let losses = scratch.expect("prepare_node gives a cross-entropy its scratch");
+                cross_entropy_rows::launch(dev, grid, x, u(ins[1]), losses, du)?;
+                mean_into::launch(dev, Grid::linear(1, 1), losses, out)
+            }
+            Op::CrossEntropyGrad => {
+                let (t, dl) = (u(ins[1]), f(ins[2]));
+                cross_entropy_grad_rows::launch(dev, grid, x, t, dl, out, du, ru)
+            }
+            _ => unreachable!("every other op is dispatched above"),
+        }
+    }
+}
+
+/// The `op` code and constant of [`unary`].
+fn unary_code(op: UnaryOp) -> (u32, f32) {
+    match op {
+        UnaryOp::Neg => (0, 0.0),
+        UnaryOp::Exp => (1, 0.0),
+        UnaryOp::Log => (2, 0.0),
+        UnaryOp::Sqrt => (3, 0.0),
+        UnaryOp::Tanh => (4, 0.0),
+        UnaryOp::Sigmoid => (5, 0.0),
+        UnaryOp::Relu => (6, 0.0),
+        UnaryOp::Gelu => (7, 0.0),
+        UnaryOp::Square => (8, 0.0),
+        UnaryOp::Recip => (9, 0.0),
+        UnaryOp::Scale(c) => (10, c as f32),
+        UnaryOp::AddScalar(c) => (11, c as f32),
+    }
+}
+
+/// The `op` code of [`binary`].
+fn binary_code(op: BinaryOp) -> u32 {
+    match op {
+        BinaryOp::Add => 0,
+        BinaryOp::Sub => 1,
+        BinaryOp::Mul => 2,
+        BinaryOp::Div => 3,
+        BinaryOp::Maximum => 4,
+        BinaryOp::Equal => 5,
+        BinaryOp::GeluGrad => 6,
+        BinaryOp::ReluGrad => 7,
+    }
+}
