@@ -63,7 +63,7 @@ fn compare(graph: &Graph, feeds: &[Feed<'_>]) -> f32 {
 
 /// Every movement, reduction and row op of the IR with its gradient: broadcast, permute,
 /// slice, pad, concat, contiguous and strided reductions (sum, mean, max), softmax,
-/// log-softmax, RMS norm and a chain of unary ops, summed into one loss.
+/// log-softmax, RMS norm, a rotary embedding and a chain of unary ops, summed into one loss.
 fn op_zoo() -> (Graph, Vec<NodeId>) {
     let mut g = Graph::new();
     let x = g.input("x", &[4, 6], DType::F32, InputRole::Param).unwrap();
@@ -90,8 +90,9 @@ fn op_zoo() -> (Graph, Vec<NodeId>) {
     }
     let chain = g.unary(UnaryOp::Log, chain).unwrap();
     let relu = g.unary(UnaryOp::Relu, y).unwrap();
+    let rotated = g.rope(cube, 100.0).unwrap();
     let mut parts = Vec::new();
-    for t in [ls, sm, rn, mx, strided, chain, relu] {
+    for t in [ls, sm, rn, mx, strided, chain, relu, rotated] {
         let sq = g.mul(t, t).unwrap();
         let all: Vec<usize> = (0..g.shape(sq).len()).collect();
         parts.push(g.sum(sq, &all, false).unwrap());

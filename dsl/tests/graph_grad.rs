@@ -184,6 +184,14 @@ fn dropout_replays_its_mask() {
 }
 
 #[test]
+fn rotary_embedding() {
+    let mut rng = Rng::new(12);
+    let p = [param(&mut rng, &[2, 5, 6], -1.0, 1.0)];
+    check_grad(&p, &[], |g, x, _| g.rope(x[0], 10_000.0).unwrap()).unwrap();
+    check_grad(&p, &[], |g, x, _| g.rope(x[0], 3.0).unwrap()).unwrap();
+}
+
+#[test]
 fn causal_attention_composite() {
     let mut rng = Rng::new(11);
     let p = [

@@ -25,6 +25,7 @@ const TINY: GptConfig = GptConfig {
     n_head: 2,
     d_model: 16,
     block_size: 32,
+    rope_theta: None,
 };
 
 fn tiny_gpt() -> CpuGpt {

@@ -83,6 +83,7 @@ fn vibee(shape: &Shape, threads: usize, steps: usize) -> BenchResult<Measured> {
         n_head: shape.heads,
         d_model: shape.dim,
         block_size: shape.block,
+        rope_theta: None,
     };
     let (b, t) = (shape.batch, shape.block);
     let mut model = CpuGpt::new(cfg, 0, threads)?;

@@ -27,6 +27,7 @@ mod movement;
 mod prepare;
 mod program;
 mod reduce;
+mod rope;
 mod rows;
 
 pub use matmul::{gemm_f32, gemm_isa};

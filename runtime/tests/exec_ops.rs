@@ -200,6 +200,9 @@ fn row_ops() {
     check(&[&[2, 8, 4], &[2, 8, 4], &[2, 8, 4]], &[], |g, x, _| {
         g.causal_attention(x[0], x[1], x[2]).unwrap()
     });
+    check(&[&[2, 3, 7, 8]], &[], |g, x, _| {
+        g.rope(x[0], 10_000.0).unwrap()
+    });
 }
 
 #[test]

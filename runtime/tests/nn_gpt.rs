@@ -18,6 +18,7 @@ fn tiny() -> GptConfig {
         n_head: 2,
         d_model: 8,
         block_size: 6,
+        rope_theta: None,
     }
 }
 
@@ -77,7 +78,38 @@ fn batch() -> (Vec<u32>, Vec<u32>) {
 
 #[test]
 fn gradients_match_finite_differences() {
-    let gpt = Gpt::new(tiny(), 3).unwrap();
+    gradients_match_finite_differences_for(tiny());
+}
+
+#[test]
+fn rotary_gpt_gradients_match_finite_differences() {
+    gradients_match_finite_differences_for(GptConfig {
+        rope_theta: Some(10_000.0),
+        ..tiny()
+    });
+}
+
+#[test]
+fn rotary_embeddings_replace_the_position_table() {
+    let rope = GptConfig {
+        rope_theta: Some(10_000.0),
+        ..GptConfig::small()
+    };
+    let m = Gpt::new(rope, 0).unwrap();
+    assert_eq!(m.num_params(), 875_264 - 128 * 128);
+    assert!(m.parameters().iter().all(|p| p.name != "wpe.weight"));
+    let odd_heads = GptConfig {
+        rope_theta: Some(10_000.0),
+        n_head: 2,
+        d_model: 6,
+        ..tiny()
+    };
+    let err = Gpt::new(odd_heads, 0).unwrap_err().to_string();
+    assert!(err.contains("rope_theta"), "{err}");
+}
+
+fn gradients_match_finite_differences_for(cfg: GptConfig) {
+    let gpt = Gpt::new(cfg, 3).unwrap();
     let (tokens, targets) = batch();
     let graph = gpt.trace_loss(2, 6, true).unwrap();
     let mut feeds: HashMap<String, Vec<f64>> = HashMap::new();
@@ -143,12 +175,22 @@ fn gradients_match_finite_differences() {
 
 #[test]
 fn adamw_drives_a_repetitive_sequence_to_zero_loss() {
+    learns_a_repetitive_sequence(None);
+}
+
+#[test]
+fn a_rotary_gpt_learns_a_repetitive_sequence() {
+    learns_a_repetitive_sequence(Some(10_000.0));
+}
+
+fn learns_a_repetitive_sequence(rope_theta: Option<f64>) {
     let cfg = GptConfig {
         vocab_size: 256,
         n_layer: 2,
         n_head: 2,
         d_model: 32,
         block_size: 16,
+        rope_theta,
     };
     let mut m = CpuGpt::new(cfg, 1, 2).unwrap();
     let text: Vec<u32> = b"0123456789abcdefghijklmnopqrstuvwxyz"
@@ -195,6 +237,7 @@ fn recomputation_keeps_gradients_and_lowers_the_planned_peak() {
         n_head: 2,
         d_model: 16,
         block_size: 8,
+        rope_theta: None,
     };
     let tokens: Vec<u32> = (0..32).map(|i| (i * 7 + 3) % 32).collect();
     let targets: Vec<u32> = (0..32).map(|i| (i * 5 + 1) % 32).collect();
@@ -227,6 +270,7 @@ fn bf16_autocast_trains_close_to_f32() {
         n_head: 2,
         d_model: 16,
         block_size: 8,
+        rope_theta: None,
     };
     let tokens: Vec<u32> = (0..32).map(|i| (i * 7 + 3) % 32).collect();
     let targets: Vec<u32> = (0..32).map(|i| (i * 5 + 1) % 32).collect();

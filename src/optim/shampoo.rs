@@ -472,7 +472,11 @@ impl DeviceBlocks {
         pong: &Buffer<f32>,
         out: &mut Buffer<f32>,
     ) -> Result<(), FusedError> {
-        let done = if self.rank().is_multiple_of(2) { ping } else { pong };
+        let done = if self.rank().is_multiple_of(2) {
+            ping
+        } else {
+            pong
+        };
         let n = self.layout.order.len();
         scatter_blocks::launch(device, grid(device, n), done, &self.order, out)?;
         Ok(())

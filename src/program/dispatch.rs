@@ -5,6 +5,7 @@
 #![allow(clippy::too_many_arguments)]
 
 use vibee_dsl::graph::error::site_string;
+use vibee_dsl::graph::layout::rope_tables;
 use vibee_dsl::graph::{BinaryOp, DType, Graph, Node, Op, ReduceOp, UnaryOp};
 use vibee_runtime::exec::{ExecError, Feed};
 use vibee_runtime::{Buffer, Device, Grid, LaunchError};
@@ -14,7 +15,7 @@ use super::elementwise::{
 };
 use super::rows::{
     cross_entropy_grad_rows, cross_entropy_rows, log_softmax_rows, mean_into, norm_grad_rows,
-    norm_rows, softmax_grad_rows, softmax_rows,
+    norm_rows, rope_rows, softmax_grad_rows, softmax_rows,
 };
 use super::{DVal, DeviceProgramError, tables};
 
@@ -29,6 +30,8 @@ pub(super) struct Aux {
     tables: Vec<Option<Buffer<u32>>>,
     /// Per-row losses of a cross-entropy.
     pub(super) scratch: Option<Buffer<f32>>,
+    /// Float tables: a rotary embedding's cosines and sines.
+    floats: Vec<Buffer<f32>>,
 }
 
 /// A grid of groups covering `n` units (the kernels stride over the rest).
@@ -81,6 +84,14 @@ pub(super) fn prepare_node(
         Op::CrossEntropy => {
             let rows = shape_of(0).iter().rev().skip(1).product::<usize>();
             aux.scratch = Some(Buffer::zeros(device, rows.max(1))?);
+        }
+        Op::Rope { theta, inverse } => {
+            let s = shape_of(0);
+            let (cos, sin) = rope_tables(s[s.len() - 2], s[s.len() - 1], *theta, *inverse);
+            for table in [cos, sin] {
+                let table: Vec<f32> = table.into_iter().map(|v| v as f32).collect();
+                aux.floats.push(Buffer::from_slice(device, &table)?);
+            }
         }
         Op::Dropout { p, .. } if *p > 0.0 => {
             return Err(DeviceProgramError::Unsupported {
@@ -349,6 +360,11 @@ impl Ctx<'_> {
                 let losses = scratch.expect("prepare_node gives a cross-entropy its scratch");
                 cross_entropy_rows::launch(dev, grid, x, u(ins[1]), losses, du)?;
                 mean_into::launch(dev, Grid::linear(1, 1), losses, out)
+            }
+            Op::Rope { .. } => {
+                let t = self.shape_of(0)[self.shape_of(0).len() - 2] as u32;
+                let (cos, sin) = (&self.aux.floats[0], &self.aux.floats[1]);
+                rope_rows::launch(dev, grid, x, cos, sin, out, t, du, ru)
             }
             Op::CrossEntropyGrad => {
                 let (t, dl) = (u(ins[1]), f(ins[2]));

@@ -35,6 +35,29 @@ pub fn softmax_rows(x: &[f32], out: &mut [f32], d: u32, scale: f32, causal: u32,
     }
 }
 
+/// Rotary embedding per row of `d` (see [`Op::Rope`](vibee::dsl::graph::Op::Rope)): row
+/// `r` is at position `r % t`; `cos`/`sin` are the `[t, d/2]` tables (sines negated for
+/// the inverse rotation).
+#[vibee::kernel]
+pub fn rope_rows(x: &[f32], cos: &[f32], sin: &[f32], out: &mut [f32], t: u32, d: u32, rows: u32) {
+    let stride = num_groups() * group_size();
+    let half = d / 2;
+    let mut r = global_pos();
+    while r < rows {
+        let base = r * d;
+        let at = (r % t) * half;
+        for i in 0..half {
+            let c = cos[at + i];
+            let s = sin[at + i];
+            let a = x[base + i];
+            let b = x[base + i + half];
+            out[base + i] = a * c - b * s;
+            out[base + i + half] = b * c + a * s;
+        }
+        r += stride;
+    }
+}
+
 /// `x − logsumexp(x)` per row of `d`.
 #[vibee::kernel]
 pub fn log_softmax_rows(x: &[f32], out: &mut [f32], d: u32, rows: u32) {

@@ -273,6 +273,15 @@ fn vjp(g: &mut Graph, id: NodeId, node: &Node, dy: NodeId, need: &[bool]) -> Gra
             Ok(vec![Some(d), None])
         }
         Op::Dropout { p, seed } => one(at.op(Op::Dropout { p: *p, seed: *seed }, &[dy], &[])),
+        // A rotation's transpose is the rotation back.
+        Op::Rope { theta, inverse } => one(at.op(
+            Op::Rope {
+                theta: *theta,
+                inverse: !inverse,
+            },
+            &[dy],
+            &[],
+        )),
         Op::SoftmaxGrad { .. }
         | Op::LogSoftmaxGrad
         | Op::LayerNormGrad { .. }

@@ -303,6 +303,13 @@ impl Graph {
         self.push(Op::CrossEntropy, &[logits, targets], &[])
     }
 
+    /// Rotary position embedding with base `theta` over `[.., T, d]` (see [`Op::Rope`]).
+    #[track_caller]
+    pub fn rope(&mut self, x: NodeId, theta: f64) -> Built {
+        let inverse = false;
+        self.push(Op::Rope { theta, inverse }, &[x], &[])
+    }
+
     /// Dropout with probability `p` and mask seed `seed`.
     #[track_caller]
     pub fn dropout(&mut self, x: NodeId, p: f64, seed: u64) -> Built {

@@ -46,6 +46,13 @@ pub fn infer(op: &Op, inputs: &[Operand<'_>], given: &[usize]) -> Inferred {
             rows(inputs, 2)?;
             float_same(inputs, 2)
         }
+        Op::Rope { .. } => {
+            let (shape, dtype) = float_same(inputs, 1)?;
+            match shape.last() {
+                Some(d) if shape.len() >= 2 && d % 2 == 0 => Ok((shape, dtype)),
+                _ => Err("needs `[.., T, d]` with an even `d`".into()),
+            }
+        }
         Op::Gather => gather(inputs),
         Op::ScatterAdd { rows } => scatter_add(inputs, *rows),
         Op::CrossEntropy => cross_entropy(inputs, 2).map(|_| (vec![], DType::F32)),

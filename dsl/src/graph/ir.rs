@@ -283,6 +283,16 @@ pub enum Op {
         /// The result's dtype.
         to: DType,
     },
+    /// Rotary position embedding (Su et al. 2021, in the `rotate_half` layout of GPT-NeoX and
+    /// Llama) over `[.., T, d]`: at position `t` (the second-to-last axis), each pair
+    /// `(x[i], x[i + d/2])` is rotated by the angle `t·θ^(−2i/d)`; `inverse` rotates back
+    /// (the gradient).
+    Rope {
+        /// The base `θ` (10 000 in most models).
+        theta: f64,
+        /// Rotate by the negated angle.
+        inverse: bool,
+    },
     /// Zeroes each element with probability `p` (scaling the rest by `1/(1−p)`); the mask
     /// comes from a counter-based hash of `(seed, step, index)`, so backward replays it.
     Dropout {
@@ -322,6 +332,7 @@ impl Op {
             Op::ScatterAdd { .. } => "scatter_add",
             Op::CrossEntropy => "cross_entropy",
             Op::CrossEntropyGrad => "cross_entropy_grad",
+            Op::Rope { .. } => "rope",
             Op::Dropout { .. } => "dropout",
             Op::Cast { .. } => "cast",
         }

@@ -38,6 +38,18 @@ pub fn offset_of(flat: usize, shape: &[usize], strides: &[usize]) -> usize {
     off
 }
 
+/// Rotary embedding tables for positions `0..t` and an even row length `d`: the cosine and
+/// sine of `pos·θ^(−2i/d)` for `i < d/2`, row-major `[t, d/2]`; sines negated for the
+/// inverse rotation.
+pub fn rope_tables(t: usize, d: usize, theta: f64, inverse: bool) -> (Vec<f64>, Vec<f64>) {
+    let half = d / 2;
+    let sign = if inverse { -1.0 } else { 1.0 };
+    let angles = (0..t).flat_map(|pos| {
+        (0..half).map(move |i| pos as f64 * theta.powf(-2.0 * i as f64 / d as f64))
+    });
+    angles.map(|a| (a.cos(), sign * a.sin())).unzip()
+}
+
 /// SplitMix64's finaliser: a good 64-bit mixer.
 fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);

@@ -69,6 +69,10 @@ fn attributes(op: &Op) -> String {
         Op::ScatterAdd { rows } => format!("rows {rows}"),
         Op::Dropout { p, seed } => format!("p {p}, seed {seed}"),
         Op::Cast { to } => format!("to {to:?}"),
+        Op::Rope { theta, inverse } => match inverse {
+            false => format!("theta {theta}"),
+            true => format!("theta {theta}, inverse"),
+        },
         _ => String::new(),
     }
 }

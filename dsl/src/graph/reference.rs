@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use super::error::{GraphError, site_string};
 use super::ir::{BinaryOp, DType, Graph, Node, Op, ReduceOp, UnaryOp};
-use super::layout::{broadcast_strides, dropout_keep, gelu, gelu_grad, offset_of, strides};
+use super::layout::{
+    broadcast_strides, dropout_keep, gelu, gelu_grad, offset_of, rope_tables, strides,
+};
 
 /// Evaluates every node of `g` in f64, inputs taken from `feeds` by name (`U32` inputs as
 /// exact integers); `step` feeds dropout masks. Returns one value per node.
@@ -113,6 +115,21 @@ fn eval_node(
             v
         }
         Op::Gather => gather(g, node, ins)?,
+        Op::Rope { theta, inverse } => {
+            let (t, d) = (out[out.len() - 2], out[out.len() - 1]);
+            let (cos, sin) = rope_tables(t, d, *theta, *inverse);
+            let half = d / 2;
+            let mut v = vec![0.0; n];
+            for (r, (x, y)) in ins[0].chunks(d).zip(v.chunks_mut(d)).enumerate() {
+                let at = (r % t) * half;
+                for i in 0..half {
+                    let (c, s) = (cos[at + i], sin[at + i]);
+                    y[i] = x[i] * c - x[i + half] * s;
+                    y[i + half] = x[i + half] * c + x[i] * s;
+                }
+            }
+            v
+        }
         Op::Cast { .. } => ins[0].to_vec(),
         Op::ScatterAdd { rows } => scatter_add(g, node, ins, *rows)?,
         Op::Dropout { p, seed } => ins[0]

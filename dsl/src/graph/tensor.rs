@@ -260,6 +260,10 @@ impl Tensor {
         fn cast(&self, to: DType) |g| g.cast(self.id, to)
     );
     traced!(
+        /// Rotary position embedding with base `theta` over `[.., T, d]`.
+        fn rope(&self, theta: f64) |g| g.rope(self.id, theta)
+    );
+    traced!(
         /// Dropout with probability `p`; the mask is a counter-based hash of `seed`.
         fn dropout(&self, p: f64, seed: u64) |g| g.dropout(self.id, p, seed)
     );

@@ -327,6 +327,9 @@ fn run_node(
             super::movement::concat(&parts, *axis, out, &node.shape)
         }
         Op::Cast { .. } => out.copy_from_slice(ins[0].f()),
+        Op::Rope { theta, inverse } => {
+            super::rope::rope(ins[0].f(), shape_of(0), *theta, *inverse, out)
+        }
         Op::Gather => {
             let rows = shape_of(0)[0];
             check_ids(node, ins[1].u(), rows)?;

@@ -14,6 +14,13 @@ pub struct CausalSelfAttention {
     /// Heads; `dim % n_head == 0`.
     #[config(check = n_head >= 1, check = dim.is_multiple_of(n_head))]
     pub n_head: usize,
+    /// Rotary position embedding of queries and keys with this base (`None`: none); the
+    /// head width must be even.
+    #[config(
+        default = None,
+        check = rope_theta.is_none_or(|t| t > 0.0 && (dim / n_head.max(1)).is_multiple_of(2))
+    )]
+    pub rope_theta: Option<f64>,
     /// `dim → 3·dim`: queries, keys and values, in that order.
     #[module(config = LinearConfig::new(dim, 3 * dim))]
     pub qkv: Linear,
@@ -37,7 +44,10 @@ impl CausalSelfAttention {
             .forward(x)
             .reshape(&[b, t, 3, h, hd])
             .permute(&[2, 0, 3, 1, 4]);
-        let [q, k, v] = [0, 1, 2].map(|i| heads.slice(0, i, i + 1).reshape(&[b, h, t, hd]));
+        let [mut q, mut k, v] = [0, 1, 2].map(|i| heads.slice(0, i, i + 1).reshape(&[b, h, t, hd]));
+        if let Some(theta) = self.rope_theta {
+            (q, k) = (q.rope(theta), k.rope(theta));
+        }
         let y = q
             .causal_attention(&k, &v)
             .permute(&[0, 2, 1, 3])
@@ -56,11 +66,14 @@ pub struct Block {
     /// Attention heads.
     #[config]
     pub n_head: usize,
+    /// Rotary embedding base of the attention (`None`: none).
+    #[config(default = None)]
+    pub rope_theta: Option<f64>,
     /// Before attention.
     #[module(config = LayerNormConfig::new(dim))]
     pub ln1: LayerNorm,
     /// Self-attention.
-    #[module(config = CausalSelfAttentionConfig::new(dim, n_head))]
+    #[module(config = CausalSelfAttentionConfig { dim, n_head, rope_theta })]
     pub attn: CausalSelfAttention,
     /// Before the MLP.
     #[module(config = LayerNormConfig::new(dim))]

@@ -32,7 +32,7 @@ struct Compiled {
 /// ```
 /// use vibee_runtime::nn::{CpuGpt, GptConfig};
 /// use vibee_runtime::train::model::Trainable;
-/// let cfg = GptConfig { vocab_size: 16, n_layer: 1, n_head: 2, d_model: 8, block_size: 4 };
+/// let cfg = GptConfig::new(16, 1, 2, 8, 4);
 /// let mut m = CpuGpt::new(cfg, 0, 1).unwrap();
 /// let loss = m.loss(&[1, 2, 3, 4], &[2, 3, 4, 5], 1, 4).unwrap();
 /// assert!((loss - (16f32).ln()).abs() < 1.0);

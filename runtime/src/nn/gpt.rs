@@ -29,14 +29,21 @@ pub struct Gpt {
     /// Longest context (positions).
     #[config(check = block_size >= 1)]
     pub block_size: usize,
+    /// Rotary position embeddings with this base in every attention instead of learned
+    /// absolute ones (`wpe`); `None` (the default, as `torch_gpt.py`) keeps `wpe`.
+    #[config(default = None)]
+    pub rope_theta: Option<f64>,
     /// `wte`: `[vocab, d_model]`.
     #[module(config = EmbeddingConfig::new(vocab_size, d_model))]
     pub wte: Embedding,
-    /// `wpe`: `[block_size, d_model]`.
-    #[module(config = EmbeddingConfig::new(block_size, d_model))]
-    pub wpe: Embedding,
+    /// `wpe`: `[block_size, d_model]`, absent with rotary embeddings.
+    #[module(config = EmbeddingConfig::new(block_size, d_model), when = rope_theta.is_none())]
+    pub wpe: Option<Embedding>,
     /// `blocks.{i}`.
-    #[module(config = BlockConfig::new(d_model, n_head), len = n_layer)]
+    #[module(
+        config = BlockConfig { dim: d_model, n_head, rope_theta },
+        len = n_layer
+    )]
     pub blocks: Vec<Block>,
     /// `ln_f`.
     #[module(config = LayerNormConfig::new(d_model))]
@@ -93,8 +100,10 @@ impl Gpt {
     #[track_caller]
     pub fn forward(&self, tokens: &Tensor) -> Tensor {
         let t = tokens.shape().get(1).copied().unwrap_or(0);
-        let pos = self.wpe.weight.tensor(tokens).slice(0, 0, t);
-        let mut x = self.wte.forward(tokens) + pos;
+        let mut x = self.wte.forward(tokens);
+        if let Some(wpe) = &self.wpe {
+            x = x + wpe.weight.tensor(tokens).slice(0, 0, t);
+        }
         for b in &self.blocks {
             x = b.forward(&x);
         }

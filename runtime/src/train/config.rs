@@ -80,6 +80,23 @@ pub struct ModelConfig {
     /// operands cast down, results rounded there and cast back; everything else in f32,
     /// parameters and optimizer state in f32).
     pub precision: Precision,
+    /// Rotary position embeddings with this base (e.g. `10000.0`) instead of learned
+    /// absolute ones; absent by default (the anchor's GPT).
+    pub rope_theta: Option<f64>,
+}
+
+impl ModelConfig {
+    /// The GPT of this shape over `vocab_size` tokens.
+    pub fn gpt_shape(&self, vocab_size: usize) -> crate::nn::GptConfig {
+        crate::nn::GptConfig {
+            vocab_size,
+            n_layer: self.n_layers,
+            n_head: self.n_heads,
+            d_model: self.d_model,
+            block_size: self.block_size,
+            rope_theta: self.rope_theta,
+        }
+    }
 }
 
 /// `[model] precision`: the type matrix products run in.
@@ -117,6 +134,7 @@ impl Default for ModelConfig {
             block_size: 128,
             recompute: Recompute::None,
             precision: Precision::F32,
+            rope_theta: None,
         }
     }
 }

@@ -4,7 +4,7 @@ use super::bigram::Bigram;
 use super::config::{ModelConfig, ModelKind};
 use super::error::{TrainError, TrainResult};
 use super::model::Trainable;
-use crate::nn::{CpuGpt, GptConfig};
+use crate::nn::CpuGpt;
 
 /// Builds the model `cfg` describes (its `vocab_size` resolved, else 256), initialised from
 /// `seed`, running on `threads` CPU threads (0: one per core).
@@ -17,13 +17,7 @@ pub fn build_model(
     match cfg.kind {
         ModelKind::Bigram => Ok(Box::new(Bigram::new(vocab_size))),
         ModelKind::Gpt => {
-            let shape = GptConfig {
-                vocab_size,
-                n_layer: cfg.n_layers,
-                n_head: cfg.n_heads,
-                d_model: cfg.d_model,
-                block_size: cfg.block_size,
-            };
+            let shape = cfg.gpt_shape(vocab_size);
             let threads = match threads {
                 0 => std::thread::available_parallelism().map_or(1, usize::from),
                 n => n,

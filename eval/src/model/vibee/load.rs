@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use vibee_runtime::nn::{CpuGpt, GptConfig};
+use vibee_runtime::nn::CpuGpt;
 use vibee_runtime::train::checkpoint::{self, TrainState};
 use vibee_runtime::train::{Bigram, CorpusConfig, ModelKind, RunPaths, TrainConfig};
 
@@ -148,13 +148,7 @@ fn build_backend(
         |e: vibee_runtime::train::TrainError| run_err(&ckpt.0, "checkpoint", e.to_string());
     match m.kind {
         ModelKind::Gpt => {
-            let shape = GptConfig {
-                vocab_size: vocab,
-                n_layer: m.n_layers,
-                n_head: m.n_heads,
-                d_model: m.d_model,
-                block_size: m.block_size,
-            };
+            let shape = m.gpt_shape(vocab);
             let mut gpt = CpuGpt::new(shape, 0, 1)
                 .map_err(|e| run_err(state_path, "model", e.to_string()))?;
             checkpoint::load(ckpt, &mut gpt, m).map_err(load_err)?;
