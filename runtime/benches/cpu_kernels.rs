@@ -349,6 +349,14 @@ fn launch_softmax(k: &'static Kernel, lanes: usize, cols: usize, x: &RawBuffer, 
 
 /// Nanoseconds per launch of a one-element axpy through each entry point, best of a few
 /// rounds: what a launch costs before any work.
+fn overhead_args<'a>(x: &'a RawBuffer, y: &'a mut RawBuffer) -> [ArgRef<'a>; 3] {
+    [
+        ArgRef::Scalar(Scalar::F32(2.0)),
+        ArgRef::Buffer(x),
+        ArgRef::BufferMut(y),
+    ]
+}
+
 fn launch_overhead() {
     let x = host(vec![1.0]);
     let mut y = host(vec![1.0]);
@@ -358,33 +366,28 @@ fn launch_overhead() {
         cube: |_, _| Err(LaunchError::Device("no GPU in this benchmark".into())),
     };
     let borrowed = axpy(1);
-    let args = |x, y| {
-        [
-            ArgRef::Scalar(Scalar::F32(2.0)),
-            ArgRef::Buffer(x),
-            ArgRef::BufferMut(y),
-        ]
-    };
     const N: u32 = 20_000;
     let per_launch = |f: &mut dyn FnMut()| {
-        let t = best_of(
-            &mut [&mut || (0..N).for_each(|_| f())],
-            Duration::from_millis(50),
-        );
-        t[0].as_nanos() as f64 / f64::from(N)
+        (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                (0..N).for_each(|_| f());
+                t.elapsed().as_nanos() as f64 / f64::from(N)
+            })
+            .fold(f64::INFINITY, f64::min)
     };
     let b = per_launch(&mut || {
         report(vibee_runtime::cpu::launch(
             &borrowed,
             grid,
-            &mut args(&x, &mut y),
+            &mut overhead_args(&x, &mut y),
         ))
     });
     let s = per_launch(&mut || {
         report(vibee_runtime::cpu::launch_static(
             &AXPY,
             grid,
-            &mut args(&x, &mut y),
+            &mut overhead_args(&x, &mut y),
         ))
     });
     let full = per_launch(&mut || {
@@ -392,7 +395,7 @@ fn launch_overhead() {
             &Device::Cpu,
             &source,
             grid,
-            &mut args(&x, &mut y),
+            &mut overhead_args(&x, &mut y),
         ))
     });
     println!(

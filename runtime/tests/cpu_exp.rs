@@ -1,7 +1,8 @@
-//! The CPU backend's inline `exp` against the interpreter's (`f32::exp`, the C library's
-//! `expf`): a dense sweep over the whole `f32` line through every shape of generated code
-//! (one unit at a time, four units in vector lanes, four-lane loads), measuring the largest
-//! ulp distance, which must stay within the documented bound [`EXP_ULPS`].
+//! The CPU backend's `exp` against the interpreter's (`f32::exp`, the C library's `expf`):
+//! a dense sweep over the whole `f32` line through every shape of generated code. Scalar
+//! `exp` (one unit at a time, or four units in vector lanes) calls `expf` and must be
+//! bit-identical; `exp` of a 4-lane vector value is generated inline and must stay within
+//! the documented bound [`EXP_ULPS`].
 
 mod cpu_support;
 
@@ -72,6 +73,7 @@ fn inputs() -> Vec<f32> {
 /// Runs `exp` over `x` with `lanes`-wide loads and groups of `group` units; returns the
 /// result and the largest ulp distance from `f32::exp` (NaNs must match bit for bit).
 fn sweep(x: &[f32], lanes: u8, group: u32) -> (Vec<f32>, u32) {
+    let allowed = if lanes == 4 { EXP_ULPS } else { 0 };
     let units = x.len() / lanes as usize;
     let grid = Grid::linear(units.div_ceil(group as usize) as u32, group);
     let out = run_cpu(
@@ -87,7 +89,7 @@ fn sweep(x: &[f32], lanes: u8, group: u32) -> (Vec<f32>, u32) {
         .map(|(&xi, &yi)| {
             let d = ulp_distance(Elem::F32, yi.to_bits(), xi.exp().to_bits());
             assert!(
-                d <= EXP_ULPS,
+                d <= allowed,
                 "exp({xi:e}) [{:#x}] = {yi:e} [{:#x}], expf gives {:e}: {d} ulps (lanes {lanes}, group {group})",
                 xi.to_bits(),
                 yi.to_bits(),
@@ -103,20 +105,19 @@ fn sweep(x: &[f32], lanes: u8, group: u32) -> (Vec<f32>, u32) {
 #[test]
 fn inline_exp_is_within_the_documented_ulps_of_expf_everywhere() {
     let x = inputs();
-    // Groups of 3 run one unit at a time; groups of 64 four units in vector lanes.
+    // Groups of 3 run one unit at a time; groups of 64 four units in vector lanes; both
+    // call `expf`. Four-lane loads make `exp` of an `f32x4`: the inline code.
     let (scalar, worst_scalar) = sweep(&x, 1, 3);
     let (lanes, worst_lanes) = sweep(&x, 1, 64);
-    let (loads, worst_loads) = sweep(&x, 4, 64);
+    let (_, worst_loads) = sweep(&x, 4, 64);
     println!(
         "exp over {} inputs: worst {worst_scalar} / {worst_lanes} / {worst_loads} ulps",
         x.len()
     );
-    // The three shapes compute the same operations, so they agree bit for bit.
     let as_bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
     assert_eq!(as_bits(&scalar), as_bits(&lanes));
-    assert_eq!(as_bits(&scalar), as_bits(&loads));
     // The bound is met, and not vacuously: some results do round differently from expf.
-    assert_eq!(worst_scalar, EXP_ULPS);
+    assert_eq!(worst_loads, EXP_ULPS);
 }
 
 #[test]
@@ -132,7 +133,9 @@ fn inline_exp_edges_are_exact() {
         -103.278_93,
         f32::from_bits(0x7fc0_1234),
     ];
-    let (y, _) = sweep(&x, 1, 1);
+    let mut x = x.to_vec();
+    x.resize(12, 0.0);
+    let (y, _) = sweep(&x, 4, 1);
     let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
     let want: Vec<f32> = x.iter().map(|v| v.exp()).collect();
     assert_eq!(bits(&y), bits(&want));
@@ -149,7 +152,8 @@ fn interpreter_and_cpu_agree_within_the_bound_on_a_softmax_like_kernel() {
     let x = kb.buf("x", Elem::F32);
     let y = kb.buf_mut("y", Elem::F32);
     let i = kb.local("i", Ty::U32);
-    let shifted = bin(BinaryOp::Sub, kb.load(x, kb.get(i), 1), f32c(3.5));
+    let three = construct(vec![f32c(3.5); 4]);
+    let shifted = bin(BinaryOp::Sub, kb.load(x, kb.get(i), 4), three);
     let body = vec![
         let_(i, gid()),
         store(y, kb.get(i), math(MathFn::Exp, vec![shifted])),
@@ -158,7 +162,7 @@ fn interpreter_and_cpu_agree_within_the_bound_on_a_softmax_like_kernel() {
     let xs: Vec<f32> = (0..1000).map(|j| (j as f32 - 500.0) * 0.173).collect();
     check_within_ulps(
         &k,
-        Grid::linear(16, 64),
+        Grid::linear(4, 64),
         &[f32s(&xs), f32s(&[0.0; 1000])],
         EXP_ULPS,
     );

@@ -1,6 +1,5 @@
 //! Host functions the generated code calls where Cranelift has no instruction: the
-//! transcendental math functions (but `exp`, which is generated inline: see
-//! `codegen::fastmath`) and the `f16`/`bf16` roundings.
+//! transcendental math functions and the `f16`/`bf16` roundings.
 //!
 //! Each helper computes exactly what the interpreter computes (`vibee_dsl::kernel::ops`),
 //! so the CPU backend matches it bit for bit: the C library functions `std`'s float
@@ -27,10 +26,11 @@ pub(crate) struct Helper {
     pub ret: HelperTy,
 }
 
-// The C library's float functions: exactly what `f32::ln`, `tanh`, `sin`, `cos`,
+// The C library's float functions: exactly what `f32::exp`, `ln`, `tanh`, `sin`, `cos`,
 // `powf` and `%` call on this target, so the interpreter computes the same bits. Linking
 // them directly rather than through a Rust wrapper keeps each call one jump.
 unsafe extern "C" {
+    fn expf(x: f32) -> f32;
     fn logf(x: f32) -> f32;
     fn tanhf(x: f32) -> f32;
     fn sinf(x: f32) -> f32;
@@ -84,8 +84,9 @@ macro_rules! helper {
 }
 
 /// Every helper, registered with each `JITBuilder` under its name.
-pub(crate) fn all() -> [Helper; 13] {
+pub(crate) fn all() -> [Helper; 14] {
     [
+        helper!("vibee_exp_f32", expf as unsafe extern "C" fn(f32) -> f32, [F32] -> F32),
         helper!("vibee_log_f32", logf as unsafe extern "C" fn(f32) -> f32, [F32] -> F32),
         helper!("vibee_tanh_f32", tanhf as unsafe extern "C" fn(f32) -> f32, [F32] -> F32),
         helper!("vibee_sin_f32", sinf as unsafe extern "C" fn(f32) -> f32, [F32] -> F32),

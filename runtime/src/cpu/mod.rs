@@ -17,10 +17,10 @@
 //!   resume point, and the driver runs every unit of a group up to the barrier before it
 //!   resumes any. Barriers inside loops work the same way (the loop counters are state too).
 //!
-//! Semantics follow the interpreter (`vibee_dsl::kernel::interp`) exactly but for `exp`,
-//! which is generated inline and is within 1 ulp of the interpreter's `expf` for every
-//! `f32` input (bit-identical for 99.6% of them, and for NaN, ±inf, overflow and
-//! underflow; `f16`/`bf16` values are rounded from that `f32` result): wrapping integer
+//! Semantics follow the interpreter (`vibee_dsl::kernel::interp`) exactly but for `exp` of
+//! a 4-lane `f32` vector value, which is generated inline and is within 1 ulp of the
+//! interpreter's `expf` for every `f32` input (bit-identical for 99.6% of them, and for
+//! NaN, ±inf, overflow and underflow); `exp` of a scalar calls `expf` itself: wrapping integer
 //! arithmetic, division or remainder by zero yields 0, out-of-bounds reads yield 0 and
 //! out-of-bounds writes are dropped (every access is bounds-checked), float → int casts
 //! saturate, `f16`/`bf16` values are held in `f32` registers and rounded after every

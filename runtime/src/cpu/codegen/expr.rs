@@ -318,6 +318,7 @@ impl Lower<'_, '_> {
             match f {
                 MathFn::Sqrt => return Ok(self.b.ins().sqrt(vals[0].0)),
                 MathFn::Abs => return Ok(self.b.ins().fabs(vals[0].0)),
+                // Inline only here: one-unit and four-unit code stay bit-exact with libm.
                 MathFn::Exp => return Ok(self.exp_f32(vals[0].0)),
                 _ => {}
             }

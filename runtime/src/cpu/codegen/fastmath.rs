@@ -18,7 +18,9 @@
 //! `cpu_exp.rs` checks this on a dense sweep through the generated code.
 
 use cranelift_codegen::ir::condcodes::FloatCC;
-use cranelift_codegen::ir::{Endianness, InstBuilder, MemFlagsData, Value, types};
+use cranelift_codegen::ir::{
+    Constant, ConstantData, Endianness, InstBuilder, MemFlagsData, Value, types,
+};
 
 use super::Lower;
 
@@ -45,7 +47,15 @@ const POLY: [f32; 6] = [
 impl Lower<'_, '_> {
     /// `e^x` of every lane of `x` (`f32` or `f32x4`), within 1 ulp of `expf`.
     pub(super) fn exp_f32(&mut self, x: Value) -> Value {
-        let vector = self.ty_of(x) == types::F32X4;
+        if self.ty_of(x) == types::F32 {
+            // One lane of the vector code: its constants are loads from the constant pool
+            // that fold into the arithmetic, where scalar constants would be rebuilt from
+            // integer registers inside every loop iteration.
+            let v = self.b.ins().scalar_to_vector(types::F32X4, x);
+            let e = self.exp_f32(v);
+            return self.b.ins().extractlane(e, 0);
+        }
+        let vector = true;
         let hi = self.fconst(CLAMP_HI, vector);
         let lo = self.fconst(CLAMP_LO, vector);
         // `hi < x ? hi : x` and `x < lo ? lo : x`: the shapes that become one `minss`/`maxss`
@@ -124,21 +134,25 @@ impl Lower<'_, '_> {
     }
 
     fn fconst(&mut self, v: f32, vector: bool) -> Value {
-        let c = self.b.ins().f32const(v);
         if vector {
-            self.b.ins().splat(types::F32X4, c)
-        } else {
-            c
+            let c = self.pool_const(v.to_bits());
+            return self.b.ins().vconst(types::F32X4, c);
         }
+        self.b.ins().f32const(v)
     }
 
     fn iconst_lanes(&mut self, v: i32, vector: bool) -> Value {
-        let c = self.b.ins().iconst(types::I32, i64::from(v));
         if vector {
-            self.b.ins().splat(types::I32X4, c)
-        } else {
-            c
+            let c = self.pool_const(v as u32);
+            return self.b.ins().vconst(types::I32X4, c);
         }
+        self.b.ins().iconst(types::I32, i64::from(v))
+    }
+
+    /// Four lanes of `bits` in the function's constant pool.
+    fn pool_const(&mut self, bits: u32) -> Constant {
+        let bytes: Vec<u8> = [bits; 4].iter().flat_map(|b| b.to_le_bytes()).collect();
+        self.b.func.dfg.constants.insert(ConstantData::from(bytes))
     }
 }
 

@@ -349,7 +349,6 @@ impl Lower<'_, '_> {
         match (f, w.elem) {
             (MathFn::Sqrt, Elem::F32) => return Ok(self.b.ins().sqrt(vals[0].0)),
             (MathFn::Abs, Elem::F32) => return Ok(self.b.ins().fabs(vals[0].0)),
-            (MathFn::Exp, Elem::F32) => return Ok(self.exp_f32(vals[0].0)),
             _ => {}
         }
         let elem = w.elem;
