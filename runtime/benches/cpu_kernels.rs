@@ -6,12 +6,13 @@
 //! (or set `VIBEE_BENCH_QUICK=1`) for a short run that stops at 16 MiB.
 
 use std::hint::black_box;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use vibee_dsl::kernel::*;
 use vibee_runtime::buffer::RawBuffer;
-use vibee_runtime::{ArgRef, LaunchError};
+use vibee_runtime::{ArgRef, Device, KernelSource, LaunchError};
 
 fn e(kind: ExprKind, ty: Ty) -> Expr {
     Expr::new(kind, ty, SpanId::NONE)
@@ -183,6 +184,112 @@ fn softmax() -> Kernel {
     }
 }
 
+/// The same with four lanes per load (`cols` a multiple of 4, `vcols = cols / 4` vectors
+/// per row), as one writes a fast softmax: lane-wise running max and sum, one horizontal
+/// reduction of each, and the vector `exp`.
+fn softmax_x4() -> Kernel {
+    let v4 = Ty::vector(Elem::F32, 4);
+    let vcols = e(ExprKind::Param(ParamId(2)), Ty::U32);
+    let row = local(0, Ty::U32);
+    let j = local(1, Ty::U32);
+    let (m4, s4, mv) = (local(2, v4), local(3, v4), local(4, v4));
+    let at = bin(
+        BinaryOp::Add,
+        bin(BinaryOp::Mul, row.clone(), vcols.clone()),
+        j.clone(),
+    );
+    let x_j = load(0, at.clone(), 4);
+    let exp = |x: Expr| e(ExprKind::Math(MathFn::Exp, vec![x]), v4);
+    let shifted = bin(BinaryOp::Sub, x_j.clone(), mv.clone());
+    let lane = |v: &Expr, l: u8| {
+        let kind = ExprKind::Extract {
+            vector: Box::new(v.clone()),
+            lane: l,
+        };
+        e(kind, Ty::F32)
+    };
+    let splat = |x: Expr| e(ExprKind::Construct(vec![x; 4]), v4);
+    let fold = |op: BinaryOp, v: &Expr| {
+        let lo = bin(op, lane(v, 0), lane(v, 1));
+        let hi = bin(op, lane(v, 2), lane(v, 3));
+        bin(op, lo, hi)
+    };
+    let for_cols = |body: Vec<Stmt>| {
+        st(StmtKind::For {
+            var: VarId(1),
+            start: Expr::lit_u32(0),
+            end: vcols.clone(),
+            step: Expr::lit_u32(1),
+            body,
+        })
+    };
+    let set = |v: u32, value: Expr| {
+        st(StmtKind::Assign {
+            var: VarId(v),
+            value,
+        })
+    };
+    let let_ = |v: u32, init: Expr| {
+        st(StmtKind::Let {
+            var: VarId(v),
+            init,
+        })
+    };
+    let inv = bin(
+        BinaryOp::Div,
+        Expr::lit_f(1.0, Elem::F32),
+        fold(BinaryOp::Add, &s4),
+    );
+    let body = vec![
+        let_(0, gid()),
+        st(StmtKind::If {
+            cond: bin(
+                BinaryOp::Ge,
+                bin(
+                    BinaryOp::Mul,
+                    bin(BinaryOp::Mul, row.clone(), vcols.clone()),
+                    Expr::lit_u32(4),
+                ),
+                e(ExprKind::Len(BufRef::Param(ParamId(1))), Ty::U32),
+            ),
+            then_branch: vec![st(StmtKind::Return)],
+            else_branch: vec![],
+        }),
+        let_(2, splat(Expr::lit_f(f64::NEG_INFINITY, Elem::F32))),
+        for_cols(vec![set(2, bin(BinaryOp::Max, m4.clone(), x_j.clone()))]),
+        let_(4, splat(fold(BinaryOp::Max, &m4))),
+        let_(3, splat(Expr::lit_f(0.0, Elem::F32))),
+        for_cols(vec![set(
+            3,
+            bin(BinaryOp::Add, s4.clone(), exp(shifted.clone())),
+        )]),
+        let_(5, splat(inv)),
+        for_cols(vec![st(StmtKind::Store {
+            buf: BufRef::Param(ParamId(1)),
+            index: at,
+            value: bin(BinaryOp::Mul, exp(shifted), local(5, v4)),
+        })]),
+    ];
+    Kernel {
+        name: "softmax_rows_x4".into(),
+        params: vec![
+            param("x", buffer(false)),
+            param("y", buffer(true)),
+            param("vcols", ParamKind::Scalar(Elem::U32)),
+        ],
+        locals: vec![
+            var("row", Ty::U32),
+            var("j", Ty::U32),
+            var("m", v4),
+            var("s", v4),
+            var("mv", v4),
+            var("inv", v4),
+        ],
+        shared: vec![],
+        body,
+    }
+}
+
 /// Best time of each of `fs`, run round-robin (after a warm-up round) for at least
 /// `min_time` each and three rounds, so every variant meets the same load on a shared
 /// machine.
@@ -206,7 +313,18 @@ fn gbps(bytes: usize, t: Duration) -> f64 {
     bytes as f64 / t.as_secs_f64() / 1e9
 }
 
-fn launch_axpy(k: &Kernel, lanes: usize, a: f32, x: &RawBuffer, y: &mut RawBuffer) {
+// Built once and kept for the whole run, as `#[vibee::kernel]` keeps its IR: launched through
+// `launch_static`, which finds the compiled code by the kernel's address.
+static AXPY: LazyLock<Kernel> = LazyLock::new(|| axpy(1));
+static AXPY_X4: LazyLock<Kernel> = LazyLock::new(|| axpy(4));
+static SOFTMAX: LazyLock<Kernel> = LazyLock::new(softmax);
+static SOFTMAX_X4: LazyLock<Kernel> = LazyLock::new(softmax_x4);
+
+fn axpy_ir() -> &'static Kernel {
+    &AXPY
+}
+
+fn launch_axpy(k: &'static Kernel, lanes: usize, a: f32, x: &RawBuffer, y: &mut RawBuffer) {
     let n = y.len() / lanes;
     let grid = Grid::cover(n, 256);
     let mut args = [
@@ -214,18 +332,76 @@ fn launch_axpy(k: &Kernel, lanes: usize, a: f32, x: &RawBuffer, y: &mut RawBuffe
         ArgRef::Buffer(x),
         ArgRef::BufferMut(y),
     ];
-    report(vibee_runtime::cpu::launch(k, grid, &mut args));
+    report(vibee_runtime::cpu::launch_static(k, grid, &mut args));
 }
 
-fn launch_softmax(k: &Kernel, cols: usize, x: &RawBuffer, y: &mut RawBuffer) {
+/// `lanes` is 1 for the scalar kernel (`cols` passed), 4 for the vector one (`cols / 4`).
+fn launch_softmax(k: &'static Kernel, lanes: usize, cols: usize, x: &RawBuffer, y: &mut RawBuffer) {
     let rows = y.len() / cols;
     let grid = Grid::cover(rows, 64);
     let mut args = [
         ArgRef::Buffer(x),
         ArgRef::BufferMut(y),
-        ArgRef::Scalar(Scalar::U32(cols as u32)),
+        ArgRef::Scalar(Scalar::U32((cols / lanes) as u32)),
     ];
-    report(vibee_runtime::cpu::launch(k, grid, &mut args));
+    report(vibee_runtime::cpu::launch_static(k, grid, &mut args));
+}
+
+/// Nanoseconds per launch of a one-element axpy through each entry point, best of a few
+/// rounds: what a launch costs before any work.
+fn overhead_args<'a>(x: &'a RawBuffer, y: &'a mut RawBuffer) -> [ArgRef<'a>; 3] {
+    [
+        ArgRef::Scalar(Scalar::F32(2.0)),
+        ArgRef::Buffer(x),
+        ArgRef::BufferMut(y),
+    ]
+}
+
+fn launch_overhead() {
+    let x = host(vec![1.0]);
+    let mut y = host(vec![1.0]);
+    let grid = Grid::cover(1, 1);
+    let source = KernelSource {
+        ir: axpy_ir,
+        cube: |_, _| Err(LaunchError::Device("no GPU in this benchmark".into())),
+    };
+    let borrowed = axpy(1);
+    const N: u32 = 20_000;
+    let per_launch = |f: &mut dyn FnMut()| {
+        (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                (0..N).for_each(|_| f());
+                t.elapsed().as_nanos() as f64 / f64::from(N)
+            })
+            .fold(f64::INFINITY, f64::min)
+    };
+    let b = per_launch(&mut || {
+        report(vibee_runtime::cpu::launch(
+            &borrowed,
+            grid,
+            &mut overhead_args(&x, &mut y),
+        ))
+    });
+    let s = per_launch(&mut || {
+        report(vibee_runtime::cpu::launch_static(
+            &AXPY,
+            grid,
+            &mut overhead_args(&x, &mut y),
+        ))
+    });
+    let full = per_launch(&mut || {
+        report(vibee_runtime::launch(
+            &Device::Cpu,
+            &source,
+            grid,
+            &mut overhead_args(&x, &mut y),
+        ))
+    });
+    println!(
+        "launch overhead (1-unit axpy): cpu::launch {b:.0} ns, cpu::launch_static {s:.0} ns, \
+         vibee_runtime::launch (checks + bounds) {full:.0} ns"
+    );
 }
 
 fn report(r: Result<(), LaunchError>) {
@@ -303,11 +479,11 @@ fn human(bytes: usize) -> String {
 
 fn bench_size(bytes: usize, min_time: Duration, one: &rayon::ThreadPool) {
     let n = bytes / 4;
-    let (k1, k4, soft) = (axpy(1), axpy(4), softmax());
+    let (k1, k4, soft, soft4) = (&*AXPY, &*AXPY_X4, &*SOFTMAX, &*SOFTMAX_X4);
     let cols = 1024.min(n);
     let x = host((0..n).map(|i| (i % 1000) as f32 * 1e-3).collect());
     // One output per variant, so the variants can be interleaved.
-    let mut ys: Vec<RawBuffer> = (0..5).map(|_| host(vec![1.0; n])).collect();
+    let mut ys: Vec<RawBuffer> = (0..6).map(|_| host(vec![1.0; n])).collect();
     let mut copy_dst = vec![0.0f32; n];
     let copy_t = best_of(
         &mut [&mut || copy_dst.copy_from_slice(black_box(as_slice(&x)))],
@@ -319,7 +495,7 @@ fn bench_size(bytes: usize, min_time: Duration, one: &rayon::ThreadPool) {
     let mut rows = Vec::new();
     for (pool, threads) in [(Some(one), "1"), (None, "all")] {
         let x = &x;
-        let [ra, ja, j4, rs, js] = &mut ys[..] else {
+        let [ra, ja, j4, rs, js, js4] = &mut ys[..] else {
             return;
         };
         let mut measure = || {
@@ -340,10 +516,11 @@ fn bench_size(bytes: usize, min_time: Duration, one: &rayon::ThreadPool) {
             best_of(
                 &mut [
                     &mut rust_axpy_f,
-                    &mut || launch_axpy(&k1, 1, 1.0001, x, ja),
-                    &mut || launch_axpy(&k4, 4, 1.0001, x, j4),
+                    &mut || launch_axpy(k1, 1, 1.0001, x, ja),
+                    &mut || launch_axpy(k4, 4, 1.0001, x, j4),
                     &mut rust_soft_f,
-                    &mut || launch_softmax(&soft, cols, x, js),
+                    &mut || launch_softmax(soft, 1, cols, x, js),
+                    &mut || launch_softmax(soft4, 4, cols, x, js4),
                 ],
                 min_time,
             )
@@ -356,6 +533,7 @@ fn bench_size(bytes: usize, min_time: Duration, one: &rayon::ThreadPool) {
             ("axpy", t[1], t[0], axpy_bytes),
             ("axpy x4", t[2], t[0], axpy_bytes),
             ("softmax", t[4], t[3], soft_bytes),
+            ("softmax x4", t[5], t[3], soft_bytes),
         ] {
             rows.push(Row {
                 what,
@@ -394,6 +572,7 @@ fn main() {
         "{:>9} {:<12} {:<8} {:>9} {:>9} {:>7} {:>8} {:>7}",
         "buffer", "kernel", "threads", "jit GB/s", "rust GB/s", "ratio", "copy", "of copy"
     );
+    launch_overhead();
     for bytes in sizes {
         bench_size(bytes, min_time, &one);
     }

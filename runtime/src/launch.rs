@@ -52,7 +52,8 @@ pub fn launch(
     check_grid(device, kernel, grid)?;
     check_bounds(kernel, grid, args)?;
     match device {
-        Device::Cpu => crate::cpu::launch(kernel, grid, args),
+        // The IR is `'static`: the CPU cache finds its compiled code by address.
+        Device::Cpu => crate::cpu::launch_static(kernel, grid, args),
         #[cfg(any(feature = "wgpu", feature = "cuda"))]
         gpu => crate::cube::launch(gpu, source, grid, args),
     }

@@ -1,91 +1,197 @@
 //! The specialization cache: one compiled variant per kernel and set of comptime values.
 //!
-//! A launch first looks up the kernel by address (kernels from `#[vibee::kernel]` are
-//! `'static`, so the address is stable and the lookup costs no hashing of the IR) and then
-//! confirms the hit by comparing the IR itself, so a different kernel that happens to live
-//! at a reused address can never run stale code. On a miss it falls back to a fingerprint
-//! of the whole IR (name, hash of its debug form, comptime values) and compiles only when
-//! that misses too. Compiled code is never freed: a process compiles each kernel variant
-//! once and keeps it for its lifetime.
+//! Three levels, fastest first:
+//! 1. a small per-thread table indexed by the kernel's address and its comptime values: no
+//!    lock, no allocation. A kernel passed as `&'static Kernel` (every `#[vibee::kernel]`'s
+//!    IR is) can never be freed or changed, so once its address has been matched to a
+//!    variant, the address alone identifies it and a hit costs a few compares. A kernel
+//!    passed by plain reference may have been dropped and another built at its address,
+//!    so its hit is confirmed by comparing the IR with the one compiled;
+//! 2. the same by address in a table shared by every thread (under a lock);
+//! 3. a fingerprint of the whole IR (name, hash of its debug form, comptime values), so the
+//!    same kernel built twice (at two addresses) compiles once; only then it compiles.
+//!
+//! Compiled code is never freed: a process compiles each kernel variant once and keeps it
+//! (and the IR it came from) for its lifetime, which is what lets the tables hand out
+//! `&'static` entries.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{LazyLock, Mutex};
 
 use vibee_dsl::kernel::{Kernel, Scalar};
 
 use super::codegen::{self, Compiled};
-use crate::LaunchError;
+use crate::{ArgRef, LaunchError};
 
 /// One compiled variant and the IR it was compiled from.
 struct Entry {
     kernel: Kernel,
     comptime: ComptimeKey,
-    compiled: Arc<Compiled>,
+    compiled: Compiled,
 }
 
 /// Comptime values as hashable bits (`f32` bits for floats), in parameter order.
 type ComptimeKey = Vec<Option<(u8, u64)>>;
 
-#[derive(Default)]
-struct Cache {
-    by_address: HashMap<usize, Vec<Arc<Entry>>>,
-    by_fingerprint: HashMap<(String, u64, ComptimeKey), Arc<Entry>>,
+/// A variant known at an address; `fixed` when it was matched there through a `'static`
+/// reference, so the address can never hold another kernel.
+#[derive(Clone, Copy)]
+struct Known {
+    address: usize,
+    entry: &'static Entry,
+    fixed: bool,
 }
 
-static CACHE: LazyLock<Mutex<Cache>> = LazyLock::new(|| Mutex::new(Cache::default()));
+/// Variants one address keeps in the shared table (a kernel rebuilt in a loop at the same
+/// address must not make the list, and its linear search, grow without end).
+const PER_ADDRESS: usize = 8;
 
-/// The compiled variant of `kernel` for these comptime values, compiling it on first use.
+#[derive(Default)]
+struct Shared {
+    by_address: HashMap<usize, Vec<Known>>,
+    by_fingerprint: HashMap<(String, u64, ComptimeKey), &'static Entry>,
+}
+
+static SHARED: LazyLock<Mutex<Shared>> = LazyLock::new(|| Mutex::new(Shared::default()));
+
+/// Slots of the per-thread table (a power of two).
+const RECENT_SLOTS: usize = 64;
+
+thread_local! {
+    static RECENT: [Cell<Option<Known>>; RECENT_SLOTS] =
+        const { [const { Cell::new(None) }; RECENT_SLOTS] };
+}
+
+/// How the caller holds the kernel.
+#[derive(Clone, Copy)]
+pub(super) enum KernelRef<'a> {
+    /// Alive and unchanged for the rest of the program: identified by address.
+    Static(&'static Kernel),
+    /// Borrowed: its address may be reused, so hits compare the IR.
+    Borrowed(&'a Kernel),
+}
+
+impl KernelRef<'_> {
+    pub(super) fn kernel(&self) -> &Kernel {
+        match *self {
+            KernelRef::Static(k) => k,
+            KernelRef::Borrowed(k) => k,
+        }
+    }
+    fn address(&self) -> usize {
+        std::ptr::from_ref(self.kernel()) as usize
+    }
+    fn is_static(&self) -> bool {
+        matches!(self, KernelRef::Static(_))
+    }
+    /// Whether `known` is this kernel's variant for `args`.
+    fn matches(&self, known: &Known, args: &[ArgRef<'_>]) -> bool {
+        known.address == self.address()
+            && same_comptime(&known.entry.comptime, args)
+            && ((known.fixed && self.is_static()) || known.entry.kernel == *self.kernel())
+    }
+}
+
+/// The compiled variant of `kernel` for the comptime values among `args` (already checked
+/// against the kernel's parameters), compiling it on first use.
 pub(super) fn get_or_compile(
-    kernel: &Kernel,
-    comptime: &[Option<Scalar>],
-) -> Result<Arc<Compiled>, LaunchError> {
-    let address = std::ptr::from_ref(kernel) as usize;
+    kernel: KernelRef<'_>,
+    args: &[ArgRef<'_>],
+) -> Result<&'static Compiled, LaunchError> {
+    let slot = recent_slot(kernel.address(), args);
+    let recent = RECENT.with(|r| r[slot].get());
+    if let Some(known) = recent.filter(|k| kernel.matches(k, args)) {
+        return Ok(&known.entry.compiled);
+    }
+    let entry = lookup_shared(kernel, args)?;
+    let known = Known {
+        address: kernel.address(),
+        entry,
+        fixed: kernel.is_static(),
+    };
+    RECENT.with(|r| r[slot].set(Some(known)));
+    Ok(&entry.compiled)
+}
+
+/// Levels 2 and 3, and compilation; records the variant at the kernel's address.
+fn lookup_shared(
+    kernel: KernelRef<'_>,
+    args: &[ArgRef<'_>],
+) -> Result<&'static Entry, LaunchError> {
+    let address = kernel.address();
     // A poisoned lock only means another launch panicked while holding it; the maps are
     // still consistent because entries are inserted whole.
-    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-    // The hot path: no allocation, no hashing of the IR.
-    if let Some(entry) = cache.by_address.get(&address).and_then(|entries| {
-        entries
-            .iter()
-            .find(|e| same_comptime(&e.comptime, comptime) && e.kernel == *kernel)
-    }) {
-        return Ok(entry.compiled.clone());
+    let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+    let at_address = shared.by_address.entry(address).or_default();
+    if let Some(i) = at_address.iter().position(|k| kernel.matches(k, args)) {
+        let known = &mut at_address[i];
+        known.fixed |= kernel.is_static();
+        return Ok(known.entry);
     }
-    let key = comptime_key(comptime);
-    let by_fingerprint = (kernel.name.clone(), fingerprint(kernel), key.clone());
-    let entry = match cache.by_fingerprint.get(&by_fingerprint) {
-        Some(entry) if entry.kernel == *kernel => entry.clone(),
+    let k = kernel.kernel();
+    let comptime: Vec<Option<Scalar>> = args.iter().map(comptime_value).collect();
+    let key = comptime_key(&comptime);
+    let by_fingerprint = (k.name.clone(), fingerprint(k), key.clone());
+    let entry = match shared.by_fingerprint.get(&by_fingerprint) {
+        Some(entry) if entry.kernel == *k => *entry,
         _ => {
             let compiled =
-                codegen::compile(kernel, comptime).map_err(|message| LaunchError::Compile {
-                    kernel: kernel.name.clone(),
+                codegen::compile(k, &comptime).map_err(|message| LaunchError::Compile {
+                    kernel: k.name.clone(),
                     message,
                 })?;
-            let entry = Arc::new(Entry {
-                kernel: kernel.clone(),
+            let entry: &'static Entry = Box::leak(Box::new(Entry {
+                kernel: k.clone(),
                 comptime: key,
-                compiled: Arc::new(compiled),
-            });
-            cache.by_fingerprint.insert(by_fingerprint, entry.clone());
+                compiled,
+            }));
+            shared.by_fingerprint.insert(by_fingerprint, entry);
             entry
         }
     };
-    cache
-        .by_address
-        .entry(address)
-        .or_default()
-        .push(entry.clone());
-    Ok(entry.compiled.clone())
+    let at_address = shared.by_address.entry(address).or_default();
+    if at_address.len() == PER_ADDRESS {
+        at_address.remove(0);
+    }
+    at_address.push(Known {
+        address,
+        entry,
+        fixed: kernel.is_static(),
+    });
+    Ok(entry)
 }
 
-fn same_comptime(key: &ComptimeKey, comptime: &[Option<Scalar>]) -> bool {
-    key.len() == comptime.len()
+/// The comptime value an argument carries (`None` for every other kind).
+fn comptime_value(arg: &ArgRef<'_>) -> Option<Scalar> {
+    match arg {
+        ArgRef::Comptime(s) => Some(*s),
+        _ => None,
+    }
+}
+
+fn same_comptime(key: &ComptimeKey, args: &[ArgRef<'_>]) -> bool {
+    key.len() == args.len()
         && key
             .iter()
-            .zip(comptime)
-            .all(|(k, c)| *k == c.map(scalar_key))
+            .zip(args)
+            .all(|(k, a)| *k == comptime_value(a).map(scalar_key))
+}
+
+/// The per-thread slot of a kernel address and its comptime values (a cheap mix: the
+/// slot only spreads entries, every hit is confirmed).
+fn recent_slot(address: usize, args: &[ArgRef<'_>]) -> usize {
+    let mut h = (address as u64) >> 4;
+    for (i, a) in args.iter().enumerate() {
+        if let Some(s) = comptime_value(a) {
+            let (elem, bits) = scalar_key(s);
+            h ^= (bits ^ u64::from(elem) << 56).rotate_left(i as u32 * 7);
+        }
+    }
+    let h = h.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h >> 58) as usize % RECENT_SLOTS
 }
 
 fn comptime_key(comptime: &[Option<Scalar>]) -> ComptimeKey {

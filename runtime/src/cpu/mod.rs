@@ -17,7 +17,10 @@
 //!   resume point, and the driver runs every unit of a group up to the barrier before it
 //!   resumes any. Barriers inside loops work the same way (the loop counters are state too).
 //!
-//! Semantics follow the interpreter (`vibee_dsl::kernel::interp`) exactly: wrapping integer
+//! Semantics follow the interpreter (`vibee_dsl::kernel::interp`) exactly but for `exp` of
+//! a 4-lane `f32` vector value, which is generated inline and is within 1 ulp of the
+//! interpreter's `expf` for every `f32` input (bit-identical for 99.6% of them, and for
+//! NaN, ±inf, overflow and underflow); `exp` of a scalar calls `expf` itself: wrapping integer
 //! arithmetic, division or remainder by zero yields 0, out-of-bounds reads yield 0 and
 //! out-of-bounds writes are dropped (every access is bounds-checked), float → int casts
 //! saturate, `f16`/`bf16` values are held in `f32` registers and rounded after every
@@ -34,8 +37,9 @@ mod helpers;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use vibee_dsl::kernel::{Grid, Kernel, ParamKind, Scalar};
+use vibee_dsl::kernel::{Elem, Grid, Kernel, ParamKind, Scalar};
 
+use self::cache::KernelRef;
 use crate::buffer::RawBuffer;
 use crate::{ArgRef, LaunchError};
 
@@ -62,6 +66,14 @@ pub(crate) struct ArgSlot {
     pub len: u64,
 }
 
+impl ArgSlot {
+    /// The slot of a comptime argument (its value is compiled in) and the fill of unused ones.
+    const UNUSED: ArgSlot = ArgSlot {
+        ptr: std::ptr::null_mut(),
+        len: 0,
+    };
+}
+
 /// Failures only the running code can see, reported through [`LaunchCtx::error`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
@@ -75,11 +87,43 @@ pub(crate) enum RuntimeFault {
 static EMPTY_BUFFER: [u64; 4] = [0; 4];
 
 /// Runs `kernel` over `grid` with `args` on the host.
+///
+/// A kernel built at run time may be dropped and another built at its address, so a
+/// cache hit compares the IR with the compiled one; [`launch_static`] skips that.
 pub fn launch(kernel: &Kernel, grid: Grid, args: &mut [ArgRef<'_>]) -> Result<(), LaunchError> {
-    check_grid(kernel, grid)?;
-    let comptime = comptime_values(kernel, args)?;
-    let compiled = cache::get_or_compile(kernel, &comptime)?;
-    let slots = arg_slots(kernel, args)?;
+    launch_ref(KernelRef::Borrowed(kernel), grid, args)
+}
+
+/// [`launch`] for a kernel that lives, unchanged, for the rest of the program (every
+/// `#[vibee::kernel]`'s IR does): after its first launch its address alone finds the
+/// compiled code, so a launch costs a few compares and no allocation.
+pub fn launch_static(
+    kernel: &'static Kernel,
+    grid: Grid,
+    args: &mut [ArgRef<'_>],
+) -> Result<(), LaunchError> {
+    launch_ref(KernelRef::Static(kernel), grid, args)
+}
+
+fn launch_ref(
+    kernel: KernelRef<'_>,
+    grid: Grid,
+    args: &mut [ArgRef<'_>],
+) -> Result<(), LaunchError> {
+    let k = kernel.kernel();
+    check_grid(k, grid)?;
+    check_arity(k, args)?;
+    // Arguments on the stack: most kernels have few, and a launch should not allocate.
+    let mut inline = [ArgSlot::UNUSED; INLINE_ARGS];
+    let mut heap = Vec::new();
+    let slots = if args.len() <= INLINE_ARGS {
+        &mut inline[..args.len()]
+    } else {
+        heap.resize(args.len(), ArgSlot::UNUSED);
+        &mut heap[..]
+    };
+    fill_slots(k, args, slots)?;
+    let compiled = cache::get_or_compile(kernel, args)?;
     let ctx = LaunchCtx {
         groups: grid.groups,
         group_size: grid.group_size,
@@ -88,16 +132,19 @@ pub fn launch(kernel: &Kernel, grid: Grid, args: &mut [ArgRef<'_>]) -> Result<()
     };
     // SAFETY: `ctx` points at live buffers borrowed from `args` for this whole call, the
     // compiled code bounds-checks every access against the lengths in `slots`, and it only
-    // writes to buffers passed as `ArgRef::BufferMut` (checked when compiling).
-    unsafe { driver::run(&compiled, &ctx, grid) };
+    // writes to buffers passed as `ArgRef::BufferMut` (checked when filling the slots).
+    unsafe { driver::run(compiled, &ctx, grid) };
     match ctx.error.load(Ordering::Relaxed) {
         0 => Ok(()),
         _ => Err(LaunchError::Device(format!(
             "kernel `{}`: a `for` loop's `step_by` was zero or negative",
-            kernel.name
+            k.name
         ))),
     }
 }
+
+/// Arguments a launch keeps on the stack; kernels with more use the heap.
+const INLINE_ARGS: usize = 16;
 
 fn check_grid(kernel: &Kernel, grid: Grid) -> Result<(), LaunchError> {
     let too_large = |limit: String| LaunchError::GridTooLarge {
@@ -128,81 +175,84 @@ fn bad_arg(kernel: &Kernel, index: usize, problem: String) -> LaunchError {
     }
 }
 
-/// The value of every comptime parameter (`None` for the others), checked against its type.
-fn comptime_values(
-    kernel: &Kernel,
-    args: &[ArgRef<'_>],
-) -> Result<Vec<Option<Scalar>>, LaunchError> {
-    if args.len() != kernel.params.len() {
-        return Err(bad_arg(
-            kernel,
-            args.len().min(kernel.params.len()),
-            format!(
-                "expected {} arguments, got {}",
-                kernel.params.len(),
-                args.len()
-            ),
-        ));
+fn check_arity(kernel: &Kernel, args: &[ArgRef<'_>]) -> Result<(), LaunchError> {
+    if args.len() == kernel.params.len() {
+        return Ok(());
     }
-    let mut out = Vec::with_capacity(args.len());
-    for (i, (param, arg)) in kernel.params.iter().zip(args).enumerate() {
-        out.push(match (param.kind, arg) {
-            (ParamKind::Comptime { elem, .. }, ArgRef::Comptime(s)) if s.elem() == elem => Some(*s),
-            (ParamKind::Comptime { elem, .. }, _) => {
-                return Err(bad_arg(kernel, i, format!("must be a comptime {elem:?}")));
-            }
-            _ => None,
-        });
-    }
-    Ok(out)
+    Err(bad_arg(
+        kernel,
+        args.len().min(kernel.params.len()),
+        format!(
+            "expected {} arguments, got {}",
+            kernel.params.len(),
+            args.len()
+        ),
+    ))
 }
 
-/// Packs every argument for the generated code, checking kinds and element types.
-fn arg_slots(kernel: &Kernel, args: &mut [ArgRef<'_>]) -> Result<Vec<ArgSlot>, LaunchError> {
-    let mut slots = Vec::with_capacity(args.len());
-    for (i, (param, arg)) in kernel.params.iter().zip(args.iter_mut()).enumerate() {
-        let slot = match (param.kind, arg) {
+/// Packs every argument for the generated code into `slots`, checking kinds and element
+/// types (comptime arguments included: the cache keys on their values).
+fn fill_slots(
+    kernel: &Kernel,
+    args: &mut [ArgRef<'_>],
+    slots: &mut [ArgSlot],
+) -> Result<(), LaunchError> {
+    let params = kernel.params.iter().zip(args.iter_mut());
+    for (i, ((param, arg), slot)) in params.zip(slots).enumerate() {
+        *slot = match (param.kind, arg) {
             (ParamKind::Buffer { elem, mutable }, arg) => {
-                let (ptr, len, held) = match arg {
-                    ArgRef::BufferMut(RawBuffer::Host(h)) => (h.as_mut_ptr(), h.len(), h.elem()),
-                    ArgRef::Buffer(RawBuffer::Host(h)) if !mutable => {
-                        (h.as_bytes().as_ptr().cast_mut(), h.len(), h.elem())
-                    }
-                    ArgRef::Buffer(_) if mutable => {
-                        return Err(bad_arg(kernel, i, "must be passed mutably".into()));
-                    }
-                    _ => return Err(bad_arg(kernel, i, "must be a buffer on the CPU".into())),
-                };
-                if held != elem {
-                    return Err(bad_arg(
-                        kernel,
-                        i,
-                        format!("holds {held:?}, expected {elem:?}"),
-                    ));
-                }
-                let ptr = if len == 0 {
-                    EMPTY_BUFFER.as_ptr().cast::<u8>().cast_mut()
-                } else {
-                    ptr
-                };
-                ArgSlot {
-                    ptr,
-                    len: len as u64,
-                }
+                buffer_slot(kernel, i, elem, mutable, arg)?
             }
             (ParamKind::Scalar(elem), ArgRef::Scalar(s)) if s.elem() == elem => ArgSlot {
                 ptr: std::ptr::null_mut(),
                 len: scalar_bits(*s),
             },
-            (ParamKind::Comptime { .. }, _) => ArgSlot {
-                ptr: std::ptr::null_mut(),
-                len: 0,
-            },
+            (ParamKind::Comptime { elem, .. }, ArgRef::Comptime(s)) if s.elem() == elem => {
+                ArgSlot::UNUSED
+            }
+            (ParamKind::Comptime { elem, .. }, _) => {
+                return Err(bad_arg(kernel, i, format!("must be a comptime {elem:?}")));
+            }
             (kind, _) => return Err(bad_arg(kernel, i, format!("must be {kind:?}"))),
         };
-        slots.push(slot);
     }
-    Ok(slots)
+    Ok(())
+}
+
+/// The slot of buffer argument `i`: a host buffer of `elem`, mutable when the kernel writes.
+fn buffer_slot(
+    kernel: &Kernel,
+    i: usize,
+    elem: Elem,
+    mutable: bool,
+    arg: &mut ArgRef<'_>,
+) -> Result<ArgSlot, LaunchError> {
+    let (ptr, len, held) = match arg {
+        ArgRef::BufferMut(RawBuffer::Host(h)) => (h.as_mut_ptr(), h.len(), h.elem()),
+        ArgRef::Buffer(RawBuffer::Host(h)) if !mutable => {
+            (h.as_bytes().as_ptr().cast_mut(), h.len(), h.elem())
+        }
+        ArgRef::Buffer(_) if mutable => {
+            return Err(bad_arg(kernel, i, "must be passed mutably".into()));
+        }
+        _ => return Err(bad_arg(kernel, i, "must be a buffer on the CPU".into())),
+    };
+    if held != elem {
+        return Err(bad_arg(
+            kernel,
+            i,
+            format!("holds {held:?}, expected {elem:?}"),
+        ));
+    }
+    let ptr = if len == 0 {
+        EMPTY_BUFFER.as_ptr().cast::<u8>().cast_mut()
+    } else {
+        ptr
+    };
+    Ok(ArgSlot {
+        ptr,
+        len: len as u64,
+    })
 }
 
 /// A scalar as the generated code holds it in a register.

@@ -6,6 +6,7 @@
     reason = "each test file uses a different part of the builder"
 )]
 
+use half::{bf16, f16};
 use vibee_dsl::kernel::interp::{self, InterpArg};
 use vibee_dsl::kernel::*;
 use vibee_runtime::buffer::RawBuffer;
@@ -349,6 +350,60 @@ pub fn check(kernel: &Kernel, grid: Grid, args: &[Arg]) -> Vec<HostBuffer> {
             c,
             r
         );
+    }
+    cpu
+}
+
+/// The inline `exp` of the CPU backend is within this many ulps of the interpreter's
+/// (`vibee_runtime::cpu` documents the bound; `cpu_exp.rs` measures it).
+pub const EXP_ULPS: u32 = 1;
+
+/// Distance in units in the last place between two floats held as bits of `elem`'s width
+/// (`f32`, or `f16`/`bf16` in the low 16 bits); NaNs are only equal to the same NaN.
+pub fn ulp_distance(elem: Elem, a: u32, b: u32) -> u32 {
+    let is_nan = |v: u32| match elem {
+        Elem::F32 => f32::from_bits(v).is_nan(),
+        Elem::F16 => f16::from_bits(v as u16).is_nan(),
+        _ => bf16::from_bits(v as u16).is_nan(),
+    };
+    if a == b {
+        return 0;
+    }
+    if is_nan(a) || is_nan(b) {
+        return u32::MAX;
+    }
+    let sign = if elem == Elem::F32 { 1 << 31 } else { 1 << 15 };
+    // Map sign-magnitude bits onto a line where neighbours differ by one.
+    let line = |v: u32| {
+        if v & sign != 0 {
+            -i64::from(v & !sign)
+        } else {
+            i64::from(v)
+        }
+    };
+    (line(a) - line(b)).unsigned_abs().min(u64::from(u32::MAX)) as u32
+}
+
+/// Runs on both and asserts every float within `ulps` of the interpreter's (integers and
+/// NaNs bit-identical); returns the CPU's buffers.
+pub fn check_within_ulps(kernel: &Kernel, grid: Grid, args: &[Arg], ulps: u32) -> Vec<HostBuffer> {
+    let cpu = run_cpu(kernel, grid, args).unwrap_or_else(|e| panic!("{e}"));
+    let reference = run_interp(kernel, grid, args);
+    for (i, (c, r)) in cpu.iter().zip(&reference).enumerate() {
+        let elem = c.elem();
+        for (j, (a, b)) in bits(c).into_iter().zip(bits(r)).enumerate() {
+            let d = if elem.is_float() {
+                ulp_distance(elem, a, b)
+            } else {
+                u32::from(a != b) * u32::MAX
+            };
+            assert!(
+                d <= ulps,
+                "kernel `{}`, buffer {i}, element {j}: cpu {a:#x} vs interpreter {b:#x} \
+                 ({d} ulps apart, {ulps} allowed)",
+                kernel.name
+            );
+        }
     }
     cpu
 }

@@ -276,6 +276,9 @@ impl Lower<'_, '_> {
             let ones = self.b.ins().splat(types::I32X4, one);
             return Some(self.b.ins().band(mask, ones));
         }
+        if at.elem == Elem::F32 && matches!(op, BinaryOp::Min | BinaryOp::Max) {
+            return Some(self.vector_min_max(op == BinaryOp::Min, a, b));
+        }
         let ins = self.b.ins();
         match (at.elem, op) {
             (Elem::F32, BinaryOp::Add) => Some(ins.fadd(a, b)),
@@ -315,6 +318,8 @@ impl Lower<'_, '_> {
             match f {
                 MathFn::Sqrt => return Ok(self.b.ins().sqrt(vals[0].0)),
                 MathFn::Abs => return Ok(self.b.ins().fabs(vals[0].0)),
+                // Inline only here: one-unit and four-unit code stay bit-exact with libm.
+                MathFn::Exp => return Ok(self.exp_f32(vals[0].0)),
                 _ => {}
             }
         }

@@ -12,6 +12,7 @@
 
 mod analysis;
 mod expr;
+mod fastmath;
 mod loops;
 mod memory;
 mod ops;
@@ -62,6 +63,8 @@ pub(crate) struct Compiled {
     pub uses_shared: bool,
     /// Whether the kernel has loops (so a unit's work is not bounded by its size).
     pub has_loops: bool,
+    /// What a unit costs, measured by the driver to choose between threads and inline.
+    pub unit_cost: super::driver::UnitCost,
     _code: JitCode,
 }
 
@@ -138,6 +141,7 @@ fn compile_inner(kernel: &Kernel, comptime: &[Option<Scalar>]) -> Result<Compile
         state_bytes,
         uses_shared: !kernel.shared.is_empty(),
         has_loops: has_loops(&kernel.body),
+        unit_cost: Default::default(),
         _code: JitCode(module),
     })
 }

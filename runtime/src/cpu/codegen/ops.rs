@@ -4,7 +4,7 @@
 //! operation, saturating float → int casts.
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::{InstBuilder, Value, types};
+use cranelift_codegen::ir::{Endianness, InstBuilder, MemFlagsData, Value, types};
 use vibee_dsl::kernel::{BinaryOp, Elem, MathFn, UnaryOp};
 
 use super::Lower;
@@ -175,6 +175,22 @@ impl Lower<'_, '_> {
         let m = self.b.ins().select(b_wins, b, a);
         let a_nan = self.b.ins().fcmp(FloatCC::Unordered, a, a);
         self.b.ins().select(a_nan, b, m)
+    }
+
+    /// [`Self::float_min_max`] on four `f32` lanes: the `bitselect` shapes Cranelift lowers
+    /// to one `minps` or `maxps`, then the lanes where `a` is NaN take `b`.
+    pub(super) fn vector_min_max(&mut self, min: bool, a: Value, b: Value) -> Value {
+        let lanes = MemFlagsData::new().with_endianness(Endianness::Little);
+        let b_wins = if min {
+            self.b.ins().fcmp(FloatCC::LessThan, b, a)
+        } else {
+            self.b.ins().fcmp(FloatCC::LessThan, a, b)
+        };
+        let b_wins = self.b.ins().bitcast(types::F32X4, lanes, b_wins);
+        let m = self.b.ins().bitselect(b_wins, b, a);
+        let a_nan = self.b.ins().fcmp(FloatCC::Unordered, a, a);
+        let a_nan = self.b.ins().bitcast(types::F32X4, lanes, a_nan);
+        self.b.ins().bitselect(a_nan, b, m)
     }
 
     /// Rust `as` between element types (float → int saturates, NaN → 0).
