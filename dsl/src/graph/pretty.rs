@@ -69,6 +69,8 @@ fn attributes(op: &Op) -> String {
         Op::ScatterAdd { rows } => format!("rows {rows}"),
         Op::Dropout { p, seed } => format!("p {p}, seed {seed}"),
         Op::Cast { to } => format!("to {to:?}"),
+        Op::Fused(fused) => fused.describe(),
+        Op::FusedOutput { index, .. } => format!("{index}"),
         _ => String::new(),
     }
 }
