@@ -1,6 +1,7 @@
 //! Fused programs against unfused ones: every elementwise function (the fused kernels
 //! repeat the executor's f32 arithmetic, so the bits match), each broadcast pattern the
-//! fusion supports, one it does not, and a GPT training step (loss and every gradient).
+//! fusion supports, one it does not, and a GPT training step (loss and every gradient);
+//! the fused training program of a one-block GPT as a snapshot (`snapshots/ir`).
 
 // Helpers outside `#[test]` functions unwrap too: a broken invariant should fail loudly.
 #![allow(clippy::unwrap_used)]
@@ -207,4 +208,40 @@ fn a_gpt_training_step_gives_the_same_loss_and_gradients_fused() {
         assert!(fused >= 2 * 2, "at least two groups per layer, got {fused}");
         assert!(f_ops < ops, "{f_ops} ops fused vs {ops}");
     }
+}
+
+/// The fused training program of a one-block GPT, call sites left out (they move with
+/// every edit of the model's source), and the kernel of its MLP's `bias + gelu`.
+#[test]
+fn the_fused_program_of_a_gpt_block() {
+    let cfg = GptConfig {
+        vocab_size: 16,
+        n_layer: 1,
+        n_head: 2,
+        d_model: 8,
+        block_size: 4,
+    };
+    let mut m = CpuGpt::new(cfg, 0, 1).unwrap();
+    let g = m.training_program(2, 4).unwrap().graph().clone();
+    let text: String = g
+        .to_string()
+        .lines()
+        .map(|l| l.split("  @ ").next().unwrap_or(l).to_string() + "\n")
+        .collect();
+    let gelu = g
+        .nodes
+        .iter()
+        .find_map(|n| match &n.op {
+            Op::Fused(f) if f.kernel.name == "fused_add_gelu" => Some(f.kernel.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("../../snapshots/ir");
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| {
+        insta::assert_snapshot!("fused_gpt_block", text);
+        insta::assert_snapshot!("fused_add_gelu", vibee_dsl::kernel::pretty::print(&gelu));
+    });
 }

@@ -2,7 +2,7 @@
 //!
 //! The elements are laid out as `rows × width` (`width` a row length the operands'
 //! maps divide, see [`row_width`]) and the grid is two-dimensional: `x` walks a row (in
-//! groups of up to [`GROUP_WIDTH`] units), `y` picks the row. A bias over the last axis
+//! groups of up to [`GROUP_WIDTH`] units), the group's `y` position picks the row. A bias over the last axis
 //! then reads element `x` and a per-row operand element `y`, with no division per
 //! element; only maps that fit neither use `(i / stride) % len`. Every unit with
 //! `x < width` loads its operands, computes the steps in order (each a local, rounded
@@ -40,9 +40,14 @@ pub fn row_width(operands: &[OperandMap], shape: &[usize]) -> usize {
         .max(1)
 }
 
+/// Units per group for rows of `width`: a multiple of 4, at most [`GROUP_WIDTH`].
+fn units(width: usize) -> usize {
+    width.div_ceil(4).clamp(1, GROUP_WIDTH / 4) * 4
+}
+
 /// The launch grid of a kernel from [`lower`] over `numel` elements in rows of `width`.
 pub fn grid(numel: usize, width: usize) -> Grid {
-    let units = width.div_ceil(4).clamp(1, GROUP_WIDTH / 4) * 4;
+    let units = units(width);
     let rows = numel / width.max(1);
     Grid {
         groups: [width.div_ceil(units) as u32, rows.max(1) as u32, 1],
@@ -66,13 +71,22 @@ pub fn lower(
         rows: numel / width.max(1),
     };
     let mut code = Code::default();
-    let x = code.bind("x".into(), builtin(Axis::X));
-    let y = code.bind("y".into(), builtin(Axis::Y));
-    let outer = std::mem::take(&mut code.stmts);
+    // `x` and `i` are top-level lets of consecutive values and the row is the group's
+    // position, uniform over its units: the CPU backend's four-lane variant then loads and
+    // stores whole vectors.
+    let unit = Expr::new(
+        ExprKind::Builtin(Builtin::UnitPos(None)),
+        Ty::U32,
+        SpanId::NONE,
+    );
+    let first = mul_u32(&group_pos(Axis::X), units(width));
+    let x = code.bind("x".into(), bin(BinaryOp::Add, first, unit));
+    let y = group_pos(Axis::Y);
     let i = code.bind(
         "i".into(),
         bin(BinaryOp::Add, mul_u32(&y, width), x.clone()),
     );
+    let outer = std::mem::take(&mut code.stmts);
     let loads: Vec<Expr> = operands
         .iter()
         .enumerate()
@@ -171,9 +185,9 @@ fn params(n_in: usize, n_out: usize) -> Vec<Param> {
     ins.chain(outs).collect()
 }
 
-fn builtin(axis: Axis) -> Expr {
+fn group_pos(axis: Axis) -> Expr {
     Expr::new(
-        ExprKind::Builtin(Builtin::GlobalPos(Some(axis))),
+        ExprKind::Builtin(Builtin::GroupPos(Some(axis))),
         Ty::U32,
         SpanId::NONE,
     )
