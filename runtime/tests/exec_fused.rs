@@ -164,7 +164,11 @@ fn an_unsupported_broadcast_runs_unfused_and_correct() {
 }
 
 /// Loss and gradients of one step of a small GPT.
-fn gpt_step(fuse: bool, threads: usize) -> (f32, Vec<Vec<f32>>, usize, usize) {
+fn gpt_step(
+    fuse: bool,
+    threads: usize,
+    precision: Option<DType>,
+) -> (f32, Vec<Vec<f32>>, usize, usize) {
     let cfg = GptConfig {
         vocab_size: 32,
         n_layer: 2,
@@ -176,6 +180,7 @@ fn gpt_step(fuse: bool, threads: usize) -> (f32, Vec<Vec<f32>>, usize, usize) {
     let targets: Vec<u32> = (0..32).map(|i| (i * 5 + 1) % 32).collect();
     let mut m = CpuGpt::new(cfg, 5, threads).unwrap();
     m.set_fusion(fuse);
+    m.set_precision(precision);
     let mut grads: Vec<Vec<f32>> = m.params().iter().map(|p| vec![0.0; p.len()]).collect();
     let loss = m
         .loss_and_grad(&tokens, &targets, 4, 8, &mut grads)
@@ -197,9 +202,10 @@ fn gpt_step(fuse: bool, threads: usize) -> (f32, Vec<Vec<f32>>, usize, usize) {
 
 #[test]
 fn a_gpt_training_step_gives_the_same_loss_and_gradients_fused() {
-    for threads in [1, 2] {
-        let (loss, grads, ops, none) = gpt_step(false, threads);
-        let (f_loss, f_grads, f_ops, fused) = gpt_step(true, threads);
+    let cases = [(1, None), (2, None), (2, Some(DType::BF16))];
+    for (threads, precision) in cases {
+        let (loss, grads, ops, none) = gpt_step(false, threads, precision);
+        let (f_loss, f_grads, f_ops, fused) = gpt_step(true, threads, precision);
         assert_eq!(loss.to_bits(), f_loss.to_bits());
         for (k, (a, b)) in f_grads.iter().zip(&grads).enumerate() {
             assert_same(a, b, &format!("gradient {k}"));

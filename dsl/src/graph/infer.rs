@@ -62,7 +62,12 @@ pub fn infer(op: &Op, inputs: &[Operand<'_>], given: &[usize]) -> Inferred {
 /// A fused group: every operand read through its map, the given shape its element count.
 fn fused(f: &FusedOp, inputs: &[Operand<'_>], given: &[usize]) -> Inferred {
     arity(inputs, f.operands.len())?;
-    float(inputs)?;
+    // Operands may differ in dtype: casts inside the group convert between them.
+    if let Some((k, (_, d))) = inputs.iter().enumerate().find(|(_, (_, d))| !d.is_float()) {
+        return Err(format!(
+            "operand {k} has dtype {d:?}, a float type is needed"
+        ));
+    }
     if given.iter().product::<usize>() != f.numel {
         return Err(format!("computes {} elements, not {given:?}", f.numel));
     }

@@ -204,6 +204,7 @@ impl Program {
                     format!("matmul{suffix}")
                 }
                 Op::Unary(u) => format!("unary {u:?}"),
+                Op::Fused(ref f) => f.kernel.name.clone(),
                 Op::Binary(b) => format!("binary {b:?}"),
                 ref op => op.name().to_string(),
             };
