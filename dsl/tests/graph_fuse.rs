@@ -256,7 +256,10 @@ fn extra_outputs_never_share_a_slot_with_what_the_kernel_reads() {
     let c = g.unary(UnaryOp::Tanh, c).unwrap();
     g.outputs.extend([c, s1]);
     let fused = fuse_and_check(&g);
-    let extras = fused.nodes.iter().filter(|n| matches!(n.op, Op::FusedOutput { .. }));
+    let extras = fused
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, Op::FusedOutput { .. }));
     assert_eq!(extras.count(), 1, "{fused}");
     let plan = plan_memory(&fused);
     for (id, _) in fused_nodes(&fused) {
