@@ -11,6 +11,7 @@ pub mod autodiff;
 mod autodiff_matmul;
 pub mod builder;
 pub mod error;
+pub mod fused;
 pub mod infer;
 pub mod ir;
 pub mod layout;

@@ -8,7 +8,8 @@
 //! Prints tokens/s of both, the ratio (targets: ≥ 1.5× on the small shape, ≥ 1.2× on the
 //! larger), the fraction of the machine's measured sgemm peak the training step reaches, and
 //! the planned peak of the step's intermediate memory (with buffer reuse, and without; and
-//! with selective and full activation recomputation).
+//! with selective and full activation recomputation), and tokens/s, planned peak and op
+//! count with elementwise fusion off (the same steps again, timed first).
 //! When `torch` cannot be imported the PyTorch side is skipped with the reason printed.
 //!
 //! `cargo bench -p vibee-runtime --bench gpt_train`. The Python is `$VIBEE_PYTHON`, else
@@ -74,6 +75,33 @@ struct Measured {
     unplanned: usize,
     /// Planned peaks with selective and with full activation recomputation.
     recomputed: [usize; 2],
+    /// Without elementwise fusion: tokens/s and planned peak.
+    unfused: (f64, usize),
+    /// Ops of the training program (inputs and reshapes not counted) without and with fusion,
+    /// and the fused kernels among the latter.
+    ops: [usize; 3],
+}
+
+/// Ops of `model`'s training program, and its fused kernels.
+fn count_ops(model: &mut CpuGpt, b: usize, t: usize) -> BenchResult<(usize, usize)> {
+    use vibee_dsl::graph::Op;
+    let g = model.training_program(b, t)?.graph();
+    let ops = g
+        .nodes
+        .iter()
+        .filter(|n| {
+            !matches!(
+                n.op,
+                Op::Input { .. } | Op::Reshape | Op::FusedOutput { .. }
+            )
+        })
+        .count();
+    let fused = g
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, Op::Fused(_)))
+        .count();
+    Ok((ops, fused))
 }
 
 fn vibee(shape: &Shape, threads: usize, steps: usize) -> BenchResult<Measured> {
@@ -110,14 +138,23 @@ fn vibee(shape: &Shape, threads: usize, steps: usize) -> BenchResult<Measured> {
         opt.step(&mut model.params_mut(), &views)?;
         Ok(loss)
     };
-    for _ in 0..WARMUP {
-        step(&mut model)?;
-    }
-    let started = Instant::now();
-    for _ in 0..steps {
-        step(&mut model)?;
-    }
-    let seconds = started.elapsed().as_secs_f64();
+    let mut timed = |model: &mut CpuGpt| -> BenchResult<f64> {
+        for _ in 0..WARMUP {
+            step(model)?;
+        }
+        let started = Instant::now();
+        for _ in 0..steps {
+            step(model)?;
+        }
+        Ok(started.elapsed().as_secs_f64())
+    };
+    model.set_fusion(false);
+    let unfused_seconds = timed(&mut model)?;
+    let unfused_peak = model.planned_memory(b, t)?.0;
+    let (unfused_ops, _) = count_ops(&mut model, b, t)?;
+    model.set_fusion(true);
+    let seconds = timed(&mut model)?;
+    let (fused_ops, kernels) = count_ops(&mut model, b, t)?;
     if threads == 1 {
         print_profile(&mut model, b, t, &mut step)?;
     }
@@ -138,12 +175,15 @@ fn vibee(shape: &Shape, threads: usize, steps: usize) -> BenchResult<Measured> {
         .map(|s| s.shape.iter().product::<usize>())
         .sum();
     let flops_per_token = 6.0 * matmul_params as f64 + 12.0 * (shape.layers * t * shape.dim) as f64;
+    let tokens = (steps * b * t) as f64;
     Ok(Measured {
-        tokens_per_s: (steps * b * t) as f64 / seconds,
+        tokens_per_s: tokens / seconds,
         flops_per_token,
         planned_peak,
         unplanned,
         recomputed,
+        unfused: (tokens / unfused_seconds, unfused_peak),
+        ops: [unfused_ops, fused_ops, kernels],
     })
 }
 
@@ -269,6 +309,15 @@ fn main() -> BenchResult<()> {
                 shape.name,
                 mib(v.recomputed[0]),
                 mib(v.recomputed[1])
+            );
+            println!(
+                "{:<5}        without fusion {:>9.0} tokens/s, {:.1} MiB planned; ops {} unfused, {} fused ({} fused kernels)",
+                shape.name,
+                v.unfused.0,
+                mib(v.unfused.1),
+                v.ops[0],
+                v.ops[1],
+                v.ops[2]
             );
             match torch(shape, threads, steps) {
                 Ok(t) => println!(

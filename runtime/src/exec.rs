@@ -1,10 +1,12 @@
 //! The CPU executor of the graph IR.
 //!
 //! [`Program::compile`] takes a [`vibee_dsl::graph::Graph`], merges common subexpressions,
-//! drops dead nodes and plans storage by liveness (slots allocated once and reused every
-//! step); [`Program::run`] binds the inputs and executes the nodes in order — matrix
-//! products through `gemm` (its AVX-512 kernels picked at run time where the CPU has
-//! them), every other op in Rust loops split over rayon threads. Results depend only on
+//! drops dead nodes, fuses elementwise chains into kernel-IR kernels (compiled once by the
+//! Cranelift backend, [`crate::cpu`]) and plans storage by liveness (slots allocated once
+//! and reused every step); [`Program::run`] binds the inputs and executes the nodes in
+//! order — matrix products through `gemm` (its AVX-512 kernels picked at run time where
+//! the CPU has them), fused kernels through the backend over rayon, every other op in Rust
+//! loops split over rayon threads. [`CompileOptions`] turns fusion off and recomputation on. Results depend only on
 //! the inputs, the step (dropout) and the thread count: no reduction order depends on
 //! scheduling.
 //!
@@ -21,6 +23,7 @@
 //! ```
 
 mod elementwise;
+mod fused;
 mod math;
 mod matmul;
 mod movement;
@@ -32,7 +35,7 @@ mod rows;
 
 pub use matmul::{gemm_f32, gemm_isa};
 pub use prepare::{Prepared, check_feeds, prepare};
-pub use program::{InputSpec, Program};
+pub use program::{CompileOptions, InputSpec, Program};
 
 use vibee_dsl::graph::DType;
 
@@ -94,6 +97,14 @@ pub enum ExecError {
         op: &'static str,
         /// Its dtype.
         dtype: DType,
+    },
+    /// A fused kernel failed to compile or run on the CPU backend.
+    #[error("fused node {node}: {source}")]
+    Kernel {
+        /// The fused node.
+        node: usize,
+        /// What the backend reported.
+        source: crate::LaunchError,
     },
     /// The thread pool could not be built.
     #[error("cannot start {threads} worker threads: {reason}")]

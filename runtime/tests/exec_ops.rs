@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use vibee_dsl::graph::autodiff::gradients;
 use vibee_dsl::graph::reference::evaluate;
 use vibee_dsl::graph::{BinaryOp, DType, Graph, InputRole, NodeId, UnaryOp};
-use vibee_runtime::exec::{ExecError, Feed, Program};
+use vibee_runtime::exec::{CompileOptions, ExecError, Feed, Program};
 
 struct Rng(u64);
 
@@ -318,24 +318,30 @@ fn profiling_times_every_op_kind() {
     let y = g.unary(UnaryOp::Gelu, y).unwrap();
     let y = g.binary(BinaryOp::Add, y, y).unwrap();
     g.outputs.push(y);
-    let mut p = Program::compile(&g, 1).unwrap();
-    let (xv, wv) = ([0.5f32; 128], [0.25f32; 64]);
-    p.run(&[Feed::F32(&xv), Feed::F32(&wv)], 0).unwrap();
-    assert!(p.profile().is_empty(), "off by default");
-    p.set_profiling(true);
-    for _ in 0..3 {
+    for (fuse, want) in [
+        (
+            false,
+            &[("binary Add", 1), ("matmul_nt", 1), ("unary Gelu", 1)][..],
+        ),
+        (true, &[("fused_gelu_add", 1), ("matmul_nt", 1)][..]),
+    ] {
+        let options = CompileOptions {
+            fuse,
+            ..CompileOptions::default()
+        };
+        let mut p = Program::compile_with_options(&g, 1, options).unwrap();
+        let (xv, wv) = ([0.5f32; 128], [0.25f32; 64]);
         p.run(&[Feed::F32(&xv), Feed::F32(&wv)], 0).unwrap();
+        assert!(p.profile().is_empty(), "off by default");
+        p.set_profiling(true);
+        for _ in 0..3 {
+            p.run(&[Feed::F32(&xv), Feed::F32(&wv)], 0).unwrap();
+        }
+        let prof = p.profile();
+        let mut kinds: Vec<(&str, usize)> = prof.iter().map(|(o, _, n)| (o.as_str(), *n)).collect();
+        kinds.sort();
+        assert_eq!(kinds, want);
+        assert!(prof.iter().all(|(_, s, _)| *s > 0.0));
+        assert!(prof.windows(2).all(|w| w[0].1 >= w[1].1), "largest first");
     }
-    let prof = p.profile();
-    let kinds: Vec<(&str, usize)> = {
-        let mut k: Vec<(&str, usize)> = prof.iter().map(|(o, _, n)| (o.as_str(), *n)).collect();
-        k.sort();
-        k
-    };
-    assert_eq!(
-        kinds,
-        [("binary Add", 1), ("matmul_nt", 1), ("unary Gelu", 1)]
-    );
-    assert!(prof.iter().all(|(_, s, _)| *s > 0.0));
-    assert!(prof.windows(2).all(|w| w[0].1 >= w[1].1), "largest first");
 }

@@ -93,6 +93,13 @@ pub(super) fn prepare_node(
                 aux.floats.push(Buffer::from_slice(device, &table)?);
             }
         }
+        Op::Fused(_) | Op::FusedOutput { .. } => {
+            return Err(DeviceProgramError::Unsupported {
+                node: i,
+                op: node.op.name(),
+                reason: "fused kernels run on the CPU executor; compile the graph unfused",
+            });
+        }
         Op::Dropout { p, .. } if *p > 0.0 => {
             return Err(DeviceProgramError::Unsupported {
                 node: i,

@@ -38,7 +38,9 @@ mod tables;
 
 use vibee_dsl::graph::passes::{MemoryPlan, Recompute, plan_memory};
 use vibee_dsl::graph::{Graph, NodeId, Op};
-use vibee_runtime::exec::{ExecError, Feed, InputSpec, Prepared, check_feeds, prepare};
+use vibee_runtime::exec::{
+    CompileOptions, ExecError, Feed, InputSpec, Prepared, check_feeds, prepare,
+};
 use vibee_runtime::{Buffer, Device, LaunchError};
 
 use self::dispatch::Aux;
@@ -111,7 +113,14 @@ impl DeviceProgram {
             graph,
             inputs,
             input_of_node,
-        } = prepare(graph, policy)?;
+        } = prepare(
+            graph,
+            CompileOptions {
+                recompute: policy,
+                // No fused kernels on devices yet: every node keeps its own kernel.
+                fuse: false,
+            },
+        )?;
         let plan = plan_memory(&graph);
         let slots = plan
             .slot_len

@@ -286,7 +286,9 @@ fn vjp(g: &mut Graph, id: NodeId, node: &Node, dy: NodeId, need: &[bool]) -> Gra
         | Op::LogSoftmaxGrad
         | Op::LayerNormGrad { .. }
         | Op::RmsNormGrad { .. }
-        | Op::CrossEntropyGrad => Err(GraphError::NotDifferentiable {
+        | Op::CrossEntropyGrad
+        | Op::Fused(_)
+        | Op::FusedOutput { .. } => Err(GraphError::NotDifferentiable {
             op: node.op.name(),
             site: site_string(node.site.as_ref()),
         }),

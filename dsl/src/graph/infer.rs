@@ -2,6 +2,7 @@
 //! or the reason it rejects its operands; the builder wraps the reason into a
 //! [`super::GraphError::Shape`] naming the op, the call site and the shapes.
 
+use super::fused::{FusedOp, OperandMap};
 use super::ir::{BinaryOp, DType, Op};
 
 /// An operand as inference sees it.
@@ -57,7 +58,33 @@ pub fn infer(op: &Op, inputs: &[Operand<'_>], given: &[usize]) -> Inferred {
         Op::ScatterAdd { rows } => scatter_add(inputs, *rows),
         Op::CrossEntropy => cross_entropy(inputs, 2).map(|_| (vec![], DType::F32)),
         Op::CrossEntropyGrad => cross_entropy_grad(inputs),
+        Op::Fused(f) => fused(f, inputs, given),
+        Op::FusedOutput { dtype, .. } => {
+            arity(inputs, 1)?;
+            Ok((inputs[0].0.to_vec(), *dtype))
+        }
     }
+}
+
+/// A fused group: every operand read through its map, the given shape its element count.
+fn fused(f: &FusedOp, inputs: &[Operand<'_>], given: &[usize]) -> Inferred {
+    arity(inputs, f.operands.len())?;
+    // Operands may differ in dtype: casts inside the group convert between them.
+    if let Some((k, (_, d))) = inputs.iter().enumerate().find(|(_, (_, d))| !d.is_float()) {
+        return Err(format!(
+            "operand {k} has dtype {d:?}, a float type is needed"
+        ));
+    }
+    if given.iter().product::<usize>() != f.numel {
+        return Err(format!("computes {} elements, not {given:?}", f.numel));
+    }
+    for (k, ((shape, _), map)) in inputs.iter().zip(&f.operands).enumerate() {
+        if OperandMap::between(shape, given).as_ref() != Some(map) {
+            return Err(format!("operand {k} is not read as {map:?} in {given:?}"));
+        }
+    }
+    let dtype = f.output_dtype(0).ok_or("has no outputs")?;
+    Ok((given.to_vec(), dtype))
 }
 
 fn arity(inputs: &[Operand<'_>], n: usize) -> Result<(), String> {

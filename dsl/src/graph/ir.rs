@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::fused::FusedOp;
+
 /// A node of a [`Graph`]; also the handle a model's `forward` passes around as its tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct NodeId(pub u32);
@@ -301,6 +303,18 @@ pub enum Op {
         /// Seed of the mask.
         seed: u64,
     },
+    /// Elementwise ops of one shape fused into one kernel by
+    /// [`fuse_elementwise`](super::passes::fuse_elementwise); the node's value is the
+    /// group's output 0, and [`Op::FusedOutput`] nodes right after it hold the others.
+    Fused(Box<FusedOp>),
+    /// Output `index` (≥ 1) of the [`Op::Fused`] node that is its only operand, written
+    /// when that node runs.
+    FusedOutput {
+        /// Which output of the group.
+        index: usize,
+        /// Its dtype.
+        dtype: DType,
+    },
 }
 
 impl Op {
@@ -335,6 +349,8 @@ impl Op {
             Op::Rope { .. } => "rope",
             Op::Dropout { .. } => "dropout",
             Op::Cast { .. } => "cast",
+            Op::Fused(_) => "fused",
+            Op::FusedOutput { .. } => "fused_output",
         }
     }
 }

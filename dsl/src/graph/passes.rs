@@ -2,11 +2,13 @@
 
 pub mod cse;
 pub mod dce;
+pub mod fuse;
 pub mod memory;
 pub mod recompute;
 
 pub use cse::eliminate_common_subexpressions;
 pub use dce::eliminate_dead_code;
+pub use fuse::fuse_elementwise;
 pub use memory::{MemoryPlan, plan_memory};
 pub use recompute::{Recompute, recompute};
 

@@ -73,6 +73,8 @@ fn attributes(op: &Op) -> String {
             false => format!("theta {theta}"),
             true => format!("theta {theta}, inverse"),
         },
+        Op::Fused(fused) => fused.describe(),
+        Op::FusedOutput { index, .. } => format!("{index}"),
         _ => String::new(),
     }
 }

@@ -17,13 +17,33 @@ pub fn evaluate(
     step: u64,
 ) -> Result<Vec<Vec<f64>>, GraphError> {
     let mut vals: Vec<Vec<f64>> = Vec::with_capacity(g.nodes.len());
-    for node in &g.nodes {
+    // Every output of each fused node, for its `FusedOutput` nodes.
+    let mut fused_outputs: HashMap<usize, Vec<Vec<f64>>> = HashMap::new();
+    for (id, node) in g.nodes.iter().enumerate() {
         let ins: Vec<&[f64]> = node
             .inputs
             .iter()
             .map(|i| vals[i.index()].as_slice())
             .collect();
-        let mut v = eval_node(g, node, &ins, feeds, step)?;
+        let mut v = match &node.op {
+            Op::Fused(f) => {
+                let mut outs = f.evaluate(&ins, node.numel());
+                let first = std::mem::take(&mut outs[0]);
+                fused_outputs.insert(id, outs);
+                first
+            }
+            Op::FusedOutput { index, .. } => fused_outputs
+                .get(&node.inputs[0].index())
+                .and_then(|outs| outs.get(*index))
+                .cloned()
+                .ok_or_else(|| GraphError::Shape {
+                    op: node.op.name(),
+                    site: site_string(node.site.as_ref()),
+                    shapes: vec![g.shape(node.inputs[0]).to_vec()],
+                    reason: format!("operand is not a fused node with an output {index}"),
+                })?,
+            _ => eval_node(g, node, &ins, feeds, step)?,
+        };
         if matches!(node.dtype, DType::BF16 | DType::F16) {
             // Reduced precision rounds every result, through f32 as the executors do.
             v.iter_mut()
@@ -147,7 +167,8 @@ fn eval_node(
     })
 }
 
-fn unary(op: UnaryOp, x: f64) -> f64 {
+/// `op(x)` in f64.
+pub(super) fn unary(op: UnaryOp, x: f64) -> f64 {
     match op {
         UnaryOp::Neg => -x,
         UnaryOp::Exp => x.exp(),
@@ -164,7 +185,8 @@ fn unary(op: UnaryOp, x: f64) -> f64 {
     }
 }
 
-fn binary(op: BinaryOp, a: f64, b: f64) -> f64 {
+/// `op(a, b)` in f64.
+pub(super) fn binary(op: BinaryOp, a: f64, b: f64) -> f64 {
     match op {
         BinaryOp::Add => a + b,
         BinaryOp::Sub => a - b,

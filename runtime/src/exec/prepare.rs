@@ -2,11 +2,11 @@
 //! and the device executor of the facade crate alike: optimise, recompute, give aliased
 //! outputs their own copy, check dtypes, list the inputs, and check what is bound to them.
 
-use vibee_dsl::graph::passes::{Recompute, optimize, recompute};
+use vibee_dsl::graph::passes::{fuse_elementwise, optimize, recompute};
 use vibee_dsl::graph::{DType, Graph};
 
 use super::program::{check_dtypes, copy_aliased_outputs};
-use super::{ExecError, Feed, InputSpec};
+use super::{CompileOptions, ExecError, Feed, InputSpec};
 
 /// A graph ready to run, as [`prepare`] returns it.
 #[derive(Debug, Clone)]
@@ -19,11 +19,15 @@ pub struct Prepared {
     pub input_of_node: Vec<Option<usize>>,
 }
 
-/// A graph ready to run: optimised (CSE, DCE), recomputation applied as `policy` says,
-/// every output in its own storage, dtypes checked; and its inputs in binding order.
-pub fn prepare(graph: &Graph, policy: Recompute) -> Result<Prepared, ExecError> {
+/// A graph ready to run: optimised (CSE, DCE), recomputation and elementwise fusion applied
+/// as `options` say, every output in its own storage, dtypes checked; and its inputs in
+/// binding order.
+pub fn prepare(graph: &Graph, options: CompileOptions) -> Result<Prepared, ExecError> {
     let (graph, _) = optimize(graph);
-    let mut graph = recompute(&graph, policy);
+    let mut graph = recompute(&graph, options.recompute);
+    if options.fuse {
+        graph = fuse_elementwise(&graph)?;
+    }
     copy_aliased_outputs(&mut graph)?;
     check_dtypes(&graph)?;
     let mut inputs = Vec::new();

@@ -5,7 +5,28 @@ use vibee_dsl::graph::error::site_string;
 use vibee_dsl::graph::passes::{MemoryPlan, Recompute, plan_memory};
 use vibee_dsl::graph::{DType, Graph, InputRole, Node, NodeId, Op, UnaryOp};
 
+use super::fused::{self, Operand};
 use super::{ExecError, Feed};
+
+/// How [`Program::compile_with_options`] transforms the graph before planning it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompileOptions {
+    /// Which forward values the backward recomputes instead of storing.
+    pub recompute: Recompute,
+    /// Fuse elementwise chains into kernels the Cranelift backend compiles
+    /// ([`vibee_dsl::graph::passes::fuse_elementwise`]); off, every op runs on its own.
+    pub fuse: bool,
+}
+
+impl Default for CompileOptions {
+    /// No recomputation, fusion on.
+    fn default() -> Self {
+        Self {
+            recompute: Recompute::None,
+            fuse: true,
+        }
+    }
+}
 
 /// One input of a [`Program`], in binding order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,15 +73,17 @@ pub struct Program {
     input_of_node: Vec<Option<usize>>,
     pool: std::sync::Arc<rayon::ThreadPool>,
     threads: usize,
+    /// For each fused node, the nodes holding its outputs (itself first).
+    fused_outputs: Vec<Vec<usize>>,
     /// Seconds spent in each node over the runs since profiling was turned on.
     profile: Option<Vec<f64>>,
 }
 
 impl Program {
     /// Compiles `graph` (its `outputs` are what [`Program::output`] returns) to run on
-    /// `threads` worker threads.
+    /// `threads` worker threads, with the [`CompileOptions::default`] passes.
     pub fn compile(graph: &Graph, threads: usize) -> Result<Self, ExecError> {
-        Self::compile_with(graph, threads, Recompute::None)
+        Self::compile_with_options(graph, threads, CompileOptions::default())
     }
 
     /// As [`Program::compile`], with the backward recomputing forward values as `policy`
@@ -70,11 +93,43 @@ impl Program {
         threads: usize,
         policy: Recompute,
     ) -> Result<Self, ExecError> {
+        let options = CompileOptions {
+            recompute: policy,
+            ..CompileOptions::default()
+        };
+        Self::compile_with_options(graph, threads, options)
+    }
+
+    /// As [`Program::compile`], with the passes `options` chooses. Fused kernels are
+    /// compiled here, once.
+    ///
+    /// ```
+    /// use vibee_dsl::graph::{DType, Graph, InputRole, UnaryOp};
+    /// use vibee_runtime::exec::{CompileOptions, Feed, Program};
+    /// let mut g = Graph::new();
+    /// let x = g.input("x", &[4], DType::F32, InputRole::Data).unwrap();
+    /// let y = g.unary(UnaryOp::Exp, x).unwrap();
+    /// let y = g.unary(UnaryOp::AddScalar(1.0), y).unwrap();
+    /// g.outputs.push(y);
+    /// let unfused = CompileOptions { fuse: false, ..CompileOptions::default() };
+    /// let mut a = Program::compile_with_options(&g, 1, unfused).unwrap();
+    /// let mut b = Program::compile(&g, 1).unwrap();
+    /// assert_eq!((a.graph().nodes.len(), b.graph().nodes.len()), (3, 2));
+    /// let x = [0.0, 1.0, -2.0, 0.5];
+    /// a.run(&[Feed::F32(&x)], 0).unwrap();
+    /// b.run(&[Feed::F32(&x)], 0).unwrap();
+    /// assert_eq!(a.output(0), b.output(0));
+    /// ```
+    pub fn compile_with_options(
+        graph: &Graph,
+        threads: usize,
+        options: CompileOptions,
+    ) -> Result<Self, ExecError> {
         let super::Prepared {
             graph,
             inputs,
             input_of_node,
-        } = super::prepare(graph, policy)?;
+        } = super::prepare(graph, options)?;
         let plan = plan_memory(&graph);
         let slots = plan.slot_len.iter().map(|&n| vec![0.0; n]).collect();
         let threads = threads.max(1);
@@ -86,6 +141,12 @@ impl Program {
                 reason: e.to_string(),
             })?;
         let pool = std::sync::Arc::new(pool);
+        let fused_outputs = fused::outputs_by_node(&graph)?;
+        for (i, node) in graph.nodes.iter().enumerate() {
+            if let Op::Fused(f) = &node.op {
+                fused::compile(f).map_err(|source| ExecError::Kernel { node: i, source })?;
+            }
+        }
         Ok(Self {
             graph,
             plan,
@@ -94,6 +155,7 @@ impl Program {
             input_of_node,
             pool,
             threads,
+            fused_outputs,
             profile: None,
         })
     }
@@ -125,6 +187,7 @@ impl Program {
                     format!("matmul{suffix}")
                 }
                 Op::Unary(u) => format!("unary {u:?}"),
+                Op::Fused(ref f) => f.kernel.name.clone(),
                 Op::Binary(b) => format!("binary {b:?}"),
                 ref op => op.name().to_string(),
             };
@@ -198,8 +261,14 @@ impl Program {
     fn execute(&mut self, feeds: &[Feed<'_>], step: u64) -> Result<(), ExecError> {
         for i in 0..self.graph.nodes.len() {
             let node = &self.graph.nodes[i];
-            if matches!(node.op, Op::Input { .. } | Op::Reshape) {
-                continue;
+            match node.op {
+                // Written by their fused node.
+                Op::Input { .. } | Op::Reshape | Op::FusedOutput { .. } => continue,
+                Op::Fused(_) => {
+                    self.run_fused(i, feeds)?;
+                    continue;
+                }
+                _ => {}
             }
             let s = self.plan.slot[i].expect("the memory plan gives every computed node a slot");
             let started = self.profile.is_some().then(std::time::Instant::now);
@@ -221,6 +290,41 @@ impl Program {
                 times[i] += t0.elapsed().as_secs_f64();
             }
             result?;
+        }
+        Ok(())
+    }
+
+    /// Runs fused node `i`; its kernel rounds reduced-precision steps itself.
+    fn run_fused(&mut self, i: usize, feeds: &[Feed<'_>]) -> Result<(), ExecError> {
+        let started = self.profile.is_some().then(std::time::Instant::now);
+        let node = &self.graph.nodes[i];
+        let Op::Fused(f) = &node.op else {
+            return Ok(());
+        };
+        let operands: Vec<Operand<'_>> = node
+            .inputs
+            .iter()
+            .map(|j| {
+                let root = self.plan.root[j.index()];
+                match (self.input_of_node[root], self.plan.slot[root]) {
+                    (Some(k), _) => Operand::Feed(match feeds[k] {
+                        Feed::F32(x) => x,
+                        Feed::U32(_) => &[],
+                    }),
+                    (None, Some(s)) => Operand::Slot(s),
+                    (None, None) => Operand::Feed(&[]),
+                }
+            })
+            .collect();
+        // Every output node is computed, so the plan gave each a slot.
+        let outputs: Vec<usize> = self.fused_outputs[i]
+            .iter()
+            .filter_map(|&o| self.plan.slot[o])
+            .collect();
+        fused::run(f, &operands, &outputs, &mut self.slots)
+            .map_err(|source| ExecError::Kernel { node: i, source })?;
+        if let (Some(t0), Some(times)) = (started, self.profile.as_mut()) {
+            times[i] += t0.elapsed().as_secs_f64();
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use vibee_dsl::graph::DType;
 use vibee_dsl::graph::passes::Recompute;
 
-use crate::exec::{Feed, Program};
+use crate::exec::{CompileOptions, Feed, Program};
 use crate::train::model::{ModelResult, ParamSpec, Trainable};
 
 use super::NnError;
@@ -42,6 +42,7 @@ pub struct CpuGpt {
     model: Gpt,
     threads: usize,
     recompute: Recompute,
+    fuse: bool,
     precision: Option<DType>,
     programs: HashMap<(usize, usize, bool), Compiled>,
     logits: Option<Compiled>,
@@ -59,6 +60,7 @@ impl CpuGpt {
             model,
             threads: threads.max(1),
             recompute: Recompute::None,
+            fuse: true,
             precision: None,
             programs: HashMap::new(),
             logits: None,
@@ -84,6 +86,16 @@ impl CpuGpt {
         }
     }
 
+    /// Programs compiled from now on fuse elementwise chains into Cranelift kernels (`true`,
+    /// the default) or run every op on its own (results are the same bits either way).
+    pub fn set_fusion(&mut self, on: bool) {
+        if on != self.fuse {
+            self.fuse = on;
+            self.programs.clear();
+            self.logits = None;
+        }
+    }
+
     /// The model (parameters, config).
     pub fn model(&self) -> &Gpt {
         &self.model
@@ -103,7 +115,11 @@ impl CpuGpt {
     }
 
     fn compile(&self, graph: &vibee_dsl::graph::Graph) -> Result<Compiled, NnError> {
-        let program = Program::compile_with(graph, self.threads, self.recompute)?;
+        let options = CompileOptions {
+            recompute: self.recompute,
+            fuse: self.fuse,
+        };
+        let program = Program::compile_with_options(graph, self.threads, options)?;
         let bound = self.model.bind_inputs(&program, &["tokens", "targets"])?;
         let sources = program
             .inputs()

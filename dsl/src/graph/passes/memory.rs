@@ -45,9 +45,14 @@ pub fn plan_memory(g: &Graph) -> MemoryPlan {
         .iter()
         .map(|&i| g.nodes[i].numel() * g.nodes[i].dtype.size_bytes())
         .sum();
-    let lifetimes: Vec<(usize, usize, usize)> = owners
+    let lifetimes: Vec<Value> = owners
         .iter()
-        .map(|&i| (i, last_use[i], g.nodes[i].numel()))
+        .map(|&i| Value {
+            node: i,
+            def: defined_at(g, i),
+            last: last_use[i],
+            len: g.nodes[i].numel(),
+        })
         .collect();
     let (mut slot, slot_len) = share_slots(n, &lifetimes);
     for i in 0..n {
@@ -65,19 +70,42 @@ pub fn plan_memory(g: &Graph) -> MemoryPlan {
     }
 }
 
+/// Where node `i`'s value is written: an extra output of a fused node is written by that
+/// node, so it must not share a slot with anything the fused node reads.
+fn defined_at(g: &Graph, i: usize) -> usize {
+    match g.nodes[i].op {
+        Op::FusedOutput { .. } => g.nodes[i].inputs.first().map_or(i, |f| f.index()),
+        _ => i,
+    }
+}
+
+/// A value to place: its node, the positions that write and last read it, its length.
+struct Value {
+    node: usize,
+    def: usize,
+    last: usize,
+    len: usize,
+}
+
 /// Greedy by size for shared objects (Pisarchyk & Lee, 2020): values, largest first, go
 /// into the smallest existing slot none of whose occupants is alive at the same time, else
 /// into a new slot of their own size. Slots never grow, so the sum of slot sizes stays near
 /// the largest sum of simultaneously live values (a value is alive from the node that
 /// writes it through its last reader, both included: a node never writes into a slot it
 /// reads).
-fn share_slots(n: usize, values: &[(usize, usize, usize)]) -> (Vec<Option<usize>>, Vec<usize>) {
-    let mut order: Vec<&(usize, usize, usize)> = values.iter().collect();
-    order.sort_by_key(|&&(def, _, len)| (std::cmp::Reverse(len), def));
+fn share_slots(n: usize, values: &[Value]) -> (Vec<Option<usize>>, Vec<usize>) {
+    let mut order: Vec<&Value> = values.iter().collect();
+    order.sort_by_key(|v| (std::cmp::Reverse(v.len), v.def, v.node));
     let mut slot = vec![None; n];
     let mut slot_len: Vec<usize> = Vec::new();
     let mut occupants: Vec<Vec<(usize, usize)>> = Vec::new();
-    for &&(def, last, len) in &order {
+    for &&Value {
+        node,
+        def,
+        last,
+        len,
+    } in &order
+    {
         let free = (0..slot_len.len())
             .filter(|&s| occupants[s].iter().all(|&(d, l)| l < def || last < d))
             .min_by_key(|&s| slot_len[s]);
@@ -87,7 +115,7 @@ fn share_slots(n: usize, values: &[(usize, usize, usize)]) -> (Vec<Option<usize>
             slot_len.len() - 1
         });
         occupants[s].push((def, last));
-        slot[def] = Some(s);
+        slot[node] = Some(s);
     }
     (slot, slot_len)
 }

@@ -1,0 +1,233 @@
+//! A fused group as one kernel-IR kernel.
+//!
+//! The elements are laid out as `rows × width` (`width` a row length the operands'
+//! maps divide, see [`row_width`]) and the grid is two-dimensional: `x` walks a row (in
+//! groups of up to [`GROUP_WIDTH`] units), the group's `y` position picks the row. A bias over the last axis
+//! then reads element `x` and a per-row operand element `y`, with no division per
+//! element; only maps that fit neither use `(i / stride) % len`. Every unit with
+//! `x < width` loads its operands, computes the steps in order (each a local, rounded
+//! where its dtype is reduced) and stores the outputs at `i = y·width + x`. All buffers
+//! are f32: executors hold every float dtype in f32 slots.
+
+use super::scalar::{Code, bin, cast, f};
+use super::{FusedArg, FusedFn, FusedStep, OperandMap};
+use crate::graph::ir::DType;
+use crate::kernel::{Axis, BinaryOp, BufRef, Builtin, Elem, Expr, ExprKind, Grid, Kernel};
+use crate::kernel::{Param, ParamId, ParamKind, SpanId, Stmt, StmtKind, Ty};
+
+/// Units per group along a row (a multiple of 4, so the CPU backend's 4-lane variant runs).
+pub const GROUP_WIDTH: usize = 256;
+
+/// The row length of the kernel's `rows × width` layout for `shape`: the length of an
+/// operand repeated along leading axes (a bias), else of a per-row operand's rows, else the
+/// last axis.
+pub fn row_width(operands: &[OperandMap], shape: &[usize]) -> usize {
+    let numel: usize = shape.iter().product();
+    let partial = |m: &&OperandMap| m.len > 1 && m.len < numel;
+    let by_bias = operands
+        .iter()
+        .filter(partial)
+        .find(|m| m.stride == 1 && numel.is_multiple_of(m.len))
+        .map(|m| m.len);
+    let by_rows = operands
+        .iter()
+        .filter(partial)
+        .find(|m| m.stride > 1 && numel.is_multiple_of(m.stride))
+        .map(|m| m.stride);
+    by_bias
+        .or(by_rows)
+        .unwrap_or_else(|| shape.last().copied().unwrap_or(1))
+        .max(1)
+}
+
+/// Units per group for rows of `width`: a multiple of 4, at most [`GROUP_WIDTH`].
+fn units(width: usize) -> usize {
+    width.div_ceil(4).clamp(1, GROUP_WIDTH / 4) * 4
+}
+
+/// The launch grid of a kernel from [`lower`] over `numel` elements in rows of `width`.
+pub fn grid(numel: usize, width: usize) -> Grid {
+    let units = units(width);
+    let rows = numel / width.max(1);
+    Grid {
+        groups: [width.div_ceil(units) as u32, rows.max(1) as u32, 1],
+        group_size: [units as u32, 1, 1],
+    }
+}
+
+/// The kernel computing `steps` over `numel` elements in rows of `width`, storing the
+/// steps in `outputs`.
+pub fn lower(
+    name: &str,
+    operands: &[OperandMap],
+    steps: &[FusedStep],
+    outputs: &[usize],
+    numel: usize,
+    width: usize,
+) -> Kernel {
+    let layout = Layout {
+        numel,
+        width,
+        rows: numel / width.max(1),
+    };
+    let mut code = Code::default();
+    // `x` and `i` are top-level lets of consecutive values and the row is the group's
+    // position, uniform over its units: the CPU backend's four-lane variant then loads and
+    // stores whole vectors.
+    let unit = Expr::new(
+        ExprKind::Builtin(Builtin::UnitPos(None)),
+        Ty::U32,
+        SpanId::NONE,
+    );
+    let first = mul_u32(&group_pos(Axis::X), units(width));
+    let x = code.bind("x".into(), bin(BinaryOp::Add, first, unit));
+    let y = group_pos(Axis::Y);
+    let i = code.bind(
+        "i".into(),
+        bin(BinaryOp::Add, mul_u32(&y, width), x.clone()),
+    );
+    let outer = std::mem::take(&mut code.stmts);
+    let loads: Vec<Expr> = operands
+        .iter()
+        .enumerate()
+        .map(|(k, m)| {
+            let index = layout.index(m, &i, &x, &y);
+            code.bind(format!("a{k}"), load(k, index))
+        })
+        .collect();
+    let mut vals: Vec<Expr> = Vec::with_capacity(steps.len());
+    for (s, step) in steps.iter().enumerate() {
+        let v = step_value(&mut code, step, &loads, &vals);
+        vals.push(code.bind(format!("s{s}"), v));
+    }
+    for (j, &s) in outputs.iter().enumerate() {
+        code.stmts.push(stmt(StmtKind::Store {
+            buf: BufRef::Param(ParamId((operands.len() + j) as u32)),
+            index: i.clone(),
+            value: vals[s].clone(),
+        }));
+    }
+    let guarded = stmt(StmtKind::If {
+        cond: bin(BinaryOp::Lt, x, Expr::lit_u32(width as u32)),
+        then_branch: std::mem::take(&mut code.stmts),
+        else_branch: Vec::new(),
+    });
+    let mut body = outer;
+    body.push(guarded);
+    Kernel {
+        name: name.to_string(),
+        params: params(operands.len(), outputs.len()),
+        locals: code.locals,
+        shared: Vec::new(),
+        body,
+    }
+}
+
+/// The element grid, for index expressions.
+struct Layout {
+    numel: usize,
+    width: usize,
+    rows: usize,
+}
+
+impl Layout {
+    /// The index operand `m` reads at element `i = y·width + x`.
+    fn index(&self, m: &OperandMap, i: &Expr, x: &Expr, y: &Expr) -> Expr {
+        let (stride, len) = (m.stride.max(1), m.len.max(1));
+        if len == 1 {
+            return Expr::lit_u32(0);
+        }
+        if stride == 1 && len == self.numel {
+            return i.clone();
+        }
+        if stride == 1 && self.width.is_multiple_of(len) {
+            return rem_u32(x.clone(), len, self.width);
+        }
+        if stride.is_multiple_of(self.width) {
+            let row = div_u32(y.clone(), stride / self.width);
+            return rem_u32(row, len, self.rows.div_ceil(stride / self.width));
+        }
+        rem_u32(div_u32(i.clone(), stride), len, self.numel.div_ceil(stride))
+    }
+}
+
+/// The value of one step: its function of its arguments, rounded to its dtype.
+fn step_value(code: &mut Code, step: &FusedStep, loads: &[Expr], vals: &[Expr]) -> Expr {
+    let arg = |a: &FusedArg| match *a {
+        FusedArg::Operand(k) => loads[k].clone(),
+        FusedArg::Step(s) => vals[s].clone(),
+        FusedArg::Constant { value, dtype } => f(dtype.round(value as f32)),
+    };
+    let v = match step.op {
+        FusedFn::Unary(u) => code.unary(u, arg(&step.args[0])),
+        FusedFn::Binary(b) => code.binary(b, arg(&step.args[0]), arg(&step.args[1])),
+        FusedFn::Cast => arg(&step.args[0]),
+    };
+    match step.dtype {
+        DType::BF16 => cast(cast(v, Elem::BF16), Elem::F32),
+        DType::F16 => cast(cast(v, Elem::F16), Elem::F32),
+        DType::F32 | DType::U32 => v,
+    }
+}
+
+/// `a{k}` buffers (read only) then `out{j}` buffers, all f32.
+fn params(n_in: usize, n_out: usize) -> Vec<Param> {
+    let buffer = |name: String, mutable: bool| Param {
+        name,
+        kind: ParamKind::Buffer {
+            elem: Elem::F32,
+            mutable,
+        },
+        span: SpanId::NONE,
+    };
+    let ins = (0..n_in).map(|k| buffer(format!("in{k}"), false));
+    let outs = (0..n_out).map(|j| buffer(format!("out{j}"), true));
+    ins.chain(outs).collect()
+}
+
+fn group_pos(axis: Axis) -> Expr {
+    Expr::new(
+        ExprKind::Builtin(Builtin::GroupPos(Some(axis))),
+        Ty::U32,
+        SpanId::NONE,
+    )
+}
+
+fn load(k: usize, index: Expr) -> Expr {
+    Expr::new(
+        ExprKind::Load {
+            buf: BufRef::Param(ParamId(k as u32)),
+            index: Box::new(index),
+        },
+        Ty::F32,
+        SpanId::NONE,
+    )
+}
+
+fn mul_u32(a: &Expr, c: usize) -> Expr {
+    bin(BinaryOp::Mul, a.clone(), Expr::lit_u32(c as u32))
+}
+
+fn div_u32(a: Expr, c: usize) -> Expr {
+    if c == 1 {
+        a
+    } else {
+        bin(BinaryOp::Div, a, Expr::lit_u32(c as u32))
+    }
+}
+
+/// `a % c`, left out when `a` (below `bound`) is already below `c`.
+fn rem_u32(a: Expr, c: usize, bound: usize) -> Expr {
+    if bound <= c {
+        a
+    } else {
+        bin(BinaryOp::Rem, a, Expr::lit_u32(c as u32))
+    }
+}
+
+fn stmt(kind: StmtKind) -> Stmt {
+    Stmt {
+        kind,
+        span: SpanId::NONE,
+    }
+}

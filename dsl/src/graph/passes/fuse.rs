@@ -1,0 +1,349 @@
+//! Elementwise fusion: connected elementwise nodes of one shape become one
+//! [`Op::Fused`] node whose kernel reads each operand once and writes only the values
+//! something outside the group reads.
+//!
+//! Members are [`Op::Unary`], [`Op::Binary`] and [`Op::Cast`] nodes of a float dtype whose
+//! every operand is a [`Op::Constant`] (inlined as a literal) or reads through an
+//! [`OperandMap`]: the same shape, or broadcast so that its kept axes are one contiguous
+//! run (a bias `[n]` against `[m, n]`, a column `[m, 1]`, a scalar). A node with any other
+//! broadcast (`[m, 1, k]` against `[m, n, k]`) stays unfused, as does every other op.
+//!
+//! Groups grow in graph order: a node joins the groups of its same-shape member operands
+//! when no member of those groups has a reader outside them placed before the node. The
+//! fused node takes the place of its last member, so every reader of its outputs still
+//! comes after it and every operand before it, without reordering anything else. A group's
+//! outputs are its members read outside it or returned by the graph (a forward value the
+//! backward reads stays materialised, as an extra output). Groups of one node stay as they
+//! are: the executor's single-op loops are as good.
+//!
+//! Run it last, after autodiff and recomputation: nothing differentiates or recomputes a
+//! fused node.
+
+use std::collections::HashMap;
+
+use super::dce::eliminate_dead_code;
+use crate::graph::error::GraphError;
+use crate::graph::fused::{FusedArg, FusedFn, FusedOp, FusedStep, OperandMap};
+use crate::graph::ir::{Graph, Node, NodeId, Op};
+
+/// `g` with its elementwise groups of two or more nodes fused (and constants only they
+/// read dropped).
+///
+/// ```
+/// use vibee_dsl::graph::{DType, Graph, InputRole, Op, UnaryOp};
+/// use vibee_dsl::graph::passes::fuse_elementwise;
+/// let mut g = Graph::new();
+/// let x = g.input("x", &[4, 8], DType::F32, InputRole::Data).unwrap();
+/// let b = g.input("b", &[8], DType::F32, InputRole::Param).unwrap();
+/// let y = g.add(x, b).unwrap();
+/// let z = g.gelu(y).unwrap();
+/// g.outputs.push(z);
+/// let fused = fuse_elementwise(&g).unwrap();
+/// assert!(matches!(fused.node(fused.outputs[0]).op, Op::Fused(_)));
+/// assert_eq!(fused.nodes.len(), 3);
+/// ```
+pub fn fuse_elementwise(g: &Graph) -> Result<Graph, GraphError> {
+    let groups = Grouping::new(g).groups();
+    let mut group_of: Vec<Option<usize>> = vec![None; g.nodes.len()];
+    for (k, members) in groups.iter().enumerate() {
+        for &m in members {
+            group_of[m] = Some(k);
+        }
+    }
+    let users = users(g);
+    let mut out = Graph::new();
+    let mut map: Vec<Option<NodeId>> = vec![None; g.nodes.len()];
+    for (i, node) in g.nodes.iter().enumerate() {
+        match group_of[i] {
+            Some(k) if groups[k].last() == Some(&i) => {
+                let group = Group {
+                    g,
+                    members: &groups[k],
+                    group_of: &group_of,
+                    id: k,
+                };
+                group.emit(&mut out, &mut map, &users)?;
+            }
+            Some(_) => {}
+            None => {
+                let mut n = node.clone();
+                n.inputs = remap(&node.inputs, &map, node)?;
+                map[i] = Some(NodeId(out.nodes.len() as u32));
+                out.nodes.push(n);
+            }
+        }
+    }
+    out.outputs = g
+        .outputs
+        .iter()
+        .map(|o| map[o.index()].ok_or_else(|| internal(g.node(*o))))
+        .collect::<Result<_, _>>()?;
+    Ok(eliminate_dead_code(&out).0)
+}
+
+/// Readers of every node (in graph order, repeated per operand slot).
+fn users(g: &Graph) -> Vec<Vec<usize>> {
+    let mut users = vec![Vec::new(); g.nodes.len()];
+    for (i, node) in g.nodes.iter().enumerate() {
+        for j in &node.inputs {
+            users[j.index()].push(i);
+        }
+    }
+    users
+}
+
+fn remap(
+    inputs: &[NodeId],
+    map: &[Option<NodeId>],
+    node: &Node,
+) -> Result<Vec<NodeId>, GraphError> {
+    inputs
+        .iter()
+        .map(|j| map[j.index()].ok_or_else(|| internal(node)))
+        .collect()
+}
+
+/// A broken invariant of the pass (a reader of a value the fusion dropped).
+fn internal(node: &Node) -> GraphError {
+    GraphError::Shape {
+        op: node.op.name(),
+        site: crate::graph::error::site_string(node.site.as_ref()),
+        shapes: vec![node.shape.clone()],
+        reason: "elementwise fusion lost one of its operands (a bug in the pass)".into(),
+    }
+}
+
+/// The grouping decision, in graph order.
+struct Grouping<'g> {
+    g: &'g Graph,
+    users: Vec<Vec<usize>>,
+    group_of: Vec<Option<usize>>,
+    members: Vec<Vec<usize>>,
+}
+
+impl<'g> Grouping<'g> {
+    fn new(g: &'g Graph) -> Self {
+        Self {
+            g,
+            users: users(g),
+            group_of: vec![None; g.nodes.len()],
+            members: Vec::new(),
+        }
+    }
+
+    /// Every group of two or more members, members in graph order.
+    fn groups(mut self) -> Vec<Vec<usize>> {
+        for i in 0..self.g.nodes.len() {
+            if fusable(self.g, i) {
+                self.join(i);
+            }
+        }
+        self.members.retain(|m| m.len() >= 2);
+        self.members
+    }
+
+    /// Puts `i` in a new group, merged with the groups it can join: those of its operands
+    /// of its shape, and those of earlier readers of its full-size operands (siblings: one
+    /// kernel then reads the shared operand once).
+    fn join(&mut self, i: usize) {
+        let node = &self.g.nodes[i];
+        let same_shape = |j: usize| self.g.nodes[j].shape == node.shape;
+        let mut candidates: Vec<usize> = Vec::new();
+        let mut add = |k: Option<usize>| {
+            if let Some(k) = k.filter(|k| !candidates.contains(k)) {
+                candidates.push(k);
+            }
+        };
+        for j in node.inputs.iter().map(|j| j.index()) {
+            if same_shape(j) {
+                add(self.group_of[j]);
+                if !matches!(self.g.nodes[j].op, Op::Constant { .. }) {
+                    for &u in self.users[j].iter().filter(|&&u| u < i && same_shape(u)) {
+                        add(self.group_of[u]);
+                    }
+                }
+            }
+        }
+        // Drop groups read before `i` outside the merged set, until none is.
+        loop {
+            let kept: Vec<usize> = candidates
+                .iter()
+                .copied()
+                .filter(|&k| self.closed_before(k, i, &candidates))
+                .collect();
+            if kept.len() == candidates.len() {
+                break;
+            }
+            candidates = kept;
+        }
+        let mut members = vec![i];
+        for &k in &candidates {
+            members.append(&mut self.members[k]);
+        }
+        members.sort_unstable();
+        let id = self.members.len();
+        for &m in &members {
+            self.group_of[m] = Some(id);
+        }
+        self.members.push(members);
+    }
+
+    /// Whether no member of group `k` is read before node `i` outside the groups `with`
+    /// (graph outputs are read at the end, after `i`).
+    fn closed_before(&self, k: usize, i: usize, with: &[usize]) -> bool {
+        self.members[k].iter().all(|&m| {
+            self.users[m]
+                .iter()
+                .all(|&u| u >= i || self.group_of[u].is_some_and(|g| with.contains(&g)))
+        })
+    }
+}
+
+/// Whether node `i` may be a member: a float elementwise op whose operands are constants
+/// or read through an [`OperandMap`], with an element count a `u32` index covers.
+fn fusable(g: &Graph, i: usize) -> bool {
+    let node = &g.nodes[i];
+    let elementwise = matches!(node.op, Op::Unary(_) | Op::Binary(_) | Op::Cast { .. });
+    let n = node.numel();
+    elementwise
+        && node.dtype.is_float()
+        && n > 0
+        && u32::try_from(n).is_ok()
+        && node.inputs.iter().all(|j| {
+            let operand = g.node(*j);
+            matches!(operand.op, Op::Constant { .. })
+                || (operand.dtype.is_float()
+                    && OperandMap::between(&operand.shape, &node.shape).is_some())
+        })
+}
+
+/// One group being written into the fused graph.
+struct Group<'a> {
+    g: &'a Graph,
+    members: &'a [usize],
+    group_of: &'a [Option<usize>],
+    id: usize,
+}
+
+impl Group<'_> {
+    fn inside(&self, j: usize) -> bool {
+        self.group_of[j] == Some(self.id)
+    }
+
+    /// Appends the fused node and its extra outputs; records where each output went.
+    fn emit(
+        &self,
+        out: &mut Graph,
+        map: &mut [Option<NodeId>],
+        users: &[Vec<usize>],
+    ) -> Result<(), GraphError> {
+        let last = self
+            .g
+            .node(NodeId(*self.members.last().unwrap_or(&0) as u32));
+        let (steps, operands) = self.steps();
+        let returned: Vec<bool> = {
+            let mut r = vec![false; self.g.nodes.len()];
+            self.g.outputs.iter().for_each(|o| r[o.index()] = true);
+            r
+        };
+        let outputs: Vec<usize> = (0..self.members.len())
+            .filter(|&s| {
+                let m = self.members[s];
+                returned[m] || users[m].iter().any(|&u| !self.inside(u))
+            })
+            .collect();
+        let maps = operands.iter().map(|&(_, m)| m).collect();
+        let inputs = remap(
+            &operands.iter().map(|&(j, _)| j).collect::<Vec<_>>(),
+            map,
+            last,
+        )?;
+        let first = self.g.node(NodeId(self.members[outputs[0]] as u32));
+        let fused = FusedOp::new(&self.name(), maps, steps, outputs.clone(), &last.shape);
+        let id = out.push_at(
+            Op::Fused(Box::new(fused)),
+            &inputs,
+            &last.shape,
+            first.site.clone(),
+        )?;
+        map[self.members[outputs[0]]] = Some(id);
+        for (index, &s) in outputs.iter().enumerate().skip(1) {
+            let member = self.g.node(NodeId(self.members[s] as u32));
+            let op = Op::FusedOutput {
+                index,
+                dtype: member.dtype,
+            };
+            map[self.members[s]] = Some(out.push_at(op, &[id], &[], member.site.clone())?);
+        }
+        Ok(())
+    }
+
+    /// The steps, and the operands (node, map) they read, deduplicated in first-read order.
+    fn steps(&self) -> (Vec<FusedStep>, Vec<(NodeId, OperandMap)>) {
+        let mut operands: Vec<(NodeId, OperandMap)> = Vec::new();
+        let mut operand_of: HashMap<NodeId, usize> = HashMap::new();
+        let step_of: HashMap<usize, usize> = self
+            .members
+            .iter()
+            .enumerate()
+            .map(|(s, &m)| (m, s))
+            .collect();
+        let steps = self
+            .members
+            .iter()
+            .map(|&m| {
+                let node = &self.g.nodes[m];
+                let args = node
+                    .inputs
+                    .iter()
+                    .map(|&j| match (&self.g.node(j).op, step_of.get(&j.index())) {
+                        (_, Some(&s)) => FusedArg::Step(s),
+                        (Op::Constant { value }, None) => FusedArg::Constant {
+                            value: *value,
+                            dtype: self.g.node(j).dtype,
+                        },
+                        _ => FusedArg::Operand(*operand_of.entry(j).or_insert_with(|| {
+                            let map = OperandMap::between(self.g.shape(j), &node.shape)
+                                .unwrap_or(OperandMap { stride: 1, len: 1 });
+                            operands.push((j, map));
+                            operands.len() - 1
+                        })),
+                    })
+                    .collect();
+                let op = match node.op {
+                    Op::Unary(u) => FusedFn::Unary(u),
+                    Op::Binary(b) => FusedFn::Binary(b),
+                    _ => FusedFn::Cast,
+                };
+                FusedStep {
+                    op,
+                    args,
+                    dtype: node.dtype,
+                }
+            })
+            .collect();
+        (steps, operands)
+    }
+
+    /// `fused_<op>_<op>…` from the member ops (shared by identical groups, so a backend
+    /// that caches by kernel compiles each once).
+    fn name(&self) -> String {
+        let mut parts = vec!["fused".to_string()];
+        for &m in self.members.iter().take(6) {
+            let part = match &self.g.nodes[m].op {
+                Op::Unary(u) => format!("{u:?}"),
+                Op::Binary(b) => format!("{b:?}"),
+                op => op.name().to_string(),
+            };
+            let word: String = part
+                .chars()
+                .take_while(char::is_ascii_alphanumeric)
+                .collect();
+            parts.push(word.to_lowercase());
+        }
+        if self.members.len() > 6 {
+            parts.push(format!("{}more", self.members.len() - 6));
+        }
+        parts.join("_")
+    }
+}

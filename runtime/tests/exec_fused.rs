@@ -1,0 +1,255 @@
+//! Fused programs against unfused ones: every elementwise function (the fused kernels
+//! repeat the executor's f32 arithmetic, so the bits match), each broadcast pattern the
+//! fusion supports, one it does not, and a GPT training step (loss and every gradient);
+//! the fused training program of a one-block GPT as a snapshot (`snapshots/ir`).
+
+// Helpers outside `#[test]` functions unwrap too: a broken invariant should fail loudly.
+#![allow(clippy::unwrap_used)]
+
+use vibee_dsl::graph::{BinaryOp, DType, Graph, InputRole, NodeId, Op, UnaryOp};
+use vibee_runtime::exec::{CompileOptions, Feed, Program};
+use vibee_runtime::nn::{CpuGpt, GptConfig};
+use vibee_runtime::train::model::Trainable;
+
+/// `n` values spread over `[lo, hi]`, in a scrambled order.
+fn values(n: usize, lo: f32, hi: f32, salt: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| {
+            let k = (i * 7919 + salt * 104_729) % n;
+            lo + (hi - lo) * k as f32 / (n - 1).max(1) as f32
+        })
+        .collect()
+}
+
+fn compile(g: &Graph, threads: usize, fuse: bool) -> Program {
+    let options = CompileOptions {
+        fuse,
+        ..CompileOptions::default()
+    };
+    Program::compile_with_options(g, threads, options).unwrap()
+}
+
+fn fused_count(p: &Program) -> usize {
+    let g = p.graph();
+    g.nodes
+        .iter()
+        .filter(|n| matches!(n.op, Op::Fused(_)))
+        .count()
+}
+
+/// Equal as f32 values (NaN equals NaN; `-0 == +0`, which `max` may pick either of).
+fn assert_same(a: &[f32], b: &[f32], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            x == y || (x.is_nan() && y.is_nan()),
+            "{what}[{i}]: fused {x} vs unfused {y}"
+        );
+    }
+}
+
+/// Runs `g` fused and unfused on 1 and 2 threads with every input `lo..hi`; returns the
+/// number of fused nodes.
+fn compare(g: &Graph, lo: f32, hi: f32) -> usize {
+    let mut fused_nodes = 0;
+    for threads in [1, 2] {
+        let mut fused = compile(g, threads, true);
+        let mut plain = compile(g, threads, false);
+        let data: Vec<Vec<f32>> = fused
+            .inputs()
+            .iter()
+            .enumerate()
+            .map(|(k, s)| values(s.shape.iter().product(), lo, hi, k))
+            .collect();
+        let feeds: Vec<Feed<'_>> = data.iter().map(|v| Feed::F32(v)).collect();
+        fused.run(&feeds, 0).unwrap();
+        plain.run(&feeds, 0).unwrap();
+        for k in 0..g.outputs.len() {
+            assert_same(fused.output(k), plain.output(k), &format!("output {k}"));
+        }
+        fused_nodes = fused_count(&fused);
+    }
+    fused_nodes
+}
+
+fn input(g: &mut Graph, name: &str, shape: &[usize]) -> NodeId {
+    g.input(name, shape, DType::F32, InputRole::Data).unwrap()
+}
+
+#[test]
+fn every_unary_function_gives_the_unfused_bits() {
+    use UnaryOp::*;
+    let ops = [
+        Neg,
+        Exp,
+        Log,
+        Sqrt,
+        Tanh,
+        Sigmoid,
+        Relu,
+        Gelu,
+        Square,
+        Recip,
+        Scale(0.37),
+        AddScalar(-1.25),
+    ];
+    for op in ops {
+        let mut g = Graph::new();
+        let x = input(&mut g, "x", &[40, 1000]);
+        let y = g.unary(op, x).unwrap();
+        let y = g.unary(UnaryOp::Scale(1.0), y).unwrap();
+        g.outputs.push(y);
+        assert_eq!(compare(&g, -12.0, 12.0), 1, "{op:?}");
+    }
+}
+
+#[test]
+fn every_binary_function_gives_the_unfused_bits() {
+    use BinaryOp::*;
+    for op in [Add, Sub, Mul, Div, Maximum, Equal, GeluGrad, ReluGrad] {
+        let mut g = Graph::new();
+        let x = input(&mut g, "x", &[30, 999]);
+        let z = input(&mut g, "z", &[30, 999]);
+        let r = g.unary(UnaryOp::Square, z).unwrap();
+        let y = g.binary(op, x, r).unwrap();
+        let y = g.unary(UnaryOp::Scale(1.0), y).unwrap();
+        g.outputs.push(y);
+        assert_eq!(compare(&g, -9.0, 9.0), 1, "{op:?}");
+    }
+}
+
+#[test]
+fn biases_columns_scalars_casts_and_extra_outputs_match() {
+    let mut g = Graph::new();
+    let x = input(&mut g, "x", &[6, 33, 20]);
+    let bias = input(&mut g, "bias", &[20]);
+    let rows = input(&mut g, "rows", &[33, 20]);
+    let col = input(&mut g, "col", &[6, 33, 1]);
+    let s = input(&mut g, "s", &[]);
+    let y = g.add(x, bias).unwrap();
+    let y = g.mul(y, col).unwrap();
+    let y = g.binary(BinaryOp::Sub, y, rows).unwrap();
+    let h = g.gelu(y).unwrap();
+    let h = g.cast(h, DType::BF16).unwrap();
+    let h = g.unary(UnaryOp::Exp, h).unwrap();
+    let h = g.cast(h, DType::F32).unwrap();
+    let h = g.binary(BinaryOp::Maximum, h, s).unwrap();
+    let total = g.sum(y, &[2], false).unwrap();
+    g.outputs.extend([h, total]);
+    assert_eq!(compare(&g, -3.0, 3.0), 1);
+}
+
+#[test]
+fn an_unsupported_broadcast_runs_unfused_and_correct() {
+    let mut g = Graph::new();
+    let x = input(&mut g, "x", &[5, 7, 9]);
+    let m = input(&mut g, "m", &[5, 1, 9]);
+    let y = g.mul(x, m).unwrap();
+    let y = g.unary(UnaryOp::Tanh, y).unwrap();
+    let y = g.unary(UnaryOp::AddScalar(0.5), y).unwrap();
+    g.outputs.push(y);
+    assert_eq!(compare(&g, -2.0, 2.0), 1);
+    let p = compile(&g, 1, true);
+    let mul = p
+        .graph()
+        .nodes
+        .iter()
+        .filter(|n| n.op == Op::Binary(BinaryOp::Mul));
+    assert_eq!(
+        mul.count(),
+        1,
+        "the product stays its own node: {}",
+        p.graph()
+    );
+}
+
+/// Loss and gradients of one step of a small GPT.
+fn gpt_step(
+    fuse: bool,
+    threads: usize,
+    precision: Option<DType>,
+) -> (f32, Vec<Vec<f32>>, usize, usize) {
+    let cfg = GptConfig {
+        vocab_size: 32,
+        n_layer: 2,
+        n_head: 2,
+        d_model: 16,
+        block_size: 8,
+        rope_theta: None,
+    };
+    let tokens: Vec<u32> = (0..32).map(|i| (i * 7 + 3) % 32).collect();
+    let targets: Vec<u32> = (0..32).map(|i| (i * 5 + 1) % 32).collect();
+    let mut m = CpuGpt::new(cfg, 5, threads).unwrap();
+    m.set_fusion(fuse);
+    m.set_precision(precision);
+    let mut grads: Vec<Vec<f32>> = m.params().iter().map(|p| vec![0.0; p.len()]).collect();
+    let loss = m
+        .loss_and_grad(&tokens, &targets, 4, 8, &mut grads)
+        .unwrap();
+    let program = m.training_program(4, 8).unwrap();
+    let ops = program
+        .graph()
+        .nodes
+        .iter()
+        .filter(|n| {
+            !matches!(
+                n.op,
+                Op::Input { .. } | Op::Reshape | Op::FusedOutput { .. }
+            )
+        })
+        .count();
+    (loss, grads, ops, fused_count(program))
+}
+
+#[test]
+fn a_gpt_training_step_gives_the_same_loss_and_gradients_fused() {
+    let cases = [(1, None), (2, None), (2, Some(DType::BF16))];
+    for (threads, precision) in cases {
+        let (loss, grads, ops, none) = gpt_step(false, threads, precision);
+        let (f_loss, f_grads, f_ops, fused) = gpt_step(true, threads, precision);
+        assert_eq!(loss.to_bits(), f_loss.to_bits());
+        for (k, (a, b)) in f_grads.iter().zip(&grads).enumerate() {
+            assert_same(a, b, &format!("gradient {k}"));
+        }
+        assert_eq!(none, 0);
+        assert!(fused >= 2 * 2, "at least two groups per layer, got {fused}");
+        assert!(f_ops < ops, "{f_ops} ops fused vs {ops}");
+    }
+}
+
+/// The fused training program of a one-block GPT, call sites left out (they move with
+/// every edit of the model's source), and the kernel of its MLP's `bias + gelu`.
+#[test]
+fn the_fused_program_of_a_gpt_block() {
+    let cfg = GptConfig {
+        vocab_size: 16,
+        n_layer: 1,
+        n_head: 2,
+        d_model: 8,
+        block_size: 4,
+        rope_theta: None,
+    };
+    let mut m = CpuGpt::new(cfg, 0, 1).unwrap();
+    let g = m.training_program(2, 4).unwrap().graph().clone();
+    let text: String = g
+        .to_string()
+        .lines()
+        .map(|l| l.split("  @ ").next().unwrap_or(l).to_string() + "\n")
+        .collect();
+    let gelu = g
+        .nodes
+        .iter()
+        .find_map(|n| match &n.op {
+            Op::Fused(f) if f.kernel.name == "fused_add_gelu" => Some(f.kernel.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("../../snapshots/ir");
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| {
+        insta::assert_snapshot!("fused_gpt_block", text);
+        insta::assert_snapshot!("fused_add_gelu", vibee_dsl::kernel::pretty::print(&gelu));
+    });
+}
