@@ -230,6 +230,7 @@ fn the_fused_program_of_a_gpt_block() {
         rope_theta: None,
     };
     let mut m = CpuGpt::new(cfg, 0, 1).unwrap();
+    m.set_fusion(true);
     let g = m.training_program(2, 4).unwrap().graph().clone();
     let text: String = g
         .to_string()
