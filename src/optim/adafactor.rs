@@ -155,18 +155,7 @@ impl FusedOptimizer for FusedAdafactor {
         self.cfg.warmup_init = false;
     }
 
-    fn step(
-        &mut self,
-        params: &mut [Buffer<f32>],
-        grads: &[Buffer<f32>],
-    ) -> Result<(), FusedError> {
-        self.cfg.validate()?;
-        self.state.begin_step(params, grads)?;
-        for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
-            self.update_tensor(i, p, g)?;
-        }
-        Ok(())
-    }
+    fused_common!(step_per_tensor);
 
     fn state_dict(&self) -> Result<StateDict, FusedError> {
         let mut sd = self.state.state_dict("adafactor")?;

@@ -51,7 +51,8 @@
 
 /// The [`FusedOptimizer`] methods that read the same in every fused optimizer whose fields
 /// are `cfg` (with an `lr`) and `state` (a [`DeviceState`]): `steps`; `lr` and `set_lr`;
-/// `state_dict` and `load_state_dict` of a state that is just the device slots.
+/// `state_dict` and `load_state_dict` of a state that is just the device slots; a `step`
+/// that calls the optimizer's `update_tensor` per tensor.
 macro_rules! fused_common {
     (steps) => {
         fn steps(&self) -> u64 {
@@ -75,6 +76,22 @@ macro_rules! fused_common {
         fn load_state_dict(&mut self, sd: &StateDict) -> Result<(), FusedError> {
             let name = self.name();
             self.state.load(name, sd)
+        }
+    };
+    // A step that checks the config and the tensors, counts itself, then calls the
+    // optimizer's own `update_tensor(i, p, g)` for every tensor.
+    (step_per_tensor) => {
+        fn step(
+            &mut self,
+            params: &mut [Buffer<f32>],
+            grads: &[Buffer<f32>],
+        ) -> Result<(), FusedError> {
+            self.cfg.validate()?;
+            self.state.begin_step(params, grads)?;
+            for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
+                self.update_tensor(i, p, g)?;
+            }
+            Ok(())
         }
     };
     ($($part:ident),+) => {
