@@ -304,11 +304,8 @@ impl Ctx<'_> {
         let (sa, sb, so) = (self.shape_of(0), self.shape_of(1), &self.node.shape);
         let r = so.len();
         let (m, n) = (so[r - 2], so[r - 1]);
-        let k = if trans_a {
-            sa[sa.len() - 1 - 1]
-        } else {
-            sa[sa.len() - 1]
-        };
+        // `k` is `a`'s last axis, or its second-to-last when `a` is transposed.
+        let k = sa[sa.len() - 1 - usize::from(trans_a)];
         let batched = |s: &[usize]| s.len() > 2;
         let a_batch = if batched(sa) { m * k } else { 0 };
         let b_batch = if batched(sb) { k * n } else { 0 };
