@@ -203,6 +203,11 @@ impl Program {
         out
     }
 
+    /// Seconds per node of [`Program::graph`] since profiling was turned on (`None` when off).
+    pub fn node_times(&self) -> Option<&[f64]> {
+        self.profile.as_deref()
+    }
+
     /// The inputs, in the order [`Program::run`] binds them.
     pub fn inputs(&self) -> &[InputSpec] {
         &self.inputs

@@ -1,0 +1,126 @@
+//! Where a GPT training step's time goes, node by node, grouped by op and shapes; products
+//! with their achieved GFLOP/s. For finding what to speed up (the benchmark is
+//! `benches/gpt_train.rs`).
+//!
+//! `cargo run --release -p vibee-runtime --example gpt_profile -- [layers dim heads block batch threads]`
+//! (default: the anchor's small shape on 1 thread: `4 128 4 128 16 1`).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use vibee_dsl::graph::{Graph, Node, Op};
+use vibee_runtime::nn::{CpuGpt, GptConfig};
+use vibee_runtime::train::model::Trainable;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+const STEPS: usize = 5;
+
+fn main() -> Result<()> {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| {
+            a.parse::<usize>()
+                .map_err(|e| format!("argument {a:?}: {e}"))
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    let [layers, dim, heads, block, batch, threads] = match args.as_slice() {
+        [] => [4, 128, 4, 128, 16, 1],
+        &[a, b, c, d, e, f] => [a, b, c, d, e, f],
+        _ => return Err("expected six numbers: layers dim heads block batch threads".into()),
+    };
+    let cfg = GptConfig {
+        vocab_size: 256,
+        n_layer: layers,
+        n_head: heads,
+        d_model: dim,
+        block_size: block,
+        rope_theta: None,
+    };
+    let mut model = CpuGpt::new(cfg, 0, threads)?;
+    let (b, t) = (batch, block);
+    let tokens: Vec<u32> = (0..b * t).map(|i| (i * 7 % 256) as u32).collect();
+    let targets: Vec<u32> = (0..b * t).map(|i| (i * 13 % 256) as u32).collect();
+    let mut grads: Vec<Vec<f32>> = model.params().iter().map(|p| vec![0.0; p.len()]).collect();
+    for _ in 0..3 {
+        model.loss_and_grad(&tokens, &targets, b, t, &mut grads)?;
+    }
+    model.training_program(b, t)?.set_profiling(true);
+    let started = Instant::now();
+    for _ in 0..STEPS {
+        model.loss_and_grad(&tokens, &targets, b, t, &mut grads)?;
+    }
+    let wall = started.elapsed().as_secs_f64() / STEPS as f64;
+    let program = model.training_program(b, t)?;
+    let times = program.node_times().ok_or("profiling is off")?;
+    let rows = group(program.graph(), times);
+    let total: f64 = rows.iter().map(|r| r.1.0).sum();
+    println!(
+        "{:.1} ms a step ({:.0} tokens/s), {:.1} ms inside nodes",
+        wall * 1e3,
+        (b * t) as f64 / wall,
+        total * 1e3
+    );
+    for (key, (seconds, count, flops)) in rows.iter().take(40) {
+        let rate = if *flops > 0.0 {
+            format!("  {:.1} GFLOP/s", flops / seconds / 1e9)
+        } else {
+            String::new()
+        };
+        println!(
+            "{:7.2} ms {:5.1}% x{count:<3} {key}{rate}",
+            seconds * 1e3,
+            100.0 * seconds / total
+        );
+    }
+    Ok(())
+}
+
+/// Seconds per step, node count and FLOPs per step, by op and shapes, largest first.
+fn group(graph: &Graph, times: &[f64]) -> Vec<(String, (f64, usize, f64))> {
+    let mut by: BTreeMap<String, (f64, usize, f64)> = BTreeMap::new();
+    for (node, &seconds) in graph.nodes.iter().zip(times) {
+        if matches!(node.op, Op::Input { .. } | Op::Reshape) {
+            continue;
+        }
+        let entry = by.entry(key(graph, node)).or_default();
+        entry.0 += seconds / STEPS as f64;
+        entry.1 += 1;
+        entry.2 += flops(graph, node);
+    }
+    let mut rows: Vec<_> = by.into_iter().collect();
+    rows.sort_by(|a, b| b.1.0.total_cmp(&a.1.0));
+    rows
+}
+
+fn key(graph: &Graph, node: &Node) -> String {
+    let shape = |i: usize| format!("{:?}", graph.nodes[node.inputs[i].index()].shape);
+    match node.op {
+        Op::MatMul { trans_a, trans_b } => format!(
+            "matmul{}{} {} x {} -> {:?}",
+            if trans_a { " Aᵀ" } else { "" },
+            if trans_b { " Bᵀ" } else { "" },
+            shape(0),
+            shape(1),
+            node.shape
+        ),
+        Op::Unary(u) => format!("unary {u:?} {:?}", node.shape),
+        Op::Binary(o) => format!("binary {o:?} {:?}", node.shape),
+        Op::Fused(ref f) => format!("{} {:?}", f.kernel.name, node.shape),
+        ref op => format!("{} {:?}", op.name(), node.shape),
+    }
+}
+
+/// 2·m·n·k for a product, else 0.
+fn flops(graph: &Graph, node: &Node) -> f64 {
+    let Op::MatMul { trans_a, .. } = node.op else {
+        return 0.0;
+    };
+    let a = &graph.nodes[node.inputs[0].index()].shape;
+    let k = if trans_a {
+        a[a.len() - 2]
+    } else {
+        a[a.len() - 1]
+    };
+    2.0 * node.shape.iter().product::<usize>() as f64 * k as f64
+}
