@@ -10,6 +10,7 @@
 pub mod autodiff;
 mod autodiff_matmul;
 pub mod builder;
+pub mod call;
 pub mod error;
 pub mod fused;
 pub mod infer;

@@ -100,6 +100,13 @@ pub(super) fn prepare_node(
                 reason: "fused kernels run on the CPU executor; compile the graph unfused",
             });
         }
+        Op::Call(_) => {
+            return Err(DeviceProgramError::Unsupported {
+                node: i,
+                op: node.op.name(),
+                reason: "calls to kernel functions run on the CPU executor; device programs cannot launch them yet",
+            });
+        }
         Op::Dropout { p, .. } if *p > 0.0 => {
             return Err(DeviceProgramError::Unsupported {
                 node: i,

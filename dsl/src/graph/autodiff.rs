@@ -3,6 +3,7 @@
 //! other graph ops (backward-only ops such as [`Op::LayerNormGrad`] recompute what they
 //! need from the forward's inputs rather than keeping statistics alive).
 
+use super::call::CallOp;
 use super::error::{GraphError, site_string};
 use super::ir::{BinaryOp, CallSite, Graph, Node, NodeId, Op, ReduceOp, UnaryOp};
 
@@ -282,6 +283,7 @@ fn vjp(g: &mut Graph, id: NodeId, node: &Node, dy: NodeId, need: &[bool]) -> Gra
             &[dy],
             &[],
         )),
+        Op::Call(c) => call_vjp(&mut at, c, node, dy, need),
         Op::SoftmaxGrad { .. }
         | Op::LogSoftmaxGrad
         | Op::LayerNormGrad { .. }
@@ -293,6 +295,41 @@ fn vjp(g: &mut Graph, id: NodeId, node: &Node, dy: NodeId, need: &[bool]) -> Gra
             site: site_string(node.site.as_ref()),
         }),
     }
+}
+
+/// The gradient of a call with respect to operand `k`: output `k` of the function's
+/// vector-Jacobian product over the operands and `dy`, summed to the operand's shape.
+fn call_vjp(at: &mut At<'_>, c: &CallOp, node: &Node, dy: NodeId, need: &[bool]) -> Grads {
+    let back = crate::kernel::autodiff::vjp(&c.function).map_err(|e| GraphError::Shape {
+        op: "call",
+        site: site_string(node.site.as_ref()),
+        shapes: vec![node.shape.clone()],
+        reason: format!(
+            "cannot derive the backward of `{}`: {}",
+            c.function.name, e.message
+        ),
+    })?;
+    let mut operands = node.inputs.clone();
+    operands.push(dy);
+    let shapes: Vec<Vec<usize>> = operands.iter().map(|&o| at.shape(o)).collect();
+    let shapes: Vec<&[usize]> = shapes.iter().map(Vec::as_slice).collect();
+    let mut grads = Vec::with_capacity(node.inputs.len());
+    for (k, &wanted) in need.iter().enumerate() {
+        if !wanted {
+            grads.push(None);
+            continue;
+        }
+        let grad =
+            CallOp::new(&back, k, &shapes, &node.shape).map_err(|reason| GraphError::Shape {
+                op: "call",
+                site: site_string(node.site.as_ref()),
+                shapes: shapes.iter().map(|s| s.to_vec()).collect(),
+                reason,
+            })?;
+        let d = at.op(Op::Call(Box::new(grad)), &operands, &node.shape)?;
+        grads.push(Some(at.reduce_to(d, shapes[k])?));
+    }
+    Ok(grads)
 }
 
 fn unary_vjp(

@@ -14,9 +14,13 @@
 
 use std::panic::Location;
 
+use super::call::CallOp;
 use super::error::{GraphError, site_string};
-use super::infer::infer;
+use super::fused::OperandMap;
+use super::infer::{broadcast_shapes, infer};
 use super::ir::{BinaryOp, CallSite, DType, Graph, InputRole, Node, NodeId, Op, ReduceOp, UnaryOp};
+
+use crate::kernel::elementwise::ElementwiseFn;
 
 type Built = Result<NodeId, GraphError>;
 
@@ -308,6 +312,43 @@ impl Graph {
     pub fn rope(&mut self, x: NodeId, theta: f64) -> Built {
         let inverse = false;
         self.push(Op::Rope { theta, inverse }, &[x], &[])
+    }
+
+    /// Output `output` of the elementwise function `f` (a `#[vibee::kernel(differentiable)]`
+    /// kernel's `elementwise()`) over `args`, broadcast together (numpy rules); an operand
+    /// broadcast along axes that are not one run is expanded first.
+    #[track_caller]
+    pub fn call(&mut self, f: &ElementwiseFn, output: usize, args: &[NodeId]) -> Built {
+        let site = CallSite::from_location(Location::caller());
+        let refuse = |g: &Graph, reason: String| GraphError::Shape {
+            op: "call",
+            site: site.to_string(),
+            shapes: args.iter().map(|&a| g.shape(a).to_vec()).collect(),
+            reason,
+        };
+        if let Some(&bad) = args.iter().find(|a| a.index() >= self.nodes.len()) {
+            return Err(GraphError::UnknownNode {
+                op: "call",
+                site: site.to_string(),
+                node: bad,
+            });
+        }
+        let mut out: Vec<usize> = Vec::new();
+        for &a in args {
+            out = broadcast_shapes(&out, self.shape(a))
+                .ok_or_else(|| refuse(self, "operand shapes do not broadcast".into()))?;
+        }
+        let mut operands = Vec::with_capacity(args.len());
+        for &a in args {
+            let runs = OperandMap::between(self.shape(a), &out).is_some();
+            operands.push(match runs {
+                true => a,
+                false => self.push_at(Op::Broadcast, &[a], &out, Some(site.clone()))?,
+            });
+        }
+        let shapes: Vec<&[usize]> = operands.iter().map(|&a| self.shape(a)).collect();
+        let call = CallOp::new(f, output, &shapes, &out).map_err(|r| refuse(self, r))?;
+        self.push_at(Op::Call(Box::new(call)), &operands, &out, Some(site))
     }
 
     /// Dropout with probability `p` and mask seed `seed`.

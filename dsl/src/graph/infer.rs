@@ -2,6 +2,7 @@
 //! or the reason it rejects its operands; the builder wraps the reason into a
 //! [`super::GraphError::Shape`] naming the op, the call site and the shapes.
 
+use super::call::CallOp;
 use super::fused::{FusedOp, OperandMap};
 use super::ir::{BinaryOp, DType, Op};
 
@@ -58,12 +59,37 @@ pub fn infer(op: &Op, inputs: &[Operand<'_>], given: &[usize]) -> Inferred {
         Op::ScatterAdd { rows } => scatter_add(inputs, *rows),
         Op::CrossEntropy => cross_entropy(inputs, 2).map(|_| (vec![], DType::F32)),
         Op::CrossEntropyGrad => cross_entropy_grad(inputs),
+        Op::Call(c) => call(c, inputs, given),
         Op::Fused(f) => fused(f, inputs, given),
         Op::FusedOutput { dtype, .. } => {
             arity(inputs, 1)?;
             Ok((inputs[0].0.to_vec(), *dtype))
         }
     }
+}
+
+/// A call: f32 operands, each read through its map of the given shape.
+fn call(c: &CallOp, inputs: &[Operand<'_>], given: &[usize]) -> Inferred {
+    arity(inputs, c.operands.len())?;
+    if let Some((k, (_, d))) = inputs
+        .iter()
+        .enumerate()
+        .find(|(_, (_, d))| *d != DType::F32)
+    {
+        return Err(format!(
+            "operand {k} has dtype {d:?}; calls to `{}` take f32 (cast first)",
+            c.function.name
+        ));
+    }
+    if given.iter().product::<usize>() != c.numel {
+        return Err(format!("computes {} elements, not {given:?}", c.numel));
+    }
+    for (k, ((shape, _), map)) in inputs.iter().zip(&c.operands).enumerate() {
+        if OperandMap::between(shape, given).as_ref() != Some(map) {
+            return Err(format!("operand {k} is not read as {map:?} in {given:?}"));
+        }
+    }
+    Ok((given.to_vec(), DType::F32))
 }
 
 /// A fused group: every operand read through its map, the given shape its element count.

@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::call::CallOp;
 use super::fused::FusedOp;
 
 /// A node of a [`Graph`]; also the handle a model's `forward` passes around as its tensor.
@@ -303,6 +304,10 @@ pub enum Op {
         /// Seed of the mask.
         seed: u64,
     },
+    /// One output of a user's elementwise kernel function (`#[vibee::kernel(differentiable)]`)
+    /// over its operands, broadcast to the node's shape; differentiated through the
+    /// function's derived vector-Jacobian product (see [`CallOp`]).
+    Call(Box<CallOp>),
     /// Elementwise ops of one shape fused into one kernel by
     /// [`fuse_elementwise`](super::passes::fuse_elementwise); the node's value is the
     /// group's output 0, and [`Op::FusedOutput`] nodes right after it hold the others.
@@ -349,6 +354,7 @@ impl Op {
             Op::Rope { .. } => "rope",
             Op::Dropout { .. } => "dropout",
             Op::Cast { .. } => "cast",
+            Op::Call(_) => "call",
             Op::Fused(_) => "fused",
             Op::FusedOutput { .. } => "fused_output",
         }

@@ -73,6 +73,7 @@ fn attributes(op: &Op) -> String {
             false => format!("theta {theta}"),
             true => format!("theta {theta}, inverse"),
         },
+        Op::Call(c) => format!("{}[{}]", c.function.name, c.output),
         Op::Fused(fused) => fused.describe(),
         Op::FusedOutput { index, .. } => format!("{index}"),
         _ => String::new(),

@@ -32,6 +32,7 @@ pub fn evaluate(
                 fused_outputs.insert(id, outs);
                 first
             }
+            Op::Call(c) => c.evaluate(&ins),
             Op::FusedOutput { index, .. } => fused_outputs
                 .get(&node.inputs[0].index())
                 .and_then(|outs| outs.get(*index))

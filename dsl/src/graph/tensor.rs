@@ -28,6 +28,7 @@ use std::rc::Rc;
 
 use super::error::GraphError;
 use super::ir::{BinaryOp, CallSite, DType, Graph, InputRole, NodeId, ReduceOp, UnaryOp};
+use crate::kernel::elementwise::ElementwiseFn;
 
 /// The graph being traced, shared by every [`Tensor`] made from it.
 #[derive(Debug, Clone, Default)]
@@ -267,6 +268,39 @@ impl Tensor {
         /// Dropout with probability `p`; the mask is a counter-based hash of `seed`.
         fn dropout(&self, p: f64, seed: u64) |g| g.dropout(self.id, p, seed)
     );
+
+    /// The elementwise kernel function `f` (a `#[vibee::kernel(differentiable)]` kernel's
+    /// `elementwise()`) applied to `self` and `rest`, broadcast together; its gradient is the
+    /// function's derived backward. For a function with several outputs, see
+    /// [`Tensor::call_output`].
+    ///
+    /// ```ignore
+    /// #[vibee::kernel(differentiable)]
+    /// fn swish(x: f32) -> f32 {
+    ///     x / (1.0 + exp(-x))
+    /// }
+    /// let y = x.call(swish::elementwise(), &[]); // tests/graph_call.rs runs this
+    /// ```
+    #[track_caller]
+    pub fn call(&self, f: &ElementwiseFn, rest: &[&Tensor]) -> Tensor {
+        self.call_output(f, 0, rest)
+    }
+
+    /// Output `output` of the elementwise function `f` over `self` and `rest`.
+    #[track_caller]
+    pub fn call_output(&self, f: &ElementwiseFn, output: usize, rest: &[&Tensor]) -> Tensor {
+        let mut t = self.tracer.0.borrow_mut();
+        let built = if t.error.is_some() {
+            Ok(self.id)
+        } else {
+            let args: Result<Vec<NodeId>, GraphError> = std::iter::once(Ok(self.id))
+                .chain(rest.iter().map(|r| self.id_in(r)))
+                .collect();
+            args.and_then(|args| t.graph.call(f, output, &args))
+        };
+        self.tracer.settle(&mut t, built, self.id)
+    }
+
     traced!(
         /// Causally masked `softmax(scale·scores)` over `[.., T, T]` attention scores.
         fn causal_softmax(&self, scale: f64) |g| g.causal_softmax(self.id, scale)

@@ -8,9 +8,8 @@
 //! grid's groups over the rayon pool the program runs in.
 
 use vibee_dsl::graph::error::site_string;
-use vibee_dsl::graph::fused::FusedOp;
 use vibee_dsl::graph::{Graph, GraphError, Op};
-use vibee_dsl::kernel::{Grid, HostBuffer};
+use vibee_dsl::kernel::{Grid, HostBuffer, Kernel};
 
 use crate::buffer::RawBuffer;
 use crate::{ArgRef, LaunchError};
@@ -25,7 +24,8 @@ pub(super) enum Operand<'a> {
 }
 
 /// The output nodes of every [`Op::Fused`] node (itself first, then its
-/// [`Op::FusedOutput`] nodes by index); empty for other nodes. Fails when a fused node
+/// [`Op::FusedOutput`] nodes by index) and of every [`Op::Call`] (itself); empty for other
+/// nodes. Fails when a fused node
 /// lacks a node for one of its outputs (a graph not made by the fusion pass).
 pub(super) fn outputs_by_node(g: &Graph) -> Result<Vec<Vec<usize>>, GraphError> {
     let mut outs: Vec<Vec<usize>> = g
@@ -33,7 +33,7 @@ pub(super) fn outputs_by_node(g: &Graph) -> Result<Vec<Vec<usize>>, GraphError> 
         .iter()
         .enumerate()
         .map(|(i, n)| match n.op {
-            Op::Fused(_) => vec![i],
+            Op::Fused(_) | Op::Call(_) => vec![i],
             _ => Vec::new(),
         })
         .collect();
@@ -64,18 +64,21 @@ pub(super) fn outputs_by_node(g: &Graph) -> Result<Vec<Vec<usize>>, GraphError> 
     Ok(outs)
 }
 
-/// Compiles `f`'s kernel now (the backend caches it), by a launch over empty buffers
-/// that reads zeros and drops every store.
-pub(super) fn compile(f: &FusedOp) -> Result<(), LaunchError> {
-    let ins: Vec<RawBuffer> = (0..f.operands.len()).map(|_| empty()).collect();
-    let mut outs: Vec<RawBuffer> = (0..f.outputs.len()).map(|_| empty()).collect();
+/// Compiles `kernel` (of `inputs` read buffers, then `outputs` written ones) now (the
+/// backend caches it), by a launch over empty buffers that reads zeros and drops every
+/// store.
+pub(super) fn compile(kernel: &Kernel, inputs: usize, outputs: usize) -> Result<(), LaunchError> {
+    let ins: Vec<RawBuffer> = (0..inputs).map(|_| empty()).collect();
+    let mut outs: Vec<RawBuffer> = (0..outputs).map(|_| empty()).collect();
     let mut args = arguments(&ins, &[], &mut outs);
-    crate::cpu::launch(&f.kernel, Grid::linear(1, 4), &mut args)
+    crate::cpu::launch(kernel, Grid::linear(1, 4), &mut args)
 }
 
-/// Runs `f` over `operands`, writing its outputs into the slots `outputs`.
+/// Runs `kernel` over `grid`, reading `operands`, writing its outputs into the slots
+/// `outputs`.
 pub(super) fn run(
-    f: &FusedOp,
+    kernel: &Kernel,
+    grid: Grid,
     operands: &[Operand<'_>],
     outputs: &[usize],
     slots: &mut [Vec<f32>],
@@ -105,7 +108,7 @@ pub(super) fn run(
         .collect();
     let result = {
         let mut args = arguments(&in_bufs, &which, &mut outs);
-        crate::cpu::launch(&f.kernel, f.grid(), &mut args)
+        crate::cpu::launch(kernel, grid, &mut args)
     };
     // Hand every slot back whatever happened.
     for (slot, buf) in in_slots.iter().zip(in_bufs) {

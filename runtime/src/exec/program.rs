@@ -145,9 +145,12 @@ impl Program {
         let pool = std::sync::Arc::new(pool);
         let fused_outputs = fused::outputs_by_node(&graph)?;
         for (i, node) in graph.nodes.iter().enumerate() {
-            if let Op::Fused(f) = &node.op {
-                fused::compile(f).map_err(|source| ExecError::Kernel { node: i, source })?;
-            }
+            let compiled = match &node.op {
+                Op::Fused(f) => fused::compile(&f.kernel, f.operands.len(), f.outputs.len()),
+                Op::Call(c) => fused::compile(&c.kernel, c.operands.len(), 1),
+                _ => Ok(()),
+            };
+            compiled.map_err(|source| ExecError::Kernel { node: i, source })?;
         }
         Ok(Self {
             graph,
@@ -190,6 +193,7 @@ impl Program {
                 }
                 Op::Unary(u) => format!("unary {u:?}"),
                 Op::Fused(ref f) => f.kernel.name.clone(),
+                Op::Call(ref c) => format!("call {}", c.function.name),
                 Op::Binary(b) => format!("binary {b:?}"),
                 ref op => op.name().to_string(),
             };
@@ -271,8 +275,8 @@ impl Program {
             match node.op {
                 // Written by their fused node.
                 Op::Input { .. } | Op::Reshape | Op::FusedOutput { .. } => continue,
-                Op::Fused(_) => {
-                    self.run_fused(i, feeds)?;
+                Op::Fused(_) | Op::Call(_) => {
+                    self.run_kernel(i, feeds)?;
                     continue;
                 }
                 _ => {}
@@ -301,12 +305,15 @@ impl Program {
         Ok(())
     }
 
-    /// Runs fused node `i`; its kernel rounds reduced-precision steps itself.
-    fn run_fused(&mut self, i: usize, feeds: &[Feed<'_>]) -> Result<(), ExecError> {
+    /// Runs node `i`, a fused group or a call, through its kernel (which rounds
+    /// reduced-precision steps itself).
+    fn run_kernel(&mut self, i: usize, feeds: &[Feed<'_>]) -> Result<(), ExecError> {
         let started = self.profile.is_some().then(std::time::Instant::now);
         let node = &self.graph.nodes[i];
-        let Op::Fused(f) = &node.op else {
-            return Ok(());
+        let (kernel, grid) = match &node.op {
+            Op::Fused(f) => (&f.kernel, f.grid()),
+            Op::Call(c) => (&c.kernel, c.grid()),
+            _ => return Ok(()),
         };
         let operands: Vec<Operand<'_>> = node
             .inputs
@@ -328,7 +335,7 @@ impl Program {
             .iter()
             .filter_map(|&o| self.plan.slot[o])
             .collect();
-        fused::run(f, &operands, &outputs, &mut self.slots)
+        fused::run(kernel, grid, &operands, &outputs, &mut self.slots)
             .map_err(|source| ExecError::Kernel { node: i, source })?;
         if let (Some(t0), Some(times)) = (started, self.profile.as_mut()) {
             times[i] += t0.elapsed().as_secs_f64();
