@@ -33,6 +33,46 @@ pub fn polar(r: f32, t: f32) -> (f32, f32) {
     (r * cos(t), r * sin(t))
 }
 
+/// Swish's derivative written by hand: `dy·σ(x)·(1 + x·(1 − σ(x)))`.
+#[vibee::kernel(differentiable)]
+pub fn swish_backward(x: f32, dy: f32) -> f32 {
+    let s = 1.0 / (1.0 + exp(-x));
+    dy * s * (1.0 + x * (1.0 - s))
+}
+
+/// A wrong derivative, to prove the declared backward is the one used.
+#[vibee::kernel(differentiable)]
+pub fn wrong_backward(x: f32, dy: f32) -> f32 {
+    dy * x
+}
+
+#[test]
+fn a_declared_backward_replaces_the_derived_one() {
+    let mut rng = Rng::new(11);
+    let p = [param(&mut rng, &[3, 4], -2.0, 2.0)];
+    let (f, right, wrong) = (
+        swish::elementwise(),
+        swish_backward::elementwise(),
+        wrong_backward::elementwise(),
+    );
+    check_grad(&p, &[], |g, x, _| {
+        g.call_with_backward(f, right, &[x[0]]).unwrap()
+    })
+    .unwrap();
+    let caught = check_grad(&p, &[], |g, x, _| {
+        g.call_with_backward(f, wrong, &[x[0]]).unwrap()
+    });
+    assert!(
+        caught.is_err(),
+        "a wrong declared backward must fail the check"
+    );
+    // A backward of the wrong arity is refused when the call is built.
+    let mut g = Graph::new();
+    let x = g.input("x", &[2], DType::F32, InputRole::Data).unwrap();
+    let err = g.call_with_backward(f, f, &[x]).unwrap_err();
+    assert!(err.to_string().contains("must take 2 input(s)"), "{err}");
+}
+
 #[test]
 fn gradients_match_finite_differences() {
     let mut rng = Rng::new(7);
@@ -185,7 +225,75 @@ fn refused_calls_name_the_function_and_the_site() {
     let tr = Tracer::new();
     let x = tr.input("x", &[2, 3], DType::F32, InputRole::Data);
     let y = tr.input("y", &[4], DType::F32, InputRole::Data);
-    let bad = x.call(soft_clip::elementwise(), &[&y]).sum(&[0], false);
-    let err = tr.finish(&[&bad]).unwrap_err();
-    assert!(err.to_string().contains("`call`"), "{err}");
+    let (bad, line) = (x.call(soft_clip::elementwise(), &[&y]), line!());
+    let bad = bad.sum(&[0], false);
+    let err = tr.finish(&[&bad]).unwrap_err().to_string();
+    assert!(err.contains("`call`"), "{err}");
+    assert!(
+        err.contains(&format!("tests/graph_call.rs:{line}")),
+        "{err}"
+    );
+}
+
+/// A two-layer perceptron whose activation is the user's `swish` kernel learns a smooth
+/// target by gradient descent on the CPU executor.
+#[test]
+fn a_network_with_a_user_activation_learns() {
+    let (n, d, h) = (64, 4, 16);
+    let tr = Tracer::new();
+    let x = tr.input("x", &[n, d], DType::F32, InputRole::Data);
+    let y = tr.input("y", &[n, 1], DType::F32, InputRole::Data);
+    let w1 = tr.input("w1", &[d, h], DType::F32, InputRole::Param);
+    let b1 = tr.input("b1", &[h], DType::F32, InputRole::Param);
+    let w2 = tr.input("w2", &[h, 1], DType::F32, InputRole::Param);
+    let hidden = (x.matmul(&w1) + &b1).call(swish::elementwise(), &[]);
+    let err = hidden.matmul(&w2) - &y;
+    let loss = (err.clone() * &err).mean(&[0, 1], false);
+    let mut g = tr.finish(&[&loss]).unwrap();
+    let params: Vec<_> = ["w1", "b1", "w2"]
+        .iter()
+        .map(|p| g.input_named(p).unwrap())
+        .collect();
+    let grads = gradients(&mut g, loss.id(), &params).unwrap();
+    g.outputs.extend(grads);
+    let mut program = Program::compile(&g, 1).unwrap();
+
+    let mut rng = Rng::new(12);
+    let xs: Vec<f32> = rng
+        .vec(n * d, -1.0, 1.0)
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    let ys: Vec<f32> = xs
+        .chunks(d)
+        .map(|r| (r[0] * 2.0).sin() + r[1] * r[2])
+        .collect();
+    let mut values: HashMap<String, Vec<f32>> = HashMap::from([
+        ("x".to_string(), xs),
+        ("y".to_string(), ys),
+        ("w1".to_string(), scaled(&mut rng, d * h, 0.5)),
+        ("b1".to_string(), vec![0.0; h]),
+        ("w2".to_string(), scaled(&mut rng, h, 0.25)),
+    ]);
+    let names: Vec<String> = program.inputs().iter().map(|s| s.name.clone()).collect();
+    let mut losses = Vec::new();
+    for _ in 0..400 {
+        let feeds: Vec<Feed<'_>> = names.iter().map(|n| Feed::F32(&values[n])).collect();
+        program.run(&feeds, 0).unwrap();
+        losses.push(program.output(0)[0]);
+        let steps: Vec<Vec<f32>> = (1..=3).map(|k| program.output(k).to_vec()).collect();
+        for (p, step) in ["w1", "b1", "w2"].iter().zip(steps) {
+            let v = values.get_mut(*p).unwrap();
+            v.iter_mut().zip(step).for_each(|(w, g)| *w -= 0.2 * g);
+        }
+    }
+    let (first, last) = (losses[0], losses[losses.len() - 1]);
+    assert!(last < 0.1 * first, "loss {first} → {last}");
+}
+
+fn scaled(rng: &mut Rng, n: usize, scale: f64) -> Vec<f32> {
+    rng.vec(n, -scale, scale)
+        .iter()
+        .map(|&v| v as f32)
+        .collect()
 }

@@ -9,8 +9,8 @@
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
-use vibee_dsl::kernel::autodiff;
 use vibee_dsl::kernel::{Kernel, ParamKind};
+use vibee_dsl::kernel::{autodiff, elementwise};
 
 use crate::ast::KernelFn;
 use crate::codegen::{self, launch, paths};
@@ -47,7 +47,18 @@ pub fn generate(cx: &Ctxt, f: &KernelFn) -> TokenStream {
         &[],
         format!("Applies `{name}` to every element: `out[i] = {name}(x[i], …)`."),
     );
-    let gradients: Vec<String> = f.params.iter().map(|p| format!("d{}", p.ident)).collect();
+    // `d<input>`, kept apart from every input and cotangent name (inputs may be `dx`, `dy`).
+    let mut taken: Vec<String> = backward.params.iter().map(|p| p.name.clone()).collect();
+    let gradients: Vec<String> = f
+        .params
+        .iter()
+        .map(|p| {
+            let refs: Vec<&str> = taken.iter().map(String::as_str).collect();
+            let name = elementwise::fresh_name(format!("d{}", p.ident), &refs);
+            taken.push(name.clone());
+            name
+        })
+        .collect();
     let backward_launch = launcher(
         &backward,
         "backward",

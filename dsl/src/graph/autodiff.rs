@@ -300,15 +300,18 @@ fn vjp(g: &mut Graph, id: NodeId, node: &Node, dy: NodeId, need: &[bool]) -> Gra
 /// The gradient of a call with respect to operand `k`: output `k` of the function's
 /// vector-Jacobian product over the operands and `dy`, summed to the operand's shape.
 fn call_vjp(at: &mut At<'_>, c: &CallOp, node: &Node, dy: NodeId, need: &[bool]) -> Grads {
-    let back = crate::kernel::autodiff::vjp(&c.function).map_err(|e| GraphError::Shape {
-        op: "call",
-        site: site_string(node.site.as_ref()),
-        shapes: vec![node.shape.clone()],
-        reason: format!(
-            "cannot derive the backward of `{}`: {}",
-            c.function.name, e.message
-        ),
-    })?;
+    let back = match &c.backward {
+        Some(declared) => (**declared).clone(),
+        None => crate::kernel::autodiff::vjp(&c.function).map_err(|e| GraphError::Shape {
+            op: "call",
+            site: site_string(node.site.as_ref()),
+            shapes: vec![node.shape.clone()],
+            reason: format!(
+                "cannot derive the backward of `{}`: {}",
+                c.function.name, e.message
+            ),
+        })?,
+    };
     let mut operands = node.inputs.clone();
     operands.push(dy);
     let shapes: Vec<Vec<usize>> = operands.iter().map(|&o| at.shape(o)).collect();

@@ -319,6 +319,29 @@ impl Graph {
     /// broadcast along axes that are not one run is expanded first.
     #[track_caller]
     pub fn call(&mut self, f: &ElementwiseFn, output: usize, args: &[NodeId]) -> Built {
+        self.call_with(f, output, None, args)
+    }
+
+    /// [`Graph::call`] of a one-output function whose gradient is the declared `backward`
+    /// (inputs `x…, dy`; one gradient per input) instead of the derived one.
+    #[track_caller]
+    pub fn call_with_backward(
+        &mut self,
+        f: &ElementwiseFn,
+        backward: &ElementwiseFn,
+        args: &[NodeId],
+    ) -> Built {
+        self.call_with(f, 0, Some(backward), args)
+    }
+
+    #[track_caller]
+    fn call_with(
+        &mut self,
+        f: &ElementwiseFn,
+        output: usize,
+        backward: Option<&ElementwiseFn>,
+        args: &[NodeId],
+    ) -> Built {
         let site = CallSite::from_location(Location::caller());
         let refuse = |g: &Graph, reason: String| GraphError::Shape {
             op: "call",
@@ -347,7 +370,16 @@ impl Graph {
             });
         }
         let shapes: Vec<&[usize]> = operands.iter().map(|&a| self.shape(a)).collect();
-        let call = CallOp::new(f, output, &shapes, &out).map_err(|r| refuse(self, r))?;
+        let call = CallOp::new(f, output, &shapes, &out)
+            .and_then(|c| match backward {
+                Some(b) if f.outputs.len() == 1 => c.with_backward(b),
+                Some(_) => Err(format!(
+                    "`{}` has several outputs; a declared backward needs one",
+                    f.name
+                )),
+                None => Ok(c),
+            })
+            .map_err(|r| refuse(self, r))?;
         self.push_at(Op::Call(Box::new(call)), &operands, &out, Some(site))
     }
 

@@ -37,6 +37,9 @@ pub struct CallOp {
     pub numel: usize,
     /// One unit per element: reads `in0`, …, writes `out`; launched over [`CallOp::grid`].
     pub kernel: Kernel,
+    /// A backward the user declared (inputs `x…, dy`, one gradient per input), used
+    /// instead of the derived vector-Jacobian product.
+    pub backward: Option<Box<ElementwiseFn>>,
 }
 
 impl CallOp {
@@ -71,7 +74,29 @@ impl CallOp {
             operands,
             numel,
             kernel,
+            backward: None,
         })
+    }
+
+    /// This call with the declared backward `b` of a one-output function: `b` takes the
+    /// inputs and the output's cotangent, and returns one gradient per input (all `f32`).
+    pub fn with_backward(mut self, b: &ElementwiseFn) -> Result<Self, String> {
+        let n = self.function.inputs.len();
+        if b.inputs.len() != n + 1 || b.outputs.len() != n {
+            return Err(format!(
+                "the backward `{}` of `{}` must take {} input(s) (the inputs, then the cotangent) and return {n} gradient(s); it takes {} and returns {}",
+                b.name,
+                self.function.name,
+                n + 1,
+                b.inputs.len(),
+                b.outputs.len()
+            ));
+        }
+        for k in 0..n {
+            check_signature(b, k, n + 1)?;
+        }
+        self.backward = Some(Box::new(b.clone()));
+        Ok(self)
     }
 
     /// The grid that runs [`CallOp::kernel`] over every element.

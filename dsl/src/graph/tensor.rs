@@ -290,15 +290,47 @@ impl Tensor {
     #[track_caller]
     pub fn call_output(&self, f: &ElementwiseFn, output: usize, rest: &[&Tensor]) -> Tensor {
         let mut t = self.tracer.0.borrow_mut();
-        let built = if t.error.is_some() {
-            Ok(self.id)
-        } else {
-            let args: Result<Vec<NodeId>, GraphError> = std::iter::once(Ok(self.id))
-                .chain(rest.iter().map(|r| self.id_in(r)))
-                .collect();
-            args.and_then(|args| t.graph.call(f, output, &args))
+        // Each graph call is written here, not in a closure, so it records the user's line.
+        let built = match self.call_args(&t, rest) {
+            None => Ok(self.id),
+            Some(Ok(args)) => t.graph.call(f, output, &args),
+            Some(Err(e)) => Err(e),
         };
         self.tracer.settle(&mut t, built, self.id)
+    }
+
+    /// [`Tensor::call`] of a one-output function with a declared `backward` (inputs
+    /// `x…, dy`, one gradient per input) instead of the derived one.
+    #[track_caller]
+    pub fn call_with_backward(
+        &self,
+        f: &ElementwiseFn,
+        backward: &ElementwiseFn,
+        rest: &[&Tensor],
+    ) -> Tensor {
+        let mut t = self.tracer.0.borrow_mut();
+        let built = match self.call_args(&t, rest) {
+            None => Ok(self.id),
+            Some(Ok(args)) => t.graph.call_with_backward(f, backward, &args),
+            Some(Err(e)) => Err(e),
+        };
+        self.tracer.settle(&mut t, built, self.id)
+    }
+
+    /// `self` and `rest` as nodes of this trace; `None` once the trace has failed.
+    #[track_caller]
+    fn call_args(&self, t: &Trace, rest: &[&Tensor]) -> Option<Result<Vec<NodeId>, GraphError>> {
+        if t.error.is_some() {
+            return None;
+        }
+        let mut args = vec![self.id];
+        for r in rest {
+            match self.id_in(r) {
+                Ok(id) => args.push(id),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        Some(Ok(args))
     }
 
     traced!(

@@ -58,7 +58,8 @@ pub fn vjp(f: &ElementwiseFn) -> Result<ElementwiseFn, AutodiffError> {
     // Reverse sweep.
     let mut adjoint: Vec<Option<VarId>> = vec![None; b.locals.len()];
     let n_in = f.inputs.len() as u32;
-    let cotangent_names = cotangent_names(f.outputs.len());
+    let taken: Vec<&str> = f.inputs.iter().map(|p| p.name.as_str()).collect();
+    let cotangent_names = cotangent_names(f.outputs.len(), &taken);
     for (j, (r, &elem)) in results.iter().zip(&f.outputs).enumerate() {
         if elem.is_float() {
             let dy = Expr::new(
@@ -104,11 +105,16 @@ pub fn vjp(f: &ElementwiseFn) -> Result<ElementwiseFn, AutodiffError> {
     })
 }
 
-fn cotangent_names(n: usize) -> Vec<String> {
-    match n {
+/// `dy` (one output) or `dy0`, `dy1`, …, each followed by `_`s until it differs from every
+/// input's name (an input may itself be called `dy`).
+fn cotangent_names(n: usize, taken: &[&str]) -> Vec<String> {
+    let base: Vec<String> = match n {
         1 => vec!["dy".to_string()],
         n => (0..n).map(|j| format!("dy{j}")).collect(),
-    }
+    };
+    base.into_iter()
+        .map(|name| super::elementwise::fresh_name(name, taken))
+        .collect()
 }
 
 fn param_elem(p: &Param) -> Elem {

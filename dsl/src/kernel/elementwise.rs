@@ -25,11 +25,14 @@ pub struct ElementwiseFn {
 impl ElementwiseFn {
     /// Names of the buffers of the kernel form: the inputs keep their names, outputs are
     /// `out` (one output) or `out0`, `out1`, ….
+    /// (An input already called so gets `_`s appended: `out_`.)
     pub fn output_names(&self) -> Vec<String> {
-        match self.outputs.len() {
+        let taken: Vec<&str> = self.inputs.iter().map(|p| p.name.as_str()).collect();
+        let base: Vec<String> = match self.outputs.len() {
             1 => vec!["out".to_string()],
             n => (0..n).map(|j| format!("out{j}")).collect(),
-        }
+        };
+        base.into_iter().map(|n| fresh_name(n, &taken)).collect()
     }
 
     /// The buffer kernel applying this function to every element: one unit per element of
@@ -141,6 +144,14 @@ impl ElementwiseFn {
             body,
         }
     }
+}
+
+/// `name`, with `_` appended until it is none of `taken`.
+pub fn fresh_name(mut name: String, taken: &[&str]) -> String {
+    while taken.contains(&name.as_str()) {
+        name.push('_');
+    }
+    name
 }
 
 fn scalar_elem(p: &Param) -> Elem {
