@@ -19,6 +19,7 @@ pub mod layout;
 pub mod passes;
 pub mod pretty;
 pub mod reference;
+pub mod symbolic;
 pub mod tensor;
 
 pub use error::GraphError;

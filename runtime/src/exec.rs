@@ -32,10 +32,12 @@ mod program;
 mod reduce;
 mod rope;
 mod rows;
+mod specialize;
 
 pub use matmul::{gemm_f32, gemm_isa};
 pub use prepare::{Prepared, check_feeds, prepare};
 pub use program::{CompileOptions, InputSpec, Program};
+pub use specialize::{Specialized, Trace};
 
 use vibee_dsl::graph::DType;
 

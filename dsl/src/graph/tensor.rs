@@ -28,6 +28,7 @@ use std::rc::Rc;
 
 use super::error::GraphError;
 use super::ir::{BinaryOp, CallSite, DType, Graph, InputRole, NodeId, ReduceOp, UnaryOp};
+use super::symbolic::{Bindings, Dim, shape_string};
 use crate::kernel::elementwise::ElementwiseFn;
 
 /// The graph being traced, shared by every [`Tensor`] made from it.
@@ -40,6 +41,8 @@ struct Trace {
     error: Option<GraphError>,
     /// Matrix products run in this type (autocast), their results cast back to f32.
     autocast: Option<DType>,
+    /// Sizes of the symbolic dimensions inputs may declare.
+    bindings: Bindings,
 }
 
 /// A traced value: a node of its tracer's graph.
@@ -63,6 +66,37 @@ impl Tracer {
         let built = match t.graph.input_named(name) {
             Some(id) => Ok(id),
             None => t.graph.input(name, shape, dtype, role),
+        };
+        self.settle(&mut t, built, NodeId(0))
+    }
+
+    /// An empty trace whose inputs may declare the symbolic dimensions `bindings` sizes
+    /// (see [`Tracer::input_dims`]).
+    pub fn with_bindings(bindings: Bindings) -> Self {
+        let tracer = Self::default();
+        tracer.0.borrow_mut().bindings = bindings;
+        tracer
+    }
+
+    /// The sizes this trace binds symbolic dimensions to.
+    pub fn bindings(&self) -> Bindings {
+        self.0.borrow().bindings.clone()
+    }
+
+    /// The input `name` of a declared shape: fixed sizes and symbols (`batch`, `seq`)
+    /// resolved through this trace's bindings; an unbound symbol is the trace's error.
+    #[track_caller]
+    pub fn input_dims(&self, name: &str, dims: &[Dim], dtype: DType, role: InputRole) -> Tensor {
+        let mut t = self.0.borrow_mut();
+        let built = match (t.graph.input_named(name), t.bindings.resolve(dims)) {
+            (Some(id), _) => Ok(id),
+            (None, Ok(shape)) => t.graph.input(name, &shape, dtype, role),
+            (None, Err(reason)) => Err(GraphError::Shape {
+                op: "input",
+                site: CallSite::from_location(Location::caller()).to_string(),
+                shapes: Vec::new(),
+                reason: format!("`{name}` declared as {}: {reason}", shape_string(dims)),
+            }),
         };
         self.settle(&mut t, built, NodeId(0))
     }
