@@ -5,13 +5,13 @@
 #![allow(clippy::too_many_arguments)]
 
 use vibee_dsl::graph::error::site_string;
-use vibee_dsl::graph::layout::rope_tables;
+use vibee_dsl::graph::layout::{dropout_key, dropout_threshold, rope_tables};
 use vibee_dsl::graph::{BinaryOp, DType, Graph, Node, Op, ReduceOp, UnaryOp};
 use vibee_runtime::exec::{ExecError, Feed};
 use vibee_runtime::{Buffer, Device, Grid, LaunchError};
 
 use super::elementwise::{
-    binary, embed, fill, gather_at, matmul, place, reduce, scatter_add, unary,
+    binary, dropout, embed, fill, gather_at, matmul, place, reduce, scatter_add, unary,
 };
 use super::rows::{
     cross_entropy_grad_rows, cross_entropy_rows, log_softmax_rows, mean_into, norm_grad_rows,
@@ -107,13 +107,6 @@ pub(super) fn prepare_node(
                 reason: "calls to kernel functions run on the CPU executor; device programs cannot launch them yet",
             });
         }
-        Op::Dropout { p, .. } if *p > 0.0 => {
-            return Err(DeviceProgramError::Unsupported {
-                node: i,
-                op: node.op.name(),
-                reason: "dropout with p > 0 needs 64-bit integer hashing; set p = 0 or run on the CPU executor",
-            });
-        }
         _ => {}
     }
     Ok(aux)
@@ -161,6 +154,8 @@ pub(super) struct Ctx<'a> {
     pub(super) node: &'a Node,
     pub(super) aux: &'a Aux,
     pub(super) no_table: &'a Buffer<u32>,
+    /// The step number (it seeds dropout masks).
+    pub(super) step: u64,
 }
 
 /// A float operand.
@@ -219,7 +214,18 @@ impl Ctx<'_> {
             Op::Broadcast | Op::Permute { .. } | Op::Slice { .. } => {
                 gather_at::launch(dev, grid, f(ins[0]), self.table(0), out, nu)?;
             }
-            Op::Cast { .. } | Op::Dropout { .. } => self.copy(f(ins[0]), out, n)?,
+            Op::Cast { .. } => self.copy(f(ins[0]), out, n)?,
+            Op::Dropout { p, seed } => {
+                let key = dropout_key(*seed, self.step);
+                let t = dropout_threshold(*p);
+                let halves = ((key >> 32) as u32, key as u32, (t >> 21) as u32);
+                let t_lo = (t & ((1 << 21) - 1)) as u32;
+                let scale = (1.0 / (1.0 - p)) as f32;
+                let x = f(ins[0]);
+                dropout::launch(
+                    dev, grid, x, out, halves.0, halves.1, halves.2, t_lo, scale, nu,
+                )?;
+            }
             Op::Pad { axis, before, .. } => {
                 fill::launch(dev, grid, out, 0.0, nu)?;
                 self.place(f(ins[0]), self.shape_of(0), *axis, *before, out)?;

@@ -229,3 +229,63 @@ pub fn matmul(
         e += stride;
     }
 }
+
+/// Dropout: `out ← x·scale` where the mask keeps element `i`, else 0 — the CPU executor's
+/// mask bit for bit. Its hash is SplitMix64's finaliser of `key ^ i` (see
+/// [`dropout_keep`](vibee::dsl::graph::layout::dropout_keep)); devices have no 64-bit
+/// integers, so each 64-bit value is a `(hi, lo)` pair of `u32`s and each product is built
+/// from 16-bit halves. The element is kept when the hash's top 53 bits, `(hi, lo >> 11)`,
+/// are at least the threshold `(t_hi, t_lo)` (its bits 21.. and 0..21).
+#[vibee::kernel]
+#[allow(clippy::too_many_arguments)] // (reason: the mask's key and threshold as u32 halves)
+pub fn dropout(
+    x: &[f32],
+    out: &mut [f32],
+    key_hi: u32,
+    key_lo: u32,
+    t_hi: u32,
+    t_lo: u32,
+    scale: f32,
+    n: u32,
+) {
+    let stride = num_groups() * group_size();
+    let mut i = global_pos();
+    while i < n {
+        // z = (key ^ i) + 0x9E3779B97F4A7C15
+        let z_lo = key_lo ^ i;
+        let mut lo = z_lo + 2135587861;
+        let mut hi = key_hi + 2654435769;
+        if lo < z_lo {
+            hi += 1;
+        }
+        // z ^= z >> 30; z *= 0xBF58476D1CE4E5B9 (high word: the carry out of lo·c_lo,
+        // from 16-bit halves, plus the cross products)
+        lo ^= (lo >> 30) | (hi << 2);
+        hi ^= hi >> 30;
+        let a1 = lo >> 16;
+        let a0 = lo & 65535;
+        let m1 = a1 * 58809 + ((a0 * 58809) >> 16);
+        let m2 = a0 * 7396 + (m1 & 65535);
+        hi = a1 * 7396 + (m1 >> 16) + (m2 >> 16) + lo * 3210233709 + hi * 484763065;
+        lo *= 484763065;
+        // z ^= z >> 27; z *= 0x94D049BB133111EB
+        lo ^= (lo >> 27) | (hi << 5);
+        hi ^= hi >> 27;
+        let d1 = lo >> 16;
+        let d0 = lo & 65535;
+        let k1 = d1 * 4587 + ((d0 * 4587) >> 16);
+        let k2 = d0 * 4913 + (k1 & 65535);
+        hi = d1 * 4913 + (k1 >> 16) + (k2 >> 16) + lo * 2496678331 + hi * 321982955;
+        lo *= 321982955;
+        // z ^= z >> 31
+        lo ^= (lo >> 31) | (hi << 1);
+        hi ^= hi >> 31;
+        let low = lo >> 11;
+        let mut value = 0.0;
+        if hi > t_hi || (hi == t_hi && low >= t_lo) {
+            value = x[i] * scale;
+        }
+        out[i] = value;
+        i += stride;
+    }
+}

@@ -158,9 +158,9 @@ impl DeviceProgram {
         self.plan.peak_bytes
     }
 
-    /// Uploads `feeds` (in [`Self::inputs`] order) and runs every node. The step number
-    /// would seed dropout masks, which devices do not run yet (refused at compile time).
-    pub fn run(&mut self, feeds: &[Feed<'_>], _step: u64) -> Result<(), DeviceProgramError> {
+    /// Uploads `feeds` (in [`Self::inputs`] order) and runs every node; `step` seeds
+    /// dropout masks (the CPU executor's masks for the same step).
+    pub fn run(&mut self, feeds: &[Feed<'_>], step: u64) -> Result<(), DeviceProgramError> {
         check_feeds(&self.inputs, feeds)?;
         dispatch::check_indices(&self.graph, &self.input_of_node, feeds)?;
         self.bound = feeds
@@ -179,7 +179,7 @@ impl DeviceProgram {
                 .take()
                 .expect("a node's inputs never share its slot");
             let mut scratch = self.aux[i].scratch.take();
-            let result = self.run_node(i, &mut out, scratch.as_mut());
+            let result = self.run_node(i, &mut out, scratch.as_mut(), step);
             self.slots[s] = Some(out);
             self.aux[i].scratch = scratch;
             result?;
@@ -192,6 +192,7 @@ impl DeviceProgram {
         i: usize,
         out: &mut Buffer<f32>,
         scratch: Option<&mut Buffer<f32>>,
+        step: u64,
     ) -> Result<(), DeviceProgramError> {
         let node = &self.graph.nodes[i];
         let ins: Vec<DVal<'_>> = node.inputs.iter().map(|&j| self.value(j)).collect();
@@ -201,6 +202,7 @@ impl DeviceProgram {
             node,
             aux: &self.aux[i],
             no_table: &self.no_table,
+            step,
         };
         ctx.launch(&ins, out, scratch)?;
         Ok(())

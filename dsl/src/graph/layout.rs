@@ -61,10 +61,22 @@ fn mix(mut z: u64) -> u64 {
 /// Whether dropout keeps element `index` for `(seed, step)`: a pure function of its
 /// arguments, so forward and backward (and every thread split) agree.
 pub fn dropout_keep(seed: u64, step: u64, index: u64, p: f64) -> bool {
-    let h = mix(mix(seed ^ mix(step)) ^ index);
+    let h = mix(dropout_key(seed, step) ^ index);
     // 53 high-quality bits → a uniform in [0, 1).
     let u = (h >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
     u >= p
+}
+
+/// The part of [`dropout_keep`]'s hash shared by every element of one `(seed, step)`:
+/// element `index` is kept when `mix(key ^ index) >> 11 ≥ dropout_threshold(p)`.
+pub fn dropout_key(seed: u64, step: u64) -> u64 {
+    mix(seed ^ mix(step))
+}
+
+/// The 53-bit integer form of [`dropout_keep`]'s test `u ≥ p` with `u = k / 2⁵³`:
+/// `k ≥ ⌈p·2⁵³⌉` (exact, as `p·2⁵³` is).
+pub fn dropout_threshold(p: f64) -> u64 {
+    (p * (1u64 << 53) as f64).ceil() as u64
 }
 
 /// GELU, tanh approximation.
