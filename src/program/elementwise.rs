@@ -258,25 +258,30 @@ pub fn dropout(
         if lo < z_lo {
             hi += 1;
         }
-        // z ^= z >> 30; z *= 0xBF58476D1CE4E5B9 (high word: the carry out of lo·c_lo,
-        // from 16-bit halves, plus the cross products)
-        lo ^= (lo >> 30) | (hi << 2);
-        hi ^= hi >> 30;
-        let a1 = lo >> 16;
-        let a0 = lo & 65535;
-        let m1 = a1 * 58809 + ((a0 * 58809) >> 16);
-        let m2 = a0 * 7396 + (m1 & 65535);
-        hi = a1 * 7396 + (m1 >> 16) + (m2 >> 16) + lo * 3210233709 + hi * 484763065;
-        lo *= 484763065;
-        // z ^= z >> 27; z *= 0x94D049BB133111EB
-        lo ^= (lo >> 27) | (hi << 5);
-        hi ^= hi >> 27;
-        let d1 = lo >> 16;
-        let d0 = lo & 65535;
-        let k1 = d1 * 4587 + ((d0 * 4587) >> 16);
-        let k2 = d0 * 4913 + (k1 & 65535);
-        hi = d1 * 4913 + (k1 >> 16) + (k2 >> 16) + lo * 2496678331 + hi * 321982955;
-        lo *= 321982955;
+        // Two rounds of `z ^= z >> s; z *= c`: s = 30, c = 0xBF58476D1CE4E5B9, then
+        // s = 27, c = 0x94D049BB133111EB. The product's high word is the carry out of
+        // lo·c_lo (from 16-bit halves) plus the cross products.
+        let mut round = 0;
+        while round < 2 {
+            let s = 30 - 3 * round;
+            lo ^= (lo >> s) | (hi << (32 - s));
+            hi ^= hi >> s;
+            let mut c_hi = 3210233709;
+            let mut c_lo = 484763065;
+            if round == 1 {
+                c_hi = 2496678331;
+                c_lo = 321982955;
+            }
+            let a1 = lo >> 16;
+            let a0 = lo & 65535;
+            let b1 = c_lo >> 16;
+            let b0 = c_lo & 65535;
+            let m1 = a1 * b0 + ((a0 * b0) >> 16);
+            let m2 = a0 * b1 + (m1 & 65535);
+            hi = a1 * b1 + (m1 >> 16) + (m2 >> 16) + lo * c_hi + hi * c_lo;
+            lo *= c_lo;
+            round += 1;
+        }
         // z ^= z >> 31
         lo ^= (lo >> 31) | (hi << 1);
         hi ^= hi >> 31;
