@@ -8,7 +8,9 @@ use vibee_dsl::graph::error::site_string;
 use vibee_dsl::graph::layout::{dropout_key, dropout_threshold, rope_tables};
 use vibee_dsl::graph::{BinaryOp, DType, Graph, Node, Op, ReduceOp, UnaryOp};
 use vibee_runtime::exec::{ExecError, Feed};
-use vibee_runtime::{Buffer, Device, Grid, LaunchError};
+use vibee_runtime::{ArgRef, Buffer, Device, Grid, KernelSource, LaunchError};
+
+use crate::kernel_templates::{buffer, buffer_mut};
 
 use super::elementwise::{
     binary, dropout, embed, fill, gather_at, matmul, place, reduce, scatter_add, unary,
@@ -32,6 +34,9 @@ pub(super) struct Aux {
     pub(super) scratch: Option<Buffer<f32>>,
     /// Float tables: a rotary embedding's cosines and sines.
     floats: Vec<Buffer<f32>>,
+    /// The registered kernel whose IR is a call's kernel (GPU devices launch its CubeCL
+    /// form; the CPU backend compiles the call's own IR).
+    source: Option<&'static KernelSource>,
 }
 
 /// A grid of groups covering `n` units (the kernels stride over the rest).
@@ -46,11 +51,13 @@ fn upload(device: &Device, table: Vec<u32>) -> Result<Option<Buffer<u32>>, Launc
     Buffer::from_slice(device, &table).map(Some)
 }
 
-/// The tables and scratch node `i` needs; refuses the ops with no device kernel.
+/// The tables and scratch node `i` needs; refuses the ops with no device kernel. Calls
+/// find their kernel among `kernels` (any kernel on the CPU backend).
 pub(super) fn prepare_node(
     device: &Device,
     g: &Graph,
     i: usize,
+    kernels: &[&'static KernelSource],
 ) -> Result<Aux, DeviceProgramError> {
     let node = &g.nodes[i];
     let shape_of = |k: usize| g.shape(node.inputs[k]);
@@ -100,12 +107,15 @@ pub(super) fn prepare_node(
                 reason: "fused kernels run on the CPU executor; compile the graph unfused",
             });
         }
-        Op::Call(_) => {
-            return Err(DeviceProgramError::Unsupported {
-                node: i,
-                op: node.op.name(),
-                reason: "calls to kernel functions run on the CPU executor; device programs cannot launch them yet",
-            });
+        Op::Call(c) => {
+            aux.source = kernels.iter().copied().find(|s| (s.ir)() == &c.kernel);
+            if aux.source.is_none() && !matches!(device, Device::Cpu) {
+                return Err(DeviceProgramError::Unsupported {
+                    node: i,
+                    op: node.op.name(),
+                    reason: "no registered kernel computes this call: pass the kernel module's `SOURCE` (and `vjp::SOURCE` for gradients) to `DeviceProgram::compile_with_kernels`; GPU devices run calls of one-input functions on operands of the output's shape (other calls need kernels the macro does not emit)",
+                });
+            }
         }
         _ => {}
     }
@@ -215,6 +225,14 @@ impl Ctx<'_> {
                 gather_at::launch(dev, grid, f(ins[0]), self.table(0), out, nu)?;
             }
             Op::Cast { .. } => self.copy(f(ins[0]), out, n)?,
+            Op::Call(c) => {
+                let mut args: Vec<ArgRef<'_>> = ins.iter().map(|&v| buffer(f(v))).collect();
+                args.push(buffer_mut(out));
+                match self.aux.source {
+                    Some(source) => vibee_runtime::launch(dev, source, c.grid(), &mut args)?,
+                    None => vibee_runtime::cpu::launch(&c.kernel, c.grid(), &mut args)?,
+                }
+            }
             Op::Dropout { p, seed } => {
                 let key = dropout_key(*seed, self.step);
                 let t = dropout_threshold(*p);

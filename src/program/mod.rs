@@ -41,7 +41,7 @@ use vibee_dsl::graph::{Graph, NodeId, Op};
 use vibee_runtime::exec::{
     CompileOptions, ExecError, Feed, InputSpec, Prepared, check_feeds, prepare,
 };
-use vibee_runtime::{Buffer, Device, LaunchError};
+use vibee_runtime::{Buffer, Device, KernelSource, LaunchError};
 
 use self::dispatch::Aux;
 
@@ -109,6 +109,27 @@ impl DeviceProgram {
         graph: &Graph,
         policy: Recompute,
     ) -> Result<Self, DeviceProgramError> {
+        Self::compile_inner(device, graph, policy, &[])
+    }
+
+    /// As [`Self::compile`], for graphs that call `#[vibee::kernel(differentiable)]`
+    /// functions ([`Op::Call`](vibee_dsl::graph::Op::Call)): `kernels` are the kernel
+    /// modules' `SOURCE` (forward) and `vjp::SOURCE` (backward). GPU devices launch the
+    /// registered kernel whose IR is the call's; the CPU backend needs none.
+    pub fn compile_with_kernels(
+        device: &Device,
+        graph: &Graph,
+        kernels: &[&'static KernelSource],
+    ) -> Result<Self, DeviceProgramError> {
+        Self::compile_inner(device, graph, Recompute::None, kernels)
+    }
+
+    fn compile_inner(
+        device: &Device,
+        graph: &Graph,
+        policy: Recompute,
+        kernels: &[&'static KernelSource],
+    ) -> Result<Self, DeviceProgramError> {
         let Prepared {
             graph,
             inputs,
@@ -128,7 +149,7 @@ impl DeviceProgram {
             .map(|&n| Buffer::zeros(device, n.max(1)).map(Some))
             .collect::<Result<_, _>>()?;
         let aux = (0..graph.nodes.len())
-            .map(|i| dispatch::prepare_node(device, &graph, i))
+            .map(|i| dispatch::prepare_node(device, &graph, i, kernels))
             .collect::<Result<_, _>>()?;
         Ok(Self {
             device: device.clone(),
