@@ -567,3 +567,61 @@ fn launches_that_would_go_out_of_bounds_are_refused() {
         );
     }
 }
+
+/// `y = f32(bf16(x))`: a round trip through bf16 inside a kernel body.
+#[vibee::kernel]
+pub fn through_bf16(x: &[f32], y: &mut [f32]) {
+    let i = global_pos();
+    if i < y.len() {
+        let h = x[i] as bf16;
+        y[i] = h as f32;
+    }
+}
+
+/// `y = f32(f16(x))`.
+#[vibee::kernel]
+pub fn through_f16(x: &[f32], y: &mut [f32]) {
+    let i = global_pos();
+    if i < y.len() {
+        let h = x[i] as f16;
+        y[i] = h as f32;
+    }
+}
+
+/// Casts to and from the half types in kernel bodies round to nearest-even, as the
+/// interpreter (and the `half` crate) do; a backend without the type is skipped by name.
+#[test]
+fn casts_through_half_types_round_like_the_interpreter() {
+    let n = 257;
+    let x: Vec<f32> = inputs(n, 19).iter().map(|v| v * 1000.0).collect();
+    let grid = Grid::cover(n, 64);
+    let exact =
+        |round: fn(f32) -> f32| -> Vec<f64> { x.iter().map(|&v| f64::from(round(v))).collect() };
+    let bf = exact(|v| half::bf16::from_f32(v).to_f32());
+    let hf = exact(|v| f16::from_f32(v).to_f32());
+    for (ir, want) in [(through_bf16::ir(), &bf), (through_f16::ir(), &hf)] {
+        let got = interpret(ir, grid, vec![f32s(&x), f32s(&vec![0.0; n])], 1);
+        assert_eq!(&got, want, "{} in the interpreter", ir.name);
+    }
+    for device in devices() {
+        let bx = Buffer::from_slice(&device, &x).unwrap();
+        for (k, want) in [&bf, &hf].into_iter().enumerate() {
+            let mut by = Buffer::<f32>::zeros(&device, n).unwrap();
+            let launched = match k {
+                0 => through_bf16::launch(&device, grid, &bx, &mut by),
+                _ => through_f16::launch(&device, grid, &bx, &mut by),
+            };
+            match launched {
+                Ok(()) => {
+                    let got: Vec<f64> =
+                        by.to_vec().unwrap().iter().map(|&v| f64::from(v)).collect();
+                    assert_eq!(&got, want, "cast {k} on {device}");
+                }
+                Err(LaunchError::Unsupported { reason, .. }) => {
+                    eprintln!("cast {k} skipped on {device}: {reason}")
+                }
+                Err(e) => panic!("cast {k} on {device}: {e}"),
+            }
+        }
+    }
+}

@@ -67,7 +67,14 @@ pub(crate) fn expr(cx: &Cx<'_>, e: &Expr) -> TokenStream {
         ExprKind::Cast(a) => {
             let inner = expr(cx, a);
             let to = ty_tokens(e.ty);
-            quote!((#inner as #to))
+            // `as` only converts Rust's primitives, and `#[cube]` bodies must type-check as
+            // Rust: the half types convert through CubeCL's `Cast` instead.
+            let half = |t: Elem| matches!(t, Elem::F16 | Elem::BF16);
+            if half(e.ty.elem) || half(a.ty.elem) {
+                quote!(<#to as Cast>::cast_from(#inner))
+            } else {
+                quote!((#inner as #to))
+            }
         }
         ExprKind::Math(f, args) => math(cx, *f, args),
         ExprKind::Load { buf, index } => load(cx, *buf, index, e.ty),
