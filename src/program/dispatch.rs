@@ -13,7 +13,8 @@ use vibee_runtime::{ArgRef, Buffer, Device, Grid, KernelSource, LaunchError};
 use crate::kernel_templates::{buffer, buffer_mut};
 
 use super::elementwise::{
-    binary, dropout, embed, fill, gather_at, matmul, place, reduce, scatter_add, unary,
+    binary, dropout, embed, fill, gather_at, matmul, place, reduce, round_bf16, round_f16,
+    scatter_add, unary,
 };
 use super::rows::{
     cross_entropy_grad_rows, cross_entropy_rows, log_softmax_rows, mean_into, norm_grad_rows,
@@ -282,15 +283,25 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    /// Rounds a bf16/f16 result to its type, through the host: the kernel language cannot
-    /// yet cast between `f32` and the half types inside a kernel body, so this is the slow
-    /// path (autocast graphs only).
+    /// Rounds a bf16/f16 result to its type on the device; a device without the type's
+    /// arithmetic (lavapipe has no bf16) rounds through the host.
     fn round(&self, out: &mut Buffer<f32>) -> Result<(), LaunchError> {
-        let mut host = out.to_vec()?;
+        let (dev, n) = (self.device, self.node.numel());
+        let (grid, nu) = (cover(dev, n), n as u32);
         let dtype = self.node.dtype;
-        host.iter_mut().for_each(|v| *v = dtype.round(*v));
-        *out = Buffer::from_slice(self.device, &host)?;
-        Ok(())
+        let on_device = match dtype {
+            DType::BF16 => round_bf16::launch(dev, grid, out, nu),
+            _ => round_f16::launch(dev, grid, out, nu),
+        };
+        match on_device {
+            Err(LaunchError::Unsupported { .. }) => {
+                let mut host = out.to_vec()?;
+                host.iter_mut().for_each(|v| *v = dtype.round(*v));
+                *out = Buffer::from_slice(self.device, &host)?;
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     fn copy(&self, x: &Buffer<f32>, out: &mut Buffer<f32>, n: usize) -> Result<(), LaunchError> {

@@ -294,3 +294,27 @@ pub fn dropout(
         i += stride;
     }
 }
+
+/// `x ← f32(bf16(x))`: a bf16 node's result rounded in place (nearest-even).
+#[vibee::kernel]
+pub fn round_bf16(x: &mut [f32], n: u32) {
+    let stride = num_groups() * group_size();
+    let mut i = global_pos();
+    while i < n {
+        let h = x[i] as bf16;
+        x[i] = h as f32;
+        i += stride;
+    }
+}
+
+/// `x ← f32(f16(x))`: an f16 node's result rounded in place (nearest-even).
+#[vibee::kernel]
+pub fn round_f16(x: &mut [f32], n: u32) {
+    let stride = num_groups() * group_size();
+    let mut i = global_pos();
+    while i < n {
+        let h = x[i] as f16;
+        x[i] = h as f32;
+        i += stride;
+    }
+}
