@@ -63,7 +63,8 @@
 //! - `let x = …;`, `let mut x: f32 = …;`, assignment and compound assignment (`+=`, …) to
 //!   locals, buffer elements (`y[i] = …`) and vector lanes (`v[0] = …`);
 //! - arithmetic, bitwise, shift, comparison and short-circuit operators; `as` casts
-//!   between numeric types (float → int saturates);
+//!   between numeric types, `f16` and `bf16` included (float → int saturates; to a half
+//!   type rounds to nearest-even);
 //! - `if`/`else` as statements and as values (`let v = if c { a } else { b };`: a select
 //!   when both branches are plain expressions); `for i in a..b`, `a..=b`,
 //!   `(a..b).step_by(s)`; `while`, `loop`, `break`, `continue`, `return;` (this unit stops);
