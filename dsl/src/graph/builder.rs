@@ -334,8 +334,9 @@ impl Graph {
         self.call_with(f, 0, Some(backward), args)
     }
 
+    /// [`Graph::call`], with a declared backward when `backward` is given.
     #[track_caller]
-    fn call_with(
+    pub(crate) fn call_with(
         &mut self,
         f: &ElementwiseFn,
         output: usize,

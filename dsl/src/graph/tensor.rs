@@ -323,14 +323,7 @@ impl Tensor {
     /// Output `output` of the elementwise function `f` over `self` and `rest`.
     #[track_caller]
     pub fn call_output(&self, f: &ElementwiseFn, output: usize, rest: &[&Tensor]) -> Tensor {
-        let mut t = self.tracer.0.borrow_mut();
-        // Each graph call is written here, not in a closure, so it records the user's line.
-        let built = match self.call_args(&t, rest) {
-            None => Ok(self.id),
-            Some(Ok(args)) => t.graph.call(f, output, &args),
-            Some(Err(e)) => Err(e),
-        };
-        self.tracer.settle(&mut t, built, self.id)
+        self.call_with(f, output, None, rest)
     }
 
     /// [`Tensor::call`] of a one-output function with a declared `backward` (inputs
@@ -342,10 +335,22 @@ impl Tensor {
         backward: &ElementwiseFn,
         rest: &[&Tensor],
     ) -> Tensor {
+        self.call_with(f, 0, Some(backward), rest)
+    }
+
+    #[track_caller]
+    fn call_with(
+        &self,
+        f: &ElementwiseFn,
+        output: usize,
+        backward: Option<&ElementwiseFn>,
+        rest: &[&Tensor],
+    ) -> Tensor {
         let mut t = self.tracer.0.borrow_mut();
+        // The graph call is written here, not in a closure, so it records the user's line.
         let built = match self.call_args(&t, rest) {
             None => Ok(self.id),
-            Some(Ok(args)) => t.graph.call_with_backward(f, backward, &args),
+            Some(Ok(args)) => t.graph.call_with(f, output, backward, &args),
             Some(Err(e)) => Err(e),
         };
         self.tracer.settle(&mut t, built, self.id)
