@@ -75,31 +75,71 @@ impl Lower<'_, '_> {
         unit_body: Block,
         after: Block,
     ) -> Result<(), String> {
+        if simd {
+            return self.simd_unit_loops(pos, unit_body, after);
+        }
         let unit_next = self.b.create_block();
         self.b.switch_to_block(unit_body);
         self.unit_exit = Some(unit_next);
         let kernel = self.kernel;
-        if simd {
-            self.simd_body(&kernel.body)?;
-        } else {
-            self.block(&kernel.body)?;
-        }
+        self.block(&kernel.body)?;
         self.b.ins().jump(unit_next, &[]);
 
         self.b.switch_to_block(unit_next);
-        let ul = if simd {
-            let ul = self.b.use_var(pos.unit_linear);
-            let next = self.b.ins().iadd_imm_u(ul, 4);
-            self.b.def_var(pos.unit_linear, next);
-            next
-        } else {
-            self.next_unit(pos, uses_axes(&self.kernel.body, false))
-        };
+        let ul = self.next_unit(pos, uses_axes(&self.kernel.body, false));
         let more = self
             .b
             .ins()
             .icmp(IntCC::UnsignedLessThan, ul, pos.units_per_group);
         self.b.ins().brif(more, unit_body, &[], after, &[]);
+        Ok(())
+    }
+
+    /// The four-units loops over a group, from the empty block `entry` to `after`: two
+    /// copies of the body per iteration when the group size is a multiple of 8 (half the
+    /// loop's own counting and branching per unit, and the copies' independent work can
+    /// overlap), one copy otherwise.
+    fn simd_unit_loops(
+        &mut self,
+        pos: &Positions,
+        entry: Block,
+        after: Block,
+    ) -> Result<(), String> {
+        let [pairs, singles] = [(); 2].map(|()| self.b.create_block());
+        self.b.switch_to_block(entry);
+        let odd = self.b.ins().band_imm_u(pos.units_per_group, 7);
+        self.b.ins().brif(odd, singles, &[], pairs, &[]);
+        self.simd_unit_loop(pos, 2, pairs, after)?;
+        self.simd_unit_loop(pos, 1, singles, after)
+    }
+
+    /// A loop running `copies` copies of the four-units body per iteration, from the empty
+    /// block `body` (the loop's head) to `after`.
+    fn simd_unit_loop(
+        &mut self,
+        pos: &Positions,
+        copies: u32,
+        body: Block,
+        after: Block,
+    ) -> Result<(), String> {
+        self.b.switch_to_block(body);
+        let kernel = self.kernel;
+        let mut ul = self.b.use_var(pos.unit_linear);
+        for _ in 0..copies {
+            let next = self.b.create_block();
+            self.unit_exit = Some(next);
+            self.simd_body(&kernel.body)?;
+            self.b.ins().jump(next, &[]);
+            self.b.switch_to_block(next);
+            let at = self.b.use_var(pos.unit_linear);
+            ul = self.b.ins().iadd_imm_u(at, 4);
+            self.b.def_var(pos.unit_linear, ul);
+        }
+        let more = self
+            .b
+            .ins()
+            .icmp(IntCC::UnsignedLessThan, ul, pos.units_per_group);
+        self.b.ins().brif(more, body, &[], after, &[]);
         Ok(())
     }
 
