@@ -309,3 +309,54 @@ fn a_position_defined_after_some_lanes_returned_still_indexes_every_lane() {
         .collect();
     assert_eq!(as_f32(&out[1]), want);
 }
+
+#[test]
+fn a_scalar_operand_of_a_vector_operation_is_broadcast_to_every_lane() {
+    for elem in [Elem::F32, Elem::I32, Elem::U32, Elem::BF16] {
+        let mut kb = Kb::new("vector_scalar");
+        let x = kb.buf("x", elem);
+        let out = kb.buf_mut("out", elem);
+        let flags = kb.buf_mut("flags", Elem::U32);
+        let s = kb.scalar("s", elem);
+        let v = kb.local("v", Ty::vector(elem, 4));
+        let at = |k: u32| add(mul(gid(), u32c(6)), u32c(k));
+        let mut body = vec![let_(v, kb.load(x, gid(), 4))];
+        let ops = [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div];
+        for (k, op) in ops.into_iter().enumerate() {
+            body.push(store(out, at(k as u32), bin(op, kb.get(v), s.clone())));
+        }
+        // A comparison with a scalar, stored as four 0/1 lanes.
+        let below = bin(BinaryOp::Lt, kb.get(v), s.clone());
+        body.push(store(flags, gid(), cast(below, Elem::U32)));
+        let k = kb.finish(body);
+        let xs: Vec<f32> = (0..32).map(|i| i as f32 * 0.75 - 9.0).collect();
+        let (xbuf, sval) = match elem {
+            Elem::I32 => (
+                i32s(&xs.iter().map(|&v| v as i32).collect::<Vec<_>>()),
+                Scalar::I32(-3),
+            ),
+            Elem::U32 => (
+                u32s(&xs.iter().map(|&v| v.abs() as u32).collect::<Vec<_>>()),
+                Scalar::U32(5),
+            ),
+            Elem::BF16 => (
+                Arg::Buf(HostBuffer::BF16(
+                    xs.iter().map(|&v| half::bf16::from_f32(v)).collect(),
+                )),
+                Scalar::BF16(half::bf16::from_f32(1.5)),
+            ),
+            _ => (f32s(&xs), Scalar::F32(1.5)),
+        };
+        let zeros = match elem {
+            Elem::I32 => i32s(&[0; 8 * 6 * 4]),
+            Elem::U32 => u32s(&[0; 8 * 6 * 4]),
+            Elem::BF16 => Arg::Buf(HostBuffer::BF16(vec![half::bf16::ZERO; 8 * 6 * 4])),
+            _ => f32s(&[0.0; 8 * 6 * 4]),
+        };
+        check(
+            &k,
+            Grid::linear(2, 4),
+            &[xbuf, zeros, u32s(&[0; 32]), Arg::Scalar(sval)],
+        );
+    }
+}
