@@ -2,8 +2,9 @@
 //! with their achieved GFLOP/s. For finding what to speed up (the benchmark is
 //! `benches/gpt_train.rs`).
 //!
-//! `cargo run --release -p vibee-runtime --example gpt_profile -- [layers dim heads block batch threads]`
-//! (default: the anchor's small shape on 1 thread: `4 128 4 128 16 1`).
+//! `cargo run --release -p vibee-runtime --example gpt_profile -- [layers dim heads block batch threads [fuse]]`
+//! (default: the anchor's small shape on 1 thread, unfused: `4 128 4 128 16 1 0`); `fuse`
+//! 1 runs the program with elementwise fusion on (`CpuGpt::set_fusion`).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -24,10 +25,15 @@ fn main() -> Result<()> {
                 .map_err(|e| format!("argument {a:?}: {e}"))
         })
         .collect::<std::result::Result<_, _>>()?;
-    let [layers, dim, heads, block, batch, threads] = match args.as_slice() {
-        [] => [4, 128, 4, 128, 16, 1],
-        &[a, b, c, d, e, f] => [a, b, c, d, e, f],
-        _ => return Err("expected six numbers: layers dim heads block batch threads".into()),
+    let [layers, dim, heads, block, batch, threads, fuse] = match args.as_slice() {
+        [] => [4, 128, 4, 128, 16, 1, 0],
+        &[a, b, c, d, e, f] => [a, b, c, d, e, f, 0],
+        &[a, b, c, d, e, f, g] => [a, b, c, d, e, f, g],
+        _ => {
+            return Err(
+                "expected six or seven numbers: layers dim heads block batch threads [fuse]".into(),
+            );
+        }
     };
     let cfg = GptConfig {
         vocab_size: 256,
@@ -38,6 +44,7 @@ fn main() -> Result<()> {
         rope_theta: None,
     };
     let mut model = CpuGpt::new(cfg, 0, threads)?;
+    model.set_fusion(fuse != 0);
     let (b, t) = (batch, block);
     let tokens: Vec<u32> = (0..b * t).map(|i| (i * 7 % 256) as u32).collect();
     let targets: Vec<u32> = (0..b * t).map(|i| (i * 13 % 256) as u32).collect();

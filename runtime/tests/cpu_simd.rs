@@ -210,3 +210,153 @@ fn a_position_reassigned_in_a_loop_keeps_its_bounds_checks() {
     let want: Vec<u32> = (0..20).map(|j| if j >= 15 { 9 } else { 0 }).collect();
     assert_eq!(as_u32(&out[0]), want);
 }
+
+/// The fused kernels' layout: `x` walks a row in groups, the group's `y` picks the row, `i =
+/// y·width + x`, and a guard `x < width` holds in all four lanes, in some or in none.
+fn row_layout() -> Kernel {
+    let mut kb = Kb::new("row_layout");
+    let a = kb.buf("a", Elem::F32);
+    let bias = kb.buf("bias", Elem::F32);
+    let out = kb.buf_mut("out", Elem::F32);
+    let code = kb.buf_mut("code", Elem::U32);
+    let width = kb.scalar("width", Elem::U32);
+    let x = kb.local("x", Ty::U32);
+    let i = kb.local("i", Ty::U32);
+    let v = kb.local("v", Ty::F32);
+    let first = mul(
+        builtin(Builtin::GroupPos(Some(Axis::X))),
+        builtin(Builtin::GroupSize(Some(Axis::X))),
+    );
+    let row = mul(builtin(Builtin::GroupPos(Some(Axis::Y))), width.clone());
+    let body = vec![
+        let_(x, add(first, builtin(Builtin::UnitPos(None)))),
+        let_(i, add(row, kb.get(x))),
+        if_(
+            lt(kb.get(x), width),
+            vec![
+                let_(
+                    v,
+                    add(kb.load(a, kb.get(i), 1), kb.load(bias, kb.get(x), 1)),
+                ),
+                // A clamp as the fused `tanh` writes it, and a negation.
+                assign(
+                    v,
+                    select(
+                        bin(BinaryOp::Lt, kb.get(v), f32c(-1.5)),
+                        f32c(-1.5),
+                        un(UnaryOp::Neg, kb.get(v)),
+                    ),
+                ),
+                store(out, kb.get(i), kb.get(v)),
+                store(
+                    code,
+                    kb.get(i),
+                    cast(cast(mul(kb.get(v), f32c(3.0)), Elem::I32), Elem::U32),
+                ),
+            ],
+            vec![],
+        ),
+    ];
+    kb.finish(body)
+}
+
+#[test]
+fn row_layout_kernels_agree_in_both_shapes_for_whole_partial_and_empty_lanes() {
+    let k = row_layout();
+    let rows = 3;
+    for (width, group) in [(16u32, 8u32), (10, 8), (10, 4), (6, 12), (10, 5)] {
+        let n = rows * width as usize;
+        let a: Vec<f32> = (0..n).map(|j| (j as f32 - 11.0) * 0.31).collect();
+        let bias: Vec<f32> = (0..width).map(|j| j as f32 * -0.2).collect();
+        let grid = Grid {
+            groups: [width.div_ceil(group), rows as u32, 1],
+            group_size: [group, 1, 1],
+        };
+        // The outputs one element short: the last unit's stores fall outside.
+        let args = [
+            f32s(&a),
+            f32s(&bias),
+            f32s(&vec![9.0; n - 1]),
+            u32s(&vec![7; n - 1]),
+            Arg::Scalar(Scalar::U32(width)),
+        ];
+        check(&k, grid, &args);
+    }
+}
+
+#[test]
+fn a_position_defined_after_some_lanes_returned_still_indexes_every_lane() {
+    // Lane 0 of each four returns first; the later `let` of the position is blended under
+    // the lanes left, and their accesses must still use their own positions.
+    let mut kb = Kb::new("late_position");
+    let x = kb.buf("x", Elem::F32);
+    let y = kb.buf_mut("y", Elem::F32);
+    let i = kb.local("i", Ty::U32);
+    let body = vec![
+        if_(
+            bin(BinaryOp::Eq, bin(BinaryOp::Rem, gid(), u32c(4)), u32c(0)),
+            vec![ret()],
+            vec![],
+        ),
+        let_(i, gid()),
+        store(y, kb.get(i), add(kb.load(x, kb.get(i), 1), f32c(1.0))),
+    ];
+    let k = kb.finish(body);
+    let xs: Vec<f32> = (0..64).map(|v| v as f32).collect();
+    let out = check(&k, Grid::linear(4, 16), &[f32s(&xs), f32s(&[0.0; 64])]);
+    let want: Vec<f32> = (0..64)
+        .map(|j| if j % 4 == 0 { 0.0 } else { j as f32 + 1.0 })
+        .collect();
+    assert_eq!(as_f32(&out[1]), want);
+}
+
+#[test]
+fn a_scalar_operand_of_a_vector_operation_is_broadcast_to_every_lane() {
+    for elem in [Elem::F32, Elem::I32, Elem::U32, Elem::BF16] {
+        let mut kb = Kb::new("vector_scalar");
+        let x = kb.buf("x", elem);
+        let out = kb.buf_mut("out", elem);
+        let flags = kb.buf_mut("flags", Elem::U32);
+        let s = kb.scalar("s", elem);
+        let v = kb.local("v", Ty::vector(elem, 4));
+        let at = |k: u32| add(mul(gid(), u32c(6)), u32c(k));
+        let mut body = vec![let_(v, kb.load(x, gid(), 4))];
+        let ops = [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div];
+        for (k, op) in ops.into_iter().enumerate() {
+            body.push(store(out, at(k as u32), bin(op, kb.get(v), s.clone())));
+        }
+        // A comparison with a scalar, stored as four 0/1 lanes.
+        let below = bin(BinaryOp::Lt, kb.get(v), s.clone());
+        body.push(store(flags, gid(), cast(below, Elem::U32)));
+        let k = kb.finish(body);
+        let xs: Vec<f32> = (0..32).map(|i| i as f32 * 0.75 - 9.0).collect();
+        let (xbuf, sval) = match elem {
+            Elem::I32 => (
+                i32s(&xs.iter().map(|&v| v as i32).collect::<Vec<_>>()),
+                Scalar::I32(-3),
+            ),
+            Elem::U32 => (
+                u32s(&xs.iter().map(|&v| v.abs() as u32).collect::<Vec<_>>()),
+                Scalar::U32(5),
+            ),
+            Elem::BF16 => (
+                Arg::Buf(HostBuffer::BF16(
+                    xs.iter().map(|&v| half::bf16::from_f32(v)).collect(),
+                )),
+                Scalar::BF16(half::bf16::from_f32(1.5)),
+            ),
+            _ => (f32s(&xs), Scalar::F32(1.5)),
+        };
+        let zeros = match elem {
+            Elem::I32 => i32s(&[0; 8 * 6 * 4]),
+            Elem::U32 => u32s(&[0; 8 * 6 * 4]),
+            Elem::BF16 => Arg::Buf(HostBuffer::BF16(vec![half::bf16::ZERO; 8 * 6 * 4])),
+            _ => f32s(&[0.0; 8 * 6 * 4]),
+        };
+        check(
+            &k,
+            Grid::linear(2, 4),
+            &[xbuf, zeros, u32s(&[0; 32]), Arg::Scalar(sval)],
+        );
+    }
+}

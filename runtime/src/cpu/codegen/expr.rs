@@ -247,12 +247,24 @@ impl Lower<'_, '_> {
                 b.ty.elem.rust_name()
             ));
         }
-        let (av, bv) = (self.expr(a)?, self.expr(b)?);
-        if let Some(v) = self.native_vector_binary(op, a.ty, av, b.ty, bv) {
+        let (mut av, mut bv) = (self.expr(a)?, self.expr(b)?);
+        let (mut at, mut bt) = (a.ty, b.ty);
+        // A scalar operand of a 4-lane operation is broadcast lane by lane; splatting it
+        // first lets the whole-vector instruction apply (`x * a` with a scalar `a`).
+        if out.lanes == 4 && at.lanes != bt.lanes {
+            if at.lanes == 1 {
+                at = Ty::vector(at.elem, 4);
+                av = self.splat(av, at);
+            } else {
+                bt = Ty::vector(bt.elem, 4);
+                bv = self.splat(bv, bt);
+            }
+        }
+        if let Some(v) = self.native_vector_binary(op, at, av, bt, bv) {
             return Ok(v);
         }
         let elem = a.ty.elem;
-        self.lanewise(out, &[(av, a.ty), (bv, b.ty)], |l, x| {
+        self.lanewise(out, &[(av, at), (bv, bt)], |l, x| {
             l.binary_lane(op, elem, x[0], x[1])
         })
     }

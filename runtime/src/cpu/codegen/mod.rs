@@ -6,8 +6,8 @@
 //! statements and control flow, [`loops`] the `for` loops (versioned on their bounds),
 //! [`expr`] the expressions, [`ops`] the scalar semantics of every operator, [`memory`] the
 //! bounds-checked loads, stores and atomics, and [`simd`] the variant that runs four units
-//! per iteration in vector lanes, with [`analysis`] the static facts it and the per-group
-//! and per-loop bounds versioning use. Every local is a `cranelift_frontend::Variable`, so
+//! per iteration in vector lanes (its accesses in [`simd_memory`]), with [`analysis`] the
+//! static facts it and the per-group and per-loop bounds versioning use. Every local is a `cranelift_frontend::Variable`, so
 //! values stay in SSA registers.
 
 mod analysis;
@@ -17,6 +17,7 @@ mod loops;
 mod memory;
 mod ops;
 mod simd;
+mod simd_memory;
 mod skeleton;
 mod stmt;
 

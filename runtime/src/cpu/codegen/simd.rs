@@ -1,37 +1,40 @@
-//! Four units per iteration (and the group-level bounds facts both shapes use): a barrier-free kernel without loops is compiled a second time
-//! with every scalar widened to a 4-lane vector, lane `k` holding unit `u + k`. Control flow
-//! becomes masks: an `if` runs its branches under the lanes whose condition holds (and skips
-//! a branch no lane takes), assignments blend under the mask, a `return` clears lanes from
-//! the mask, and memory accesses take one vector load or store when the four indices are
-//! consecutive, in bounds and (for stores) all lanes are active, and go lane by lane,
-//! bounds-checked, otherwise. The driver uses this variant when the group size is a
-//! multiple of 4; every value is computed exactly as the one-unit version computes it.
+//! Four units per iteration (and the group-level bounds facts both shapes use): a
+//! barrier-free kernel without loops is compiled a second time with every scalar widened to
+//! a 4-lane vector, lane `k` holding unit `u + k`. Control flow becomes masks: an `if` runs
+//! its branches under the lanes whose condition holds (and skips a branch no lane takes),
+//! assignments blend under the mask, a `return` clears lanes from the mask. An `if` reached
+//! with every lane active also gets an unmasked copy of its then-branch, taken when the
+//! condition holds in all four lanes (a bounds guard almost always does), so the common
+//! case has no blends. Memory accesses ([`super::simd_memory`]) take one vector load or
+//! store when the four indices are consecutive, in bounds and (for stores) all lanes are
+//! active, and go lane by lane, bounds-checked, otherwise. The driver uses this variant
+//! when the group size is a multiple of 4; every value is computed exactly as the one-unit
+//! version computes it.
 
-use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{ConstantData, Endianness, InstBuilder, MemFlagsData, Value, types};
 use cranelift_frontend::Variable;
 use vibee_dsl::kernel::{
-    BinaryOp, BufRef, Builtin, Elem, Expr, ExprKind, MathFn, Stmt, StmtKind, Ty, VarId,
+    BinaryOp, BufRef, Builtin, Elem, Expr, ExprKind, MathFn, Stmt, StmtKind, Ty, UnaryOp, VarId,
 };
 
-use super::analysis::{
-    consecutive, consecutive_locals, for_each_expr, gid_locals, has_return, is_global_pos,
-};
+use super::analysis::{consecutive_locals, for_each_expr, gid_locals, has_return, is_global_pos};
 use super::{Lower, clif_ty};
 
 /// The masks of the statement being lowered.
 #[derive(Debug, Default)]
 pub(super) struct SimdState {
     /// Lanes that have not returned (i32x4 of 0/1); `None` when the kernel never returns.
-    alive: Option<Variable>,
+    pub(super) alive: Option<Variable>,
     /// The conjunction of the enclosing `if` conditions (i32x4 of 0/1), innermost last.
-    conds: Vec<Value>,
+    pub(super) conds: Vec<Value>,
     /// Locals whose four lanes always hold consecutive integers (one top-level `let` of a
     /// consecutive value), so accesses through them need no run-time consecutiveness test.
-    consecutive: Vec<VarId>,
+    pub(super) consecutive: Vec<VarId>,
     /// Buffers known to hold every global position of the current group (see
     /// `group_inside`): accesses at the global position need no bounds check.
-    in_bounds: Vec<(BufRef, u8)>,
+    pub(super) in_bounds: Vec<(BufRef, u8)>,
+    /// Lane 0 of each consecutive local as a scalar, so an address costs no vector work.
+    pub(super) lane0: Vec<(VarId, Variable)>,
 }
 
 /// The type of a value when four units run at once.
@@ -99,6 +102,7 @@ impl Lower<'_, '_> {
         self.simd.conds.clear();
         self.simd.alive = None;
         self.simd.consecutive = consecutive_locals(body);
+        self.simd.lane0.clear();
         if has_return(body) {
             let alive = self.b.declare_var(types::I32X4);
             let ones = self.lanes_u32([1; 4]);
@@ -112,14 +116,14 @@ impl Lower<'_, '_> {
     }
 
     /// An `i32x4` constant.
-    fn lanes_u32(&mut self, lanes: [u32; 4]) -> Value {
+    pub(super) fn lanes_u32(&mut self, lanes: [u32; 4]) -> Value {
         let bytes: Vec<u8> = lanes.iter().flat_map(|v| v.to_le_bytes()).collect();
         let c = self.b.func.dfg.constants.insert(ConstantData::from(bytes));
         self.b.ins().vconst(types::I32X4, c)
     }
 
     /// Lanes that execute the current statement, or `None` for all four.
-    fn mask(&mut self) -> Option<Value> {
+    pub(super) fn mask(&mut self) -> Option<Value> {
         let alive = self.simd.alive.map(|v| self.b.use_var(v));
         match (alive, self.simd.conds.last().copied()) {
             (None, c) => c,
@@ -131,6 +135,11 @@ impl Lower<'_, '_> {
     /// `new` in the lanes of `mask` (0/1), `old` elsewhere.
     fn blend(&mut self, mask: Value, new: Value, old: Value) -> Value {
         let full = self.b.ins().ineg(mask);
+        self.blend_full(full, new, old)
+    }
+
+    /// `new` in the lanes where `full` is all ones, `old` where it is all zeros.
+    fn blend_full(&mut self, full: Value, new: Value, old: Value) -> Value {
         let full = if self.ty_of(new) == types::F32X4 {
             let flags = MemFlagsData::new().with_endianness(Endianness::Little);
             self.b.ins().bitcast(types::F32X4, flags, full)
@@ -151,6 +160,13 @@ impl Lower<'_, '_> {
                 let v = self.simd_expr(init)?;
                 if clif_ty(widen(local.ty))? != self.ty_of(v) {
                     return Err(format!("local `{}` assigned another type", local.name));
+                }
+                if self.simd.consecutive.contains(var)
+                    && let Some(first) = self.lane0(init)?
+                {
+                    let shadow = self.b.declare_var(types::I32);
+                    self.b.def_var(shadow, first);
+                    self.simd.lane0.push((*var, shadow));
                 }
                 let target = self.locals[var.0 as usize];
                 let v = match self.mask() {
@@ -189,6 +205,21 @@ impl Lower<'_, '_> {
     }
 
     /// A condition per lane as `i32x4` of 0/1.
+    /// A condition per lane as an `i32x4` of all-ones or zeros, for `bitselect`: the
+    /// comparison's own mask when the condition is one of `f32` or 32-bit integers.
+    fn simd_full_mask(&mut self, cond: &Expr) -> Result<Value, String> {
+        if let ExprKind::Binary(op, a, b) = &cond.kind
+            && op.is_comparison()
+            && matches!(a.ty.elem, Elem::F32 | Elem::I32 | Elem::U32)
+            && a.ty.elem == b.ty.elem
+        {
+            let (av, bv) = (self.simd_expr(a)?, self.simd_expr(b)?);
+            return Ok(self.compare(*op, a.ty.elem, av, bv));
+        }
+        let c = self.simd_condition(cond)?;
+        Ok(self.b.ins().ineg(c))
+    }
+
     fn simd_condition(&mut self, cond: &Expr) -> Result<Value, String> {
         let c = self.simd_expr(cond)?;
         if cond.ty.elem == Elem::Bool {
@@ -208,7 +239,36 @@ impl Lower<'_, '_> {
         {
             return then.iter().try_for_each(|s| self.simd_stmt(s));
         }
-        let c = self.simd_condition(cond)?;
+        // The comparison's whole-lane mask decides "all lanes" directly; the masks of the
+        // masked path hold 0/1 lanes.
+        let full = self.simd_full_mask(cond)?;
+        let ones = self.lanes_u32([1; 4]);
+        let c = self.b.ins().band(full, ones);
+        if !then.is_empty() && self.mask().is_none() {
+            // Unmasked so far: when the condition holds in all four lanes (the usual case of
+            // a bounds guard) the then-branch runs as plain vector code, with no blends and
+            // whole-vector stores; the masked version below only runs for mixed lanes.
+            let [uniform, mixed, done] = [(); 3].map(|()| self.b.create_block());
+            let all = self.b.ins().vall_true(full);
+            self.b.ins().brif(all, uniform, &[], mixed, &[]);
+            self.b.switch_to_block(uniform);
+            then.iter().try_for_each(|s| self.simd_stmt(s))?;
+            self.b.ins().jump(done, &[]);
+            let first_cold = self.b.func.dfg.num_blocks();
+            self.b.switch_to_block(mixed);
+            self.masked_if(c, then, other)?;
+            self.b.ins().jump(done, &[]);
+            self.b.set_cold_block(mixed);
+            self.cold_since(first_cold);
+            self.b.switch_to_block(done);
+            return Ok(());
+        }
+        self.masked_if(c, then, other)
+    }
+
+    /// Both branches of an `if` on lane condition `c`, each under its mask (and skipped when
+    /// no lane takes it).
+    fn masked_if(&mut self, c: Value, then: &[Stmt], other: &[Stmt]) -> Result<(), String> {
         let outer = self.simd.conds.last().copied();
         let then_c = match outer {
             Some(o) => self.b.ins().band(o, c),
@@ -239,7 +299,7 @@ impl Lower<'_, '_> {
     }
 
     /// Lowers `e` for four units; the result has the register type of `widen(e.ty)`.
-    fn simd_expr(&mut self, e: &Expr) -> Result<Value, String> {
+    pub(super) fn simd_expr(&mut self, e: &Expr) -> Result<Value, String> {
         let w = widen(e.ty);
         let v = self.simd_expr_kind(e, w)?;
         if self.ty_of(v) != clif_ty(w)? {
@@ -272,12 +332,21 @@ impl Lower<'_, '_> {
             ExprKind::Unary(op, a) => {
                 let v = self.simd_expr(a)?;
                 let elem = a.ty.elem;
+                match (op, elem) {
+                    (UnaryOp::Neg, Elem::F32) => return Ok(self.b.ins().fneg(v)),
+                    (UnaryOp::Neg, Elem::I32 | Elem::U32) => return Ok(self.b.ins().ineg(v)),
+                    _ => {}
+                }
                 self.lanewise(w, &[(v, widen(a.ty))], |l, x| l.unary_lane(*op, elem, x[0]))
             }
             ExprKind::Binary(op, a, b) => self.simd_binary(*op, w, a, b),
             ExprKind::Cast(a) => {
                 let v = self.simd_expr(a)?;
                 let (from, to) = (a.ty.elem, e.ty.elem);
+                // Same register bits: a no-op cast, or between `i32` and `u32`.
+                if from == to || (from.is_int() && to.is_int()) {
+                    return Ok(v);
+                }
                 self.lanewise(w, &[(v, widen(a.ty))], |l, x| l.cast_lane(x[0], from, to))
             }
             ExprKind::Math(f, args) => self.simd_math(*f, w, args),
@@ -292,11 +361,11 @@ impl Lower<'_, '_> {
                 then_value,
                 else_value,
             } => {
-                let c = self.simd_condition(cond)?;
+                // One `bitselect` under the condition's whole-lane mask.
+                let c = self.simd_full_mask(cond)?;
                 let t = self.simd_expr(then_value)?;
                 let f = self.simd_expr(else_value)?;
-                let args = [(c, widen(Ty::BOOL)), (t, w), (f, w)];
-                self.lanewise(w, &args, |l, x| Ok(l.b.ins().select(x[0], x[1], x[2])))
+                Ok(self.blend_full(c, t, f))
             }
             _ => Err("expression not supported four units at a time".into()),
         }
@@ -353,142 +422,5 @@ impl Lower<'_, '_> {
         }
         let elem = w.elem;
         self.lanewise(w, &vals, |l, x| l.math_lane(f, elem, x))
-    }
-
-    /// Whether the four indices are `i0, i0+1, i0+2, i0+3` and all inside `len`; returns
-    /// that test and `i0` as a 64-bit element index.
-    fn consecutive_inside(
-        &mut self,
-        index: &Expr,
-        idx: Value,
-        len: Value,
-    ) -> Result<(Value, Value), String> {
-        let index_ty = index.ty;
-        let i0 = self.b.ins().extractlane(idx, 0);
-        let first = self.index64(i0, index_ty)?;
-        let consecutive = if consecutive(index, &self.simd.consecutive) {
-            self.b.ins().iconst(types::I8, 1)
-        } else {
-            let base = self.b.ins().splat(types::I32X4, i0);
-            let iota = self.lanes_u32([0, 1, 2, 3]);
-            let expect = self.b.ins().iadd(base, iota);
-            let same = self.b.ins().icmp(IntCC::Equal, idx, expect);
-            self.b.ins().vall_true(same)
-        };
-        // `first + 3 < len`, with `first` small enough that the lanes did not wrap (a
-        // negative i32 index is huge here and fails too).
-        let limit = if index_ty.elem == Elem::I32 {
-            i64::from(i32::MAX) - 3
-        } else {
-            i64::from(u32::MAX) - 3
-        };
-        let no_wrap = self
-            .b
-            .ins()
-            .icmp_imm_u(IntCC::UnsignedLessThan, first, limit);
-        let last = self.b.ins().iadd_imm_u(first, 3);
-        let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, last, len);
-        let ok = self.b.ins().band(consecutive, no_wrap);
-        Ok((self.b.ins().band(ok, inside), first))
-    }
-
-    fn simd_load(&mut self, buf: BufRef, index: &Expr, ty: Ty) -> Result<Value, String> {
-        let view = self.view(buf)?;
-        if view.elem != ty.elem {
-            return Err(format!(
-                "a {:?} load from a buffer of {:?}",
-                ty.elem, view.elem
-            ));
-        }
-        let idx = self.simd_expr(index)?;
-        let w = widen(ty);
-        if matches!(ty.elem, Elem::F32 | Elem::I32 | Elem::U32) && self.known_inside(buf, index, 1)
-        {
-            let i0 = self.b.ins().extractlane(idx, 0);
-            let first = self.index64(i0, index.ty)?;
-            let addr = self.address(view, first);
-            let flags = MemFlagsData::new().with_notrap();
-            return Ok(self.b.ins().load(clif_ty(w)?, flags, addr, 0));
-        }
-        let result = self.b.declare_var(clif_ty(w)?);
-        let [whole, lanes, merge] = [(); 3].map(|()| self.b.create_block());
-        if matches!(ty.elem, Elem::F32 | Elem::I32 | Elem::U32) {
-            let (ok, first) = self.consecutive_inside(index, idx, view.len)?;
-            self.b.ins().brif(ok, whole, &[], lanes, &[]);
-            self.b.switch_to_block(whole);
-            let addr = self.address(view, first);
-            let flags = MemFlagsData::new().with_notrap();
-            let v = self.b.ins().load(clif_ty(w)?, flags, addr, 0);
-            self.b.def_var(result, v);
-            self.b.ins().jump(merge, &[]);
-        } else {
-            self.b.ins().jump(lanes, &[]);
-        }
-        self.b.switch_to_block(lanes);
-        let mut vals = Vec::with_capacity(4);
-        for k in 0..4u8 {
-            let ik = self.b.ins().extractlane(idx, k);
-            let i = self.index64(ik, index.ty)?;
-            vals.push(self.load_lane(view, i)?);
-        }
-        let v = self.join(ty.elem, &vals);
-        self.b.def_var(result, v);
-        self.b.ins().jump(merge, &[]);
-        self.b.switch_to_block(merge);
-        Ok(self.b.use_var(result))
-    }
-
-    fn simd_store(&mut self, buf: BufRef, index: &Expr, value: &Expr) -> Result<(), String> {
-        let view = self.writable(buf, value.ty)?;
-        let idx = self.simd_expr(index)?;
-        let v = self.simd_expr(value)?;
-        let mask = self.mask();
-        let [whole, lanes, merge] = [(); 3].map(|()| self.b.create_block());
-        let wide = matches!(value.ty.elem, Elem::F32 | Elem::I32 | Elem::U32);
-        if wide && mask.is_none() && self.known_inside(buf, index, 1) {
-            let i0 = self.b.ins().extractlane(idx, 0);
-            let first = self.index64(i0, index.ty)?;
-            let addr = self.address(view, first);
-            self.b
-                .ins()
-                .store(MemFlagsData::new().with_notrap(), v, addr, 0);
-            return Ok(());
-        }
-        if wide {
-            let (mut ok, first) = self.consecutive_inside(index, idx, view.len)?;
-            if let Some(m) = mask {
-                let all = self.b.ins().vall_true(m);
-                ok = self.b.ins().band(ok, all);
-            }
-            self.b.ins().brif(ok, whole, &[], lanes, &[]);
-            self.b.switch_to_block(whole);
-            let addr = self.address(view, first);
-            self.b
-                .ins()
-                .store(MemFlagsData::new().with_notrap(), v, addr, 0);
-            self.b.ins().jump(merge, &[]);
-        } else {
-            self.b.ins().jump(lanes, &[]);
-        }
-        self.b.switch_to_block(lanes);
-        let vals = self.split(v, widen(value.ty));
-        for (k, lane) in vals.into_iter().enumerate() {
-            let ik = self.b.ins().extractlane(idx, k as u8);
-            let i = self.index64(ik, index.ty)?;
-            let Some(m) = mask else {
-                self.store_lane(view, i, lane, false)?;
-                continue;
-            };
-            let [write, next] = [(); 2].map(|()| self.b.create_block());
-            let on = self.b.ins().extractlane(m, k as u8);
-            self.b.ins().brif(on, write, &[], next, &[]);
-            self.b.switch_to_block(write);
-            self.store_lane(view, i, lane, false)?;
-            self.b.ins().jump(next, &[]);
-            self.b.switch_to_block(next);
-        }
-        self.b.ins().jump(merge, &[]);
-        self.b.switch_to_block(merge);
-        Ok(())
     }
 }

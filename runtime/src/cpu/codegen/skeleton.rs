@@ -75,31 +75,86 @@ impl Lower<'_, '_> {
         unit_body: Block,
         after: Block,
     ) -> Result<(), String> {
+        // Unrolled: the four-units body, and a loop-free one-unit body that reads no
+        // per-axis unit position (whose next unit is one add).
+        let axes = uses_axes(&self.kernel.body, false);
+        if simd || (!axes && !super::has_loops(&self.kernel.body)) {
+            return self.unrolled_unit_loops(pos, simd, unit_body, after);
+        }
         let unit_next = self.b.create_block();
         self.b.switch_to_block(unit_body);
         self.unit_exit = Some(unit_next);
         let kernel = self.kernel;
-        if simd {
-            self.simd_body(&kernel.body)?;
-        } else {
-            self.block(&kernel.body)?;
-        }
+        self.block(&kernel.body)?;
         self.b.ins().jump(unit_next, &[]);
 
         self.b.switch_to_block(unit_next);
-        let ul = if simd {
-            let ul = self.b.use_var(pos.unit_linear);
-            let next = self.b.ins().iadd_imm_u(ul, 4);
-            self.b.def_var(pos.unit_linear, next);
-            next
-        } else {
-            self.next_unit(pos, uses_axes(&self.kernel.body, false))
-        };
+        let ul = self.next_unit(pos, axes);
         let more = self
             .b
             .ins()
             .icmp(IntCC::UnsignedLessThan, ul, pos.units_per_group);
         self.b.ins().brif(more, unit_body, &[], after, &[]);
+        Ok(())
+    }
+
+    /// The loops over a group's units, from the empty block `entry` to `after`, with the
+    /// body copied per iteration (two copies of the four-units body, four of the one-unit
+    /// body) when the group size is a multiple of the units they cover: less counting and
+    /// branching per unit, and the copies' independent work can overlap. A group of
+    /// another size runs one copy per iteration.
+    fn unrolled_unit_loops(
+        &mut self,
+        pos: &Positions,
+        simd: bool,
+        entry: Block,
+        after: Block,
+    ) -> Result<(), String> {
+        let (lanes, copies) = if simd { (4, 2) } else { (1, 4) };
+        let [unrolled, single] = [(); 2].map(|()| self.b.create_block());
+        self.b.switch_to_block(entry);
+        let rest = self
+            .b
+            .ins()
+            .band_imm_u(pos.units_per_group, i64::from(lanes * copies - 1));
+        self.b.ins().brif(rest, single, &[], unrolled, &[]);
+        self.copied_unit_loop(pos, simd, copies, unrolled, after)?;
+        self.copied_unit_loop(pos, simd, 1, single, after)
+    }
+
+    /// A loop running `copies` copies of the body per iteration, from the empty block
+    /// `head` to `after`; each copy covers one unit, or four with `simd`.
+    fn copied_unit_loop(
+        &mut self,
+        pos: &Positions,
+        simd: bool,
+        copies: u32,
+        head: Block,
+        after: Block,
+    ) -> Result<(), String> {
+        self.b.switch_to_block(head);
+        let kernel = self.kernel;
+        let step = if simd { 4 } else { 1 };
+        let mut ul = self.b.use_var(pos.unit_linear);
+        for _ in 0..copies {
+            let next = self.b.create_block();
+            self.unit_exit = Some(next);
+            if simd {
+                self.simd_body(&kernel.body)?;
+            } else {
+                self.block(&kernel.body)?;
+            }
+            self.b.ins().jump(next, &[]);
+            self.b.switch_to_block(next);
+            let at = self.b.use_var(pos.unit_linear);
+            ul = self.b.ins().iadd_imm_u(at, step);
+            self.b.def_var(pos.unit_linear, ul);
+        }
+        let more = self
+            .b
+            .ins()
+            .icmp(IntCC::UnsignedLessThan, ul, pos.units_per_group);
+        self.b.ins().brif(more, head, &[], after, &[]);
         Ok(())
     }
 
