@@ -12,7 +12,7 @@ use vibee_dsl::graph::{Graph, Node, Op};
 use vibee_runtime::nn::{CpuGpt, GptConfig};
 use vibee_runtime::train::model::Trainable;
 
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 const STEPS: usize = 5;
 
