@@ -184,6 +184,35 @@ fn reductions_and_movement() {
     });
 }
 
+/// Shapes past the executor's task and lane sizes: several tasks per op, rows longer than
+/// a lane block with a tail, permutes whose axes merge, a strided innermost axis and
+/// size-1 axes, column sums split into groups.
+#[test]
+fn large_reductions_and_movement() {
+    for axes in [&[0, 1][..], &[1], &[2]] {
+        check(&[&[40, 50, 21]], &[], |g, x, _| {
+            g.sum(x[0], axes, false).unwrap()
+        });
+        check(&[&[40, 50, 21]], &[], |g, x, _| {
+            g.max(x[0], axes, false).unwrap()
+        });
+    }
+    for perm in [&[2, 0, 3, 1, 4][..], &[0, 1, 3, 2, 4], &[4, 3, 2, 1, 0]] {
+        check(&[&[6, 37, 3, 1, 33]], &[], |g, x, _| {
+            g.permute(x[0], perm).unwrap()
+        });
+    }
+    check(&[&[3, 700, 13]], &[], |g, x, _| {
+        g.slice(x[0], 1, 5, 650).unwrap()
+    });
+    check(&[&[3, 700, 13]], &[], |g, x, _| {
+        g.pad(x[0], 1, 7, 2).unwrap()
+    });
+    check(&[&[600, 20], &[600, 11]], &[], |g, x, _| {
+        g.concat(&[x[0], x[1]], 1).unwrap()
+    });
+}
+
 #[test]
 fn row_ops() {
     check(&[&[6, 9]], &[], |g, x, _| g.softmax(x[0]).unwrap());
@@ -203,6 +232,60 @@ fn row_ops() {
     check(&[&[2, 3, 7, 8]], &[], |g, x, _| {
         g.rope(x[0], 10_000.0).unwrap()
     });
+}
+
+/// Rows longer than a lane block and more rows than a task; causal attention longer than
+/// a block of its triangular products (and not a multiple of one).
+#[test]
+fn large_row_ops_and_causal_attention() {
+    check(&[&[90, 130]], &[], |g, x, _| g.softmax(x[0]).unwrap());
+    check(&[&[90, 130]], &[], |g, x, _| g.log_softmax(x[0]).unwrap());
+    check(&[&[90, 130], &[130], &[130]], &[], |g, x, _| {
+        g.layer_norm(x[0], Some(x[1]), Some(x[2]), 1e-5).unwrap()
+    });
+    check(&[&[90, 130]], &[], |g, x, _| {
+        g.rms_norm(x[0], None, 1e-6).unwrap()
+    });
+    check(&[&[4, 4, 45, 45]], &[], |g, x, _| {
+        g.causal_softmax(x[0], 0.3).unwrap()
+    });
+    let qkv: &[usize] = &[2, 3, 37, 8];
+    check(&[qkv, qkv, qkv], &[], |g, x, _| {
+        g.causal_attention(x[0], x[1], x[2]).unwrap()
+    });
+}
+
+fn bind(values: &[Vec<f32>]) -> Vec<Feed<'_>> {
+    values.iter().map(|x| Feed::F32(x)).collect()
+}
+
+/// Causal attention's products leave entries nobody reads as they were: a run after a run
+/// on other inputs gives exactly what a fresh program gives.
+#[test]
+fn causal_products_do_not_depend_on_earlier_runs() {
+    let mut g = Graph::new();
+    let s: &[usize] = &[2, 2, 40, 8];
+    let q = g.input("q", s, DType::F32, InputRole::Param).unwrap();
+    let k = g.input("k", s, DType::F32, InputRole::Param).unwrap();
+    let v = g.input("v", s, DType::F32, InputRole::Param).unwrap();
+    let o = g.causal_attention(q, k, v).unwrap();
+    let sq = g.mul(o, o).unwrap();
+    let loss = g.sum(sq, &[0, 1, 2, 3], false).unwrap();
+    let grads = gradients(&mut g, loss, &[q, k, v]).unwrap();
+    g.outputs = [loss].into_iter().chain(grads).collect();
+    let mut rng = Rng(11);
+    let n = s.iter().product();
+    let first: Vec<Vec<f32>> = (0..3).map(|_| rng.vec(n, -30.0, 30.0)).collect();
+    let second: Vec<Vec<f32>> = (0..3).map(|_| rng.vec(n, -1.0, 1.0)).collect();
+    for threads in [1, 2] {
+        let outputs = |p: &Program| (0..4).map(|i| p.output(i).to_vec()).collect::<Vec<_>>();
+        let mut used = Program::compile(&g, threads).unwrap();
+        used.run(&bind(&first), 0).unwrap();
+        used.run(&bind(&second), 0).unwrap();
+        let mut fresh = Program::compile(&g, threads).unwrap();
+        fresh.run(&bind(&second), 0).unwrap();
+        assert_eq!(outputs(&used), outputs(&fresh), "{threads} threads");
+    }
 }
 
 #[test]

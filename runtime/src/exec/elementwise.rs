@@ -1,21 +1,25 @@
 //! Elementwise ops: rayon over fixed-size chunks (so the split, and hence nothing at all,
 //! depends on scheduling), with fast paths for equal shapes and for a right operand that
-//! repeats along leading axes (a bias).
+//! repeats along leading axes (a bias). The loops run compiled for AVX2 where the CPU has
+//! it ([`wide`]); each element's arithmetic is the same either way (the fused kernels
+//! mirror it bit for bit).
 
 use rayon::prelude::*;
 use vibee_dsl::graph::layout::{broadcast_strides, dropout_keep, offset_of};
 use vibee_dsl::graph::{BinaryOp, DType, UnaryOp};
 
-use super::math::fast_tanh;
+use super::math::{fast_tanh, wide};
 
 /// Elements per parallel task: large enough to amortise scheduling, small enough to split.
 const CHUNK: usize = 1 << 14;
 
+#[inline(always)]
 fn gelu(x: f32) -> f32 {
     const C: f32 = 0.797_884_6; // √(2/π)
     0.5 * x * (1.0 + fast_tanh(C * (x + 0.044_715 * x * x * x)))
 }
 
+#[inline(always)]
 fn gelu_grad(x: f32) -> f32 {
     const C: f32 = 0.797_884_6;
     let t = fast_tanh(C * (x + 0.044_715 * x * x * x));
@@ -26,7 +30,10 @@ fn map(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
     out.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
         .for_each(|(o, x)| {
-            o.iter_mut().zip(x).for_each(|(o, &x)| *o = f(x));
+            wide(
+                #[inline(always)]
+                || o.iter_mut().zip(x).for_each(|(o, &x)| *o = f(x)),
+            )
         });
 }
 
@@ -99,9 +106,14 @@ fn zip(
         out.par_chunks_mut(CHUNK)
             .zip(x.par_chunks(CHUNK).zip(y.par_chunks(CHUNK)))
             .for_each(|(o, (x, y))| {
-                for ((o, &x), &y) in o.iter_mut().zip(x).zip(y) {
-                    *o = f(x, y);
-                }
+                wide(
+                    #[inline(always)]
+                    || {
+                        for ((o, &x), &y) in o.iter_mut().zip(x).zip(y) {
+                            *o = f(x, y);
+                        }
+                    },
+                )
             });
     } else if x.len() == n && !y.is_empty() && repeats(sy, shape) {
         rows_with(out, x, y, f);
@@ -128,11 +140,16 @@ fn rows_with(out: &mut [f32], full: &[f32], row: &[f32], f: impl Fn(f32, f32) ->
     out.par_chunks_mut(per)
         .zip(full.par_chunks(per))
         .for_each(|(o, x)| {
-            for (o, x) in o.chunks_mut(w).zip(x.chunks(w)) {
-                for ((o, &x), &r) in o.iter_mut().zip(x).zip(row) {
-                    *o = f(x, r);
-                }
-            }
+            wide(
+                #[inline(always)]
+                || {
+                    for (o, x) in o.chunks_mut(w).zip(x.chunks(w)) {
+                        for ((o, &x), &r) in o.iter_mut().zip(x).zip(row) {
+                            *o = f(x, r);
+                        }
+                    }
+                },
+            )
         });
 }
 

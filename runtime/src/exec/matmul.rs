@@ -4,6 +4,10 @@
 
 use gemm::Parallelism;
 
+mod causal;
+
+pub(super) use causal::{Causal, plan as causal_plan};
+
 /// `dst[m×n] = op(a)[m×k] · op(b)[k×n]` for row-major operands, `ta`/`tb` meaning the
 /// stored matrix is the transpose (`[k, m]` / `[n, k]`).
 ///
@@ -88,17 +92,18 @@ pub fn gemm_isa() -> &'static str {
     "portable"
 }
 
-/// Batched `op(a)·op(b)` over the leading axes (see [`vibee_dsl::graph::Op::MatMul`]).
-#[allow(clippy::too_many_arguments)] // (reason: two operands with their shapes, the output, flags, threads)
+/// Batched `op(a)·op(b)` over the leading axes (see [`vibee_dsl::graph::Op::MatMul`]),
+/// cut to its triangle as `mode` allows.
+#[allow(clippy::too_many_arguments)] // (reason: two operands with their shapes, the output, flags, threads, mode)
 pub(super) fn matmul(
     a: &[f32],
     sa: &[usize],
     b: &[f32],
     sb: &[usize],
     out: &mut [f32],
-    ta: bool,
-    tb: bool,
+    (ta, tb): (bool, bool),
     threads: usize,
+    mode: Causal,
 ) {
     let (ra, rb) = (sa.len(), sb.len());
     let (m, k) = if ta {
@@ -112,6 +117,23 @@ pub(super) fn matmul(
         if ra > 2 { m * k } else { 0 },
         if rb > 2 { k * n } else { 0 },
     );
+    if mode != Causal::Full {
+        use rayon::prelude::*;
+        let one = |i: usize, c: &mut [f32]| {
+            let (a, b) = (&a[i * a_step..], &b[i * b_step..]);
+            causal::triangular(c, a, b, (m, n, k), ta, tb, mode);
+        };
+        if threads > 1 && batch > 1 {
+            out.par_chunks_mut(m * n)
+                .enumerate()
+                .for_each(|(i, c)| one(i, c));
+        } else {
+            out.chunks_mut(m * n)
+                .enumerate()
+                .for_each(|(i, c)| one(i, c));
+        }
+        return;
+    }
     if batch == 1 || (b_step == 0 && !ta) {
         // A shared right operand: the batch's rows stacked into one product.
         return gemm_f32(out, a, b, batch * m, n, k, ta, tb, threads);

@@ -6,6 +6,7 @@ use vibee_dsl::graph::passes::{MemoryPlan, Recompute, plan_memory};
 use vibee_dsl::graph::{DType, Graph, InputRole, Node, NodeId, Op, UnaryOp};
 
 use super::fused::{self, Operand};
+use super::matmul::{Causal, causal_plan};
 use super::{ExecError, Feed};
 
 /// How [`Program::compile_with_options`] transforms the graph before planning it.
@@ -77,6 +78,8 @@ pub struct Program {
     threads: usize,
     /// For each fused node, the nodes holding its outputs (itself first).
     fused_outputs: Vec<Vec<usize>>,
+    /// Per node, the part of its product that is needed or nonzero (causal attention).
+    causal: Vec<Causal>,
     /// Seconds spent in each node over the runs since profiling was turned on.
     profile: Option<Vec<f64>>,
 }
@@ -144,6 +147,7 @@ impl Program {
             })?;
         let pool = std::sync::Arc::new(pool);
         let fused_outputs = fused::outputs_by_node(&graph)?;
+        let causal = causal_plan(&graph);
         for (i, node) in graph.nodes.iter().enumerate() {
             let compiled = match &node.op {
                 Op::Fused(f) => fused::compile(&f.kernel, f.operands.len(), f.outputs.len()),
@@ -161,6 +165,7 @@ impl Program {
             pool,
             threads,
             fused_outputs,
+            causal,
             profile: None,
         })
     }
@@ -291,7 +296,7 @@ impl Program {
                 &ins,
                 &mut out[..node.numel()],
                 step,
-                self.threads,
+                (self.threads, self.causal[i]),
             );
             if matches!(node.dtype, DType::BF16 | DType::F16) {
                 super::elementwise::round_to(node.dtype, &mut out[..node.numel()]);
@@ -397,7 +402,7 @@ fn run_node(
     ins: &[Val<'_>],
     out: &mut [f32],
     step: u64,
-    threads: usize,
+    (threads, causal): (usize, Causal),
 ) -> Result<(), ExecError> {
     let shape_of = |k: usize| g.shape(node.inputs[k]);
     match &node.op {
@@ -420,9 +425,9 @@ fn run_node(
             ins[1].f(),
             shape_of(1),
             out,
-            *trans_a,
-            *trans_b,
+            (*trans_a, *trans_b),
             threads,
+            causal,
         ),
         Op::Reduce { op, axes, .. } => {
             super::reduce::reduce(*op, ins[0].f(), shape_of(0), axes, out)
@@ -460,11 +465,14 @@ fn run_node(
         Op::CrossEntropy | Op::CrossEntropyGrad => {
             let v = *shape_of(0).last().unwrap_or(&1);
             check_ids(node, ins[1].u(), v)?;
-            super::rows::row_op(node, ins, out, v)
+            super::rows::row_op(node, ins, out, v, false)
         }
         _ => {
             let d = *node.shape.last().unwrap_or(&1);
-            super::rows::row_op(node, ins, out, d)
+            // A softmax gradient of a causal softmax is zero where its `y` is masked.
+            let masked = matches!(node.op, Op::SoftmaxGrad { .. })
+                && matches!(g.node(node.inputs[0]).op, Op::CausalSoftmax { .. });
+            super::rows::row_op(node, ins, out, d, masked)
         }
     }
     Ok(())

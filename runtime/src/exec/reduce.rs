@@ -1,11 +1,13 @@
 //! Reductions. Contiguous runs of axes become `[outer, reduced, inner]`: rows reduce
-//! along memory (`inner == 1`), columns (bias gradients, `outer == 1`) accumulate whole
-//! rows at a time. Each output is summed in a fixed order, so results do not depend on
-//! the thread count.
+//! along memory (`inner == 1`) in independent lanes, columns (bias gradients,
+//! `outer == 1`) accumulate whole rows at a time into row vectors. Each output is summed
+//! in a fixed order, so results do not depend on the thread count.
 
 use rayon::prelude::*;
 use vibee_dsl::graph::ReduceOp;
 use vibee_dsl::graph::layout::{offset_of, strides};
+
+use super::math::{max, sum, wide};
 
 /// Reduces `x` (shape `sx`) over `axes` into `out`.
 pub(super) fn reduce(op: ReduceOp, x: &[f32], sx: &[usize], axes: &[usize], out: &mut [f32]) {
@@ -47,29 +49,71 @@ fn init(op: ReduceOp) -> f32 {
     }
 }
 
+/// Elements per parallel task.
+const TASK: usize = 1 << 14;
+
 fn rows(op: ReduceOp, x: &[f32], red: usize, out: &mut [f32]) {
-    out.par_iter_mut()
-        .zip(x.par_chunks(red.max(1)))
-        .for_each(|(o, row)| {
-            *o = row.iter().fold(init(op), |a, &v| combine(op, a, v));
+    let red = red.max(1);
+    let per = (TASK / red).max(1);
+    out.par_chunks_mut(per)
+        .zip(x.par_chunks(per * red))
+        .for_each(|(o, x)| {
+            wide(
+                #[inline(always)]
+                || {
+                    for (o, row) in o.iter_mut().zip(x.chunks(red)) {
+                        *o = if op == ReduceOp::Max {
+                            max(row)
+                        } else {
+                            sum(row)
+                        };
+                    }
+                },
+            )
         });
 }
 
+/// Columns of `[outer, red, inner]`: the reduced rows split into groups of a fixed size
+/// (so the order does not depend on the thread count), each group accumulated into a row
+/// vector in parallel, then the groups' vectors combined in order.
 fn columns(op: ReduceOp, x: &[f32], outer: usize, red: usize, inner: usize, out: &mut [f32]) {
-    // Split the inner axis into column blocks; each block sums its rows in order.
-    let block = 256.min(inner);
+    let group = (TASK / inner).max(1);
     for o in 0..outer {
+        let block = &x[o * red * inner..(o + 1) * red * inner];
+        let partials: Vec<Vec<f32>> = block
+            .par_chunks(group * inner)
+            .map(|rows| {
+                let mut acc = vec![init(op); inner];
+                wide(
+                    #[inline(always)]
+                    || accumulate(op, &mut acc, rows),
+                );
+                acc
+            })
+            .collect();
         let dst = &mut out[o * inner..(o + 1) * inner];
-        dst.par_chunks_mut(block).enumerate().for_each(|(c, d)| {
-            d.fill(init(op));
-            let c0 = c * block;
-            for r in 0..red {
-                let src = &x[(o * red + r) * inner + c0..][..d.len()];
-                d.iter_mut()
-                    .zip(src)
-                    .for_each(|(a, &v)| *a = combine(op, *a, v));
-            }
-        });
+        dst.fill(init(op));
+        wide(
+            #[inline(always)]
+            || {
+                for p in &partials {
+                    accumulate(op, dst, p);
+                }
+            },
+        );
+    }
+}
+
+/// `acc[i] = combine(acc[i], rows[r][i])` for every row of `rows` in order; one loop per
+/// op, so each vectorises.
+#[inline(always)]
+fn accumulate(op: ReduceOp, acc: &mut [f32], rows: &[f32]) {
+    for row in rows.chunks(acc.len()) {
+        if op == ReduceOp::Max {
+            acc.iter_mut().zip(row).for_each(|(a, &v)| *a = a.max(v));
+        } else {
+            acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
+        }
     }
 }
 
