@@ -129,40 +129,26 @@ impl Lower<'_, '_> {
             return Ok(self.b.ins().load(w, vector_flags(), addr, 0));
         }
         let result = self.b.declare_var(w);
-        let [whole, lanes, merge] = [(); 3].map(|()| self.b.create_block());
-        let mut idx = None;
-        if wide {
-            let (ok, first, built) = self.whole_vector(index, view)?;
-            idx = built;
-            self.b.ins().brif(ok, whole, &[], lanes, &[]);
-            self.b.switch_to_block(whole);
-            let addr = self.address(view, first);
-            let v = self.b.ins().load(w, vector_flags(), addr, 0);
-            self.b.def_var(result, v);
-            self.b.ins().jump(merge, &[]);
-        } else {
-            self.b.ins().jump(lanes, &[]);
-        }
-        let first_cold = self.b.func.dfg.num_blocks();
-        self.b.switch_to_block(lanes);
-        let idx = match idx {
-            Some(idx) => idx,
-            None => self.simd_expr(index)?,
-        };
-        let mut vals = Vec::with_capacity(4);
-        for k in 0..4u8 {
-            let ik = self.b.ins().extractlane(idx, k);
-            let i = self.index64(ik, index.ty)?;
-            vals.push(self.load_lane(view, i)?);
-        }
-        let v = self.join(ty.elem, &vals);
-        self.b.def_var(result, v);
-        self.b.ins().jump(merge, &[]);
-        if wide {
-            self.b.set_cold_block(lanes);
-            self.cold_since(first_cold);
-        }
-        self.b.switch_to_block(merge);
+        self.whole_or_lanes(
+            wide.then_some((view, None)),
+            |l, addr| {
+                let v = l.b.ins().load(w, vector_flags(), addr, 0);
+                l.b.def_var(result, v);
+                Ok(())
+            },
+            |l, idx| {
+                let mut vals = Vec::with_capacity(4);
+                for k in 0..4u8 {
+                    let ik = l.b.ins().extractlane(idx, k);
+                    let i = l.index64(ik, index.ty)?;
+                    vals.push(l.load_lane(view, i)?);
+                }
+                let v = l.join(ty.elem, &vals);
+                l.b.def_var(result, v);
+                Ok(())
+            },
+            index,
+        )?;
         Ok(self.b.use_var(result))
     }
 
@@ -182,33 +168,56 @@ impl Lower<'_, '_> {
             self.b.ins().store(vector_flags(), v, addr, 0);
             return Ok(());
         }
-        let [whole, lanes, merge] = [(); 3].map(|()| self.b.create_block());
+        self.whole_or_lanes(
+            wide.then_some((view, mask)),
+            |l, addr| {
+                l.b.ins().store(vector_flags(), v, addr, 0);
+                Ok(())
+            },
+            |l, idx| l.store_lanes(view, idx, index.ty, v, widen(value.ty), mask),
+            index,
+        )
+    }
+
+    /// The access shape loads and stores share: with `whole` set (`(view, mask)`),
+    /// one vector access at lane 0's address when the four lanes are consecutive, inside the
+    /// buffer and (for a masked store) all active, else `lanes` — the lane-by-lane path,
+    /// laid out cold; without it, `lanes` alone.
+    fn whole_or_lanes(
+        &mut self,
+        whole: Option<(BufView, Option<Value>)>,
+        vector: impl FnOnce(&mut Self, Value) -> Result<(), String>,
+        lanes: impl FnOnce(&mut Self, Value) -> Result<(), String>,
+        index: &Expr,
+    ) -> Result<(), String> {
+        let [whole_block, lanes_block, merge] = [(); 3].map(|()| self.b.create_block());
         let mut idx = None;
-        if wide {
+        let wide = whole.is_some();
+        if let Some((view, mask)) = whole {
             let (mut ok, first, built) = self.whole_vector(index, view)?;
             idx = built;
             if let Some(m) = mask {
                 let all = self.b.ins().vall_true(m);
                 ok = self.b.ins().band(ok, all);
             }
-            self.b.ins().brif(ok, whole, &[], lanes, &[]);
-            self.b.switch_to_block(whole);
+            self.b.ins().brif(ok, whole_block, &[], lanes_block, &[]);
+            self.b.switch_to_block(whole_block);
             let addr = self.address(view, first);
-            self.b.ins().store(vector_flags(), v, addr, 0);
+            vector(self, addr)?;
             self.b.ins().jump(merge, &[]);
         } else {
-            self.b.ins().jump(lanes, &[]);
+            self.b.ins().jump(lanes_block, &[]);
         }
         let first_cold = self.b.func.dfg.num_blocks();
-        self.b.switch_to_block(lanes);
+        self.b.switch_to_block(lanes_block);
         let idx = match idx {
             Some(idx) => idx,
             None => self.simd_expr(index)?,
         };
-        self.store_lanes(view, idx, index.ty, v, widen(value.ty), mask)?;
+        lanes(self, idx)?;
         self.b.ins().jump(merge, &[]);
         if wide {
-            self.b.set_cold_block(lanes);
+            self.b.set_cold_block(lanes_block);
             self.cold_since(first_cold);
         }
         self.b.switch_to_block(merge);
