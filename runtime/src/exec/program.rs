@@ -2,6 +2,7 @@
 //! its buffers again.
 
 use vibee_dsl::graph::error::site_string;
+use vibee_dsl::graph::passes::fuse::FuseOptions;
 use vibee_dsl::graph::passes::{MemoryPlan, Recompute, plan_memory};
 use vibee_dsl::graph::{DType, Graph, InputRole, Node, NodeId, Op, UnaryOp};
 
@@ -130,11 +131,26 @@ impl Program {
         threads: usize,
         options: CompileOptions,
     ) -> Result<Self, ExecError> {
+        Self::from_prepared(super::prepare(graph, options)?, threads)
+    }
+
+    /// As [`Program::compile_with`], fusing the elementwise ops `fusion` allows (also the
+    /// compute-bound ones [`super::CPU_FUSION`] leaves out, for testing those kernels).
+    pub fn compile_with_fusion(
+        graph: &Graph,
+        threads: usize,
+        policy: Recompute,
+        fusion: FuseOptions,
+    ) -> Result<Self, ExecError> {
+        Self::from_prepared(super::prepare_with(graph, policy, Some(fusion))?, threads)
+    }
+
+    fn from_prepared(prepared: super::Prepared, threads: usize) -> Result<Self, ExecError> {
         let super::Prepared {
             graph,
             inputs,
             input_of_node,
-        } = super::prepare(graph, options)?;
+        } = prepared;
         let plan = plan_memory(&graph);
         let slots = plan.slot_len.iter().map(|&n| vec![0.0; n]).collect();
         let threads = threads.max(1);
