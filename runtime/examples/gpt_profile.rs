@@ -3,8 +3,8 @@
 //! `benches/gpt_train.rs`).
 //!
 //! `cargo run --release -p vibee-runtime --example gpt_profile -- [layers dim heads block batch threads [fuse]]`
-//! (default: the anchor's small shape on 1 thread, unfused: `4 128 4 128 16 1 0`); `fuse`
-//! 1 runs the program with elementwise fusion on (`CpuGpt::set_fusion`).
+//! (default: the anchor's small shape on 1 thread, fused: `4 128 4 128 16 1 1`); `fuse`
+//! 0 runs the program with elementwise fusion off (`CpuGpt::set_fusion`; on is the default).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -26,8 +26,8 @@ fn main() -> Result<()> {
         })
         .collect::<std::result::Result<_, _>>()?;
     let [layers, dim, heads, block, batch, threads, fuse] = match args.as_slice() {
-        [] => [4, 128, 4, 128, 16, 1, 0],
-        &[a, b, c, d, e, f] => [a, b, c, d, e, f, 0],
+        [] => [4, 128, 4, 128, 16, 1, 1],
+        &[a, b, c, d, e, f] => [a, b, c, d, e, f, 1],
         &[a, b, c, d, e, f, g] => [a, b, c, d, e, f, g],
         _ => {
             return Err(
