@@ -174,6 +174,24 @@ fn the_cpu_fuses_memory_bound_ops_and_leaves_gelu_alone() {
     assert_eq!(compare(&g, -4.0, 4.0), 1, "everything fused when allowed");
 }
 
+/// Both grids: rows of 18 (no group size of a multiple of 4 divides them: the guarded 2-D
+/// grid) and of 24 (the row-aligned one), each with a bias, repeated rows and a column.
+#[test]
+fn repeated_rows_match_on_both_grids() {
+    for width in [18, 24] {
+        let mut g = Graph::new();
+        let x = input(&mut g, "x", &[4, 6, width]);
+        let bias = input(&mut g, "bias", &[width]);
+        let rows = input(&mut g, "rows", &[6, width]);
+        let col = input(&mut g, "col", &[4, 6, 1]);
+        let y = g.add(x, bias).unwrap();
+        let y = g.mul(y, rows).unwrap();
+        let y = g.binary(BinaryOp::Sub, y, col).unwrap();
+        g.outputs.push(y);
+        assert_eq!(compare(&g, -3.0, 3.0), 1, "width {width}");
+    }
+}
+
 #[test]
 fn an_unsupported_broadcast_runs_unfused_and_correct() {
     let mut g = Graph::new();

@@ -3,9 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use vibee_dsl::graph::{BinaryOp, DType, Graph, InputRole, NodeId};
 use vibee_dsl::graph::passes::Recompute;
 use vibee_dsl::graph::passes::fuse::FuseOptions;
+use vibee_dsl::graph::{BinaryOp, DType, Graph, InputRole, NodeId};
 use vibee_runtime::exec::{CompileOptions, Feed, Program};
 
 /// Seconds per run spent outside the permutes that make the operands slots.
@@ -76,12 +76,25 @@ fn fused_chain_speed() {
     let y = adds.add(x, b).unwrap();
     let y = adds.add(y, r).unwrap();
     adds.outputs.push(y);
+    // A `[100, 128]` operand against `[16, 100, 128]` beside a bias: read at `i % 12800`.
+    let mut rows = Graph::new();
+    let x = slot(&mut rows, "x", 1600, 128);
+    let x = rows.reshape(x, &[16, 100, 128]).unwrap();
+    let r = rows
+        .input("r", &[100, 128], DType::F32, InputRole::Data)
+        .unwrap();
+    let b = bias(&mut rows, 128);
+    let y = rows.add(x, b).unwrap();
+    let y = rows.mul(y, r).unwrap();
+    rows.outputs.push(y);
     for round in 0..2 {
-        for (name, g) in [
+        let cases = [
             ("add_gelu", &gelu),
             ("gelu_grad", &grad),
             ("add_add", &adds),
-        ] {
+            ("add_mul_rows", &rows),
+        ];
+        for (name, g) in cases {
             let u = time(g, None);
             let f = time(g, Some(FuseOptions::ALL));
             println!(
@@ -136,6 +149,9 @@ fn causal_attention_speed() {
     g.outputs = [loss].into_iter().chain(grads).collect();
     let block = std::env::var("VIBEE_CAUSAL_BLOCK").unwrap_or_default();
     for threads in [1, 2] {
-        println!("block {block} threads {threads}: matmuls {:.3} ms", matmul_time(&g, threads) * 1e3);
+        println!(
+            "block {block} threads {threads}: matmuls {:.3} ms",
+            matmul_time(&g, threads) * 1e3
+        );
     }
 }

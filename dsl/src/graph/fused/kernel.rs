@@ -217,6 +217,12 @@ impl Layout {
         if stride == 1 && self.width.is_multiple_of(len) {
             return rem_u32(x.clone(), len, self.width);
         }
+        if stride == 1 && len.is_multiple_of(self.width) {
+            // Whole rows repeated (a `[T, C]` operand against `[B, T, C]`): a row picked
+            // per group plus `x`, so the four lanes stay consecutive.
+            let row = rem_u32(y.clone(), len / self.width, self.rows);
+            return bin(BinaryOp::Add, mul_u32(&row, self.width), x.clone());
+        }
         if stride.is_multiple_of(self.width) {
             let row = div_u32(y.clone(), stride / self.width);
             return rem_u32(row, len, self.rows.div_ceil(stride / self.width));
