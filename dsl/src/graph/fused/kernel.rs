@@ -58,7 +58,7 @@ fn units(width: usize) -> usize {
 fn aligned_units(width: usize) -> Option<usize> {
     (4..=GROUP_WIDTH.min(width))
         .rev()
-        .find(|&u| u % 4 == 0 && width % u == 0 && (width / u).is_power_of_two())
+        .find(|&u| u.is_multiple_of(4) && width.is_multiple_of(u) && (width / u).is_power_of_two())
 }
 
 /// The launch grid of a kernel from [`lower`] over `numel` elements in rows of `width`.
