@@ -9,11 +9,13 @@
 //! larger), the fraction of the machine's measured sgemm peak the training step reaches, and
 //! the planned peak of the step's intermediate memory (with buffer reuse, and without; and
 //! with selective and full activation recomputation), and tokens/s, planned peak and op
-//! count with elementwise fusion on (the same steps again, timed first; off is the default).
-//! When `torch` cannot be imported the PyTorch side is skipped with the reason printed.
+//! count without elementwise fusion (the same steps again, timed right after; fusion is
+//! the default). When `torch` cannot be imported the PyTorch side is skipped with the
+//! reason printed.
 //!
 //! `cargo bench -p vibee-runtime --bench gpt_train`. The Python is `$VIBEE_PYTHON`, else
-//! `python3`; `VIBEE_BENCH_STEPS` sets the timed steps (default 20).
+//! `python3`; `VIBEE_BENCH_STEPS` sets the timed steps (default 20), `VIBEE_BENCH_SHAPES`
+//! the shapes to run (`small`, `large` or both comma-separated; default both).
 
 use std::path::Path;
 use std::process::Command;
@@ -60,6 +62,22 @@ const SHAPES: [Shape; 2] = [
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
+/// The shapes `VIBEE_BENCH_SHAPES` names (all when unset); an unknown name is an error.
+fn shapes() -> BenchResult<Vec<&'static Shape>> {
+    let Ok(list) = std::env::var("VIBEE_BENCH_SHAPES") else {
+        return Ok(SHAPES.iter().collect());
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| {
+            SHAPES.iter().find(|s| s.name == n).ok_or_else(|| {
+                format!("VIBEE_BENCH_SHAPES: unknown shape {n:?} (small, large)").into()
+            })
+        })
+        .collect()
+}
+
 fn steps() -> usize {
     std::env::var("VIBEE_BENCH_STEPS")
         .ok()
@@ -75,8 +93,8 @@ struct Measured {
     unplanned: usize,
     /// Planned peaks with selective and with full activation recomputation.
     recomputed: [usize; 2],
-    /// With elementwise fusion: tokens/s and planned peak.
-    fused: (f64, usize),
+    /// Without elementwise fusion: tokens/s and planned peak.
+    unfused: (f64, usize),
     /// Ops of the training program (inputs and reshapes not counted) without and with fusion,
     /// and the fused kernels among the latter.
     ops: [usize; 3],
@@ -148,14 +166,14 @@ fn vibee(shape: &Shape, threads: usize, steps: usize) -> BenchResult<Measured> {
         }
         Ok(started.elapsed().as_secs_f64())
     };
-    model.set_fusion(true);
-    let fused_seconds = timed(&mut model)?;
-    let fused_peak = model.planned_memory(b, t)?.0;
-    let (fused_ops, kernels) = count_ops(&mut model, b, t)?;
-    // The default: every op on its own (fusion measured slower today; see the fused line).
+    // Every op on its own first, then the default (fusion), back to back.
     model.set_fusion(false);
-    let seconds = timed(&mut model)?;
+    let unfused_seconds = timed(&mut model)?;
+    let unfused_peak = model.planned_memory(b, t)?.0;
     let (unfused_ops, _) = count_ops(&mut model, b, t)?;
+    model.set_fusion(true);
+    let seconds = timed(&mut model)?;
+    let (fused_ops, kernels) = count_ops(&mut model, b, t)?;
     if threads == 1 {
         print_profile(&mut model, b, t, &mut step)?;
     }
@@ -183,7 +201,7 @@ fn vibee(shape: &Shape, threads: usize, steps: usize) -> BenchResult<Measured> {
         planned_peak,
         unplanned,
         recomputed,
-        fused: (tokens / fused_seconds, fused_peak),
+        unfused: (tokens / unfused_seconds, unfused_peak),
         ops: [unfused_ops, fused_ops, kernels],
     })
 }
@@ -286,6 +304,7 @@ fn sgemm_peak(threads: usize) -> f64 {
 
 fn main() -> BenchResult<()> {
     let steps = steps();
+    let shapes = shapes()?;
     let mib = |b: usize| b as f64 / (1 << 20) as f64;
     println!(
         "gemm kernels: {}; {steps} timed steps after {WARMUP} warmup",
@@ -294,7 +313,7 @@ fn main() -> BenchResult<()> {
     for threads in [1, 2] {
         let peak = sgemm_peak(threads);
         println!("\n== {threads} thread(s): measured sgemm peak {peak:.1} GFLOP/s");
-        for shape in &SHAPES {
+        for &shape in &shapes {
             let v = vibee(shape, threads, steps)?;
             let achieved = v.tokens_per_s * v.flops_per_token / 1e9;
             println!(
@@ -312,10 +331,11 @@ fn main() -> BenchResult<()> {
                 mib(v.recomputed[1])
             );
             println!(
-                "{:<5}        with fusion {:>9.0} tokens/s, {:.1} MiB planned; ops {} unfused, {} fused ({} fused kernels)",
+                "{:<5}        without fusion {:>9.0} tokens/s (fused {:.2}x that), {:.1} MiB planned; ops {} unfused, {} fused ({} fused kernels)",
                 shape.name,
-                v.fused.0,
-                mib(v.fused.1),
+                v.unfused.0,
+                v.tokens_per_s / v.unfused.0,
+                mib(v.unfused.1),
                 v.ops[0],
                 v.ops[1],
                 v.ops[2]

@@ -3,8 +3,10 @@
 //! `benches/gpt_train.rs`).
 //!
 //! `cargo run --release -p vibee-runtime --example gpt_profile -- [layers dim heads block batch threads [fuse]]`
-//! (default: the anchor's small shape on 1 thread, unfused: `4 128 4 128 16 1 0`); `fuse`
-//! 1 runs the program with elementwise fusion on (`CpuGpt::set_fusion`).
+//! (default: the anchor's small shape on 1 thread, fused: `4 128 4 128 16 1 1`); `fuse`
+//! 0 runs the program with elementwise fusion off (`CpuGpt::set_fusion`; on is the default);
+//! `fuse` 2 instead compares the two: a fused and an unfused model take turns, step by step
+//! (so a busy machine slows both alike), and the median step of each is printed.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -26,8 +28,8 @@ fn main() -> Result<()> {
         })
         .collect::<std::result::Result<_, _>>()?;
     let [layers, dim, heads, block, batch, threads, fuse] = match args.as_slice() {
-        [] => [4, 128, 4, 128, 16, 1, 0],
-        &[a, b, c, d, e, f] => [a, b, c, d, e, f, 0],
+        [] => [4, 128, 4, 128, 16, 1, 1],
+        &[a, b, c, d, e, f] => [a, b, c, d, e, f, 1],
         &[a, b, c, d, e, f, g] => [a, b, c, d, e, f, g],
         _ => {
             return Err(
@@ -43,11 +45,14 @@ fn main() -> Result<()> {
         block_size: block,
         rope_theta: None,
     };
-    let mut model = CpuGpt::new(cfg, 0, threads)?;
-    model.set_fusion(fuse != 0);
     let (b, t) = (batch, block);
     let tokens: Vec<u32> = (0..b * t).map(|i| (i * 7 % 256) as u32).collect();
     let targets: Vec<u32> = (0..b * t).map(|i| (i * 13 % 256) as u32).collect();
+    if fuse == 2 {
+        return compare(cfg, threads, (&tokens, &targets, b, t));
+    }
+    let mut model = CpuGpt::new(cfg, 0, threads)?;
+    model.set_fusion(fuse != 0);
     let mut grads: Vec<Vec<f32>> = model.params().iter().map(|p| vec![0.0; p.len()]).collect();
     for _ in 0..3 {
         model.loss_and_grad(&tokens, &targets, b, t, &mut grads)?;
@@ -81,6 +86,88 @@ fn main() -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Steps each model of the comparison takes.
+const COMPARED_STEPS: usize = 25;
+
+/// A fused and an unfused model taking turns, step by step; prints the median and the
+/// fastest steps.
+fn compare(cfg: GptConfig, threads: usize, batch: (&[u32], &[u32], usize, usize)) -> Result<()> {
+    let (tokens, targets, b, t) = batch;
+    let mut models = [true, false].map(|fuse| {
+        CpuGpt::new(cfg.clone(), 0, threads).map(|mut m| {
+            m.set_fusion(fuse);
+            m
+        })
+    });
+    let mut times: [Vec<f64>; 2] = Default::default();
+    let mut cpu = [0u64; 2];
+    for step in 0..COMPARED_STEPS + 2 {
+        for (k, model) in models.iter_mut().enumerate() {
+            let model = model.as_mut().map_err(|e| e.to_string())?;
+            let mut grads: Vec<Vec<f32>> =
+                model.params().iter().map(|p| vec![0.0; p.len()]).collect();
+            let (started, cpu_before) = (Instant::now(), cpu_ticks());
+            model.loss_and_grad(tokens, targets, b, t, &mut grads)?;
+            // The first two steps compile and warm up.
+            if step >= 2 {
+                times[k].push(started.elapsed().as_secs_f64());
+                cpu[k] += cpu_ticks().saturating_sub(cpu_before);
+            } else if step == 1 {
+                model.training_program(b, t)?.set_profiling(true);
+            }
+        }
+    }
+    for model in models.iter_mut().flatten() {
+        let p = model.training_program(b, t)?;
+        let total: f64 = p.profile().iter().map(|r| r.1).sum();
+        let top: Vec<String> = p
+            .profile()
+            .iter()
+            .take(14)
+            .map(|(op, s, n)| format!("{op} x{n} {:.1}", s * 1e3 / COMPARED_STEPS as f64))
+            .collect();
+        println!(
+            "{:.1} ms in nodes: {}",
+            total * 1e3 / COMPARED_STEPS as f64,
+            top.join(", ")
+        );
+    }
+    let [fused, unfused] = times.map(|mut v| {
+        v.sort_by(f64::total_cmp);
+        (v[v.len() / 2], v[0])
+    });
+    println!(
+        "median step: fused {:.1} ms, unfused {:.1} ms, fused/unfused {:.3}; fastest: {:.1} vs {:.1} ms, {:.3}",
+        fused.0 * 1e3,
+        unfused.0 * 1e3,
+        fused.0 / unfused.0,
+        fused.1 * 1e3,
+        unfused.1 * 1e3,
+        fused.1 / unfused.1
+    );
+    // CPU time leaves out the time other processes took the cores: steadier on a busy
+    // machine (on one thread; with more it also counts waiting workers' spinning).
+    let per_step = |ticks: u64| ticks as f64 * 10.0 / COMPARED_STEPS as f64;
+    println!(
+        "CPU time a step: fused {:.1} ms, unfused {:.1} ms, fused/unfused {:.3}",
+        per_step(cpu[0]),
+        per_step(cpu[1]),
+        cpu[0] as f64 / cpu[1].max(1) as f64
+    );
+    Ok(())
+}
+
+/// User + system CPU time of this process so far, in 10 ms ticks (`/proc/self/stat`;
+/// 0 where that cannot be read).
+fn cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at the state, field 3.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+    field(14).unwrap_or(0) + field(15).unwrap_or(0)
 }
 
 /// Seconds per step, node count and FLOPs per step, by op and shapes, largest first.

@@ -35,7 +35,7 @@ mod rows;
 mod specialize;
 
 pub use matmul::{gemm_f32, gemm_isa};
-pub use prepare::{Prepared, check_feeds, prepare};
+pub use prepare::{CPU_FUSION, Prepared, check_feeds, prepare, prepare_with};
 pub use program::{CompileOptions, InputSpec, Program};
 pub use specialize::{Specialized, Trace};
 

@@ -6,8 +6,10 @@
 // Helpers outside `#[test]` functions unwrap too: a broken invariant should fail loudly.
 #![allow(clippy::unwrap_used)]
 
+use vibee_dsl::graph::passes::Recompute;
+use vibee_dsl::graph::passes::fuse::FuseOptions;
 use vibee_dsl::graph::{BinaryOp, DType, Graph, InputRole, NodeId, Op, UnaryOp};
-use vibee_runtime::exec::{CompileOptions, Feed, Program};
+use vibee_runtime::exec::{CPU_FUSION, CompileOptions, Feed, Program};
 use vibee_runtime::nn::{CpuGpt, GptConfig};
 use vibee_runtime::train::model::Trainable;
 
@@ -21,12 +23,14 @@ fn values(n: usize, lo: f32, hi: f32, salt: usize) -> Vec<f32> {
         .collect()
 }
 
+/// `g` fused with every elementwise op allowed (the compute-bound functions too, which
+/// the CPU's own choice, [`CPU_FUSION`], leaves out), or unfused.
 fn compile(g: &Graph, threads: usize, fuse: bool) -> Program {
-    let options = CompileOptions {
-        fuse,
-        ..CompileOptions::default()
-    };
-    Program::compile_with_options(g, threads, options).unwrap()
+    if fuse {
+        Program::compile_with_fusion(g, threads, Recompute::None, FuseOptions::ALL).unwrap()
+    } else {
+        Program::compile_with_options(g, threads, CompileOptions::default()).unwrap()
+    }
 }
 
 fn fused_count(p: &Program) -> usize {
@@ -140,6 +144,55 @@ fn biases_columns_scalars_casts_and_extra_outputs_match() {
 }
 
 #[test]
+fn the_cpu_fuses_memory_bound_ops_and_leaves_gelu_alone() {
+    let mut g = Graph::new();
+    let x = input(&mut g, "x", &[8, 64]);
+    let bias = input(&mut g, "bias", &[64]);
+    let r = input(&mut g, "r", &[8, 64]);
+    let y = g.add(x, bias).unwrap();
+    let y = g.add(y, r).unwrap();
+    let h = g.gelu(y).unwrap();
+    let h = g.unary(UnaryOp::Scale(0.5), h).unwrap();
+    g.outputs.push(h);
+    let options = CompileOptions {
+        fuse: true,
+        ..CompileOptions::default()
+    };
+    assert_eq!(CPU_FUSION, FuseOptions::MEMORY_BOUND);
+    let p = Program::compile_with_options(&g, 1, options).unwrap();
+    let ops: Vec<String> = p
+        .graph()
+        .nodes
+        .iter()
+        .filter(|n| !matches!(n.op, Op::Input { .. }))
+        .map(|n| match &n.op {
+            Op::Fused(f) => f.kernel.name.clone(),
+            op => op.name().to_string(),
+        })
+        .collect();
+    assert_eq!(ops, ["fused_add_add", "unary", "unary"], "{}", p.graph());
+    assert_eq!(compare(&g, -4.0, 4.0), 1, "everything fused when allowed");
+}
+
+/// Both grids: rows of 18 (no group size of a multiple of 4 divides them: the guarded 2-D
+/// grid) and of 24 (the row-aligned one), each with a bias, repeated rows and a column.
+#[test]
+fn repeated_rows_match_on_both_grids() {
+    for width in [18, 24] {
+        let mut g = Graph::new();
+        let x = input(&mut g, "x", &[4, 6, width]);
+        let bias = input(&mut g, "bias", &[width]);
+        let rows = input(&mut g, "rows", &[6, width]);
+        let col = input(&mut g, "col", &[4, 6, 1]);
+        let y = g.add(x, bias).unwrap();
+        let y = g.mul(y, rows).unwrap();
+        let y = g.binary(BinaryOp::Sub, y, col).unwrap();
+        g.outputs.push(y);
+        assert_eq!(compare(&g, -3.0, 3.0), 1, "width {width}");
+    }
+}
+
+#[test]
 fn an_unsupported_broadcast_runs_unfused_and_correct() {
     let mut g = Graph::new();
     let x = input(&mut g, "x", &[5, 7, 9]);
@@ -218,7 +271,7 @@ fn a_gpt_training_step_gives_the_same_loss_and_gradients_fused() {
 }
 
 /// The fused training program of a one-block GPT, call sites left out (they move with
-/// every edit of the model's source), and the kernel of its MLP's `bias + gelu`.
+/// every edit of the model's source), and the kernel of an MLP's `bias + gelu` fused.
 #[test]
 fn the_fused_program_of_a_gpt_block() {
     let cfg = GptConfig {
@@ -237,7 +290,15 @@ fn the_fused_program_of_a_gpt_block() {
         .lines()
         .map(|l| l.split("  @ ").next().unwrap_or(l).to_string() + "\n")
         .collect();
-    let gelu = g
+    // The CPU leaves GELU unfused; the kernel it would get, from the block's MLP shapes.
+    let mut mlp = Graph::new();
+    let x = input(&mut mlp, "x", &[2, 4, 32]);
+    let bias = input(&mut mlp, "bias", &[32]);
+    let y = mlp.add(x, bias).unwrap();
+    let h = mlp.gelu(y).unwrap();
+    mlp.outputs.extend([y, h]);
+    let gelu = compile(&mlp, 1, true)
+        .graph()
         .nodes
         .iter()
         .find_map(|n| match &n.op {

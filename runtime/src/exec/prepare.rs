@@ -2,7 +2,8 @@
 //! and the device executor of the facade crate alike: optimise, recompute, give aliased
 //! outputs their own copy, check dtypes, list the inputs, and check what is bound to them.
 
-use vibee_dsl::graph::passes::{fuse_elementwise, optimize, recompute};
+use vibee_dsl::graph::passes::fuse::{FuseOptions, fuse_elementwise_with};
+use vibee_dsl::graph::passes::{Recompute, optimize, recompute};
 use vibee_dsl::graph::{DType, Graph};
 
 use super::program::{check_dtypes, copy_aliased_outputs};
@@ -22,11 +23,27 @@ pub struct Prepared {
 /// A graph ready to run: optimised (CSE, DCE), recomputation and elementwise fusion applied
 /// as `options` say, every output in its own storage, dtypes checked; and its inputs in
 /// binding order.
+/// [`CompileOptions::fuse`] fuses the ops [`CPU_FUSION`] allows.
 pub fn prepare(graph: &Graph, options: CompileOptions) -> Result<Prepared, ExecError> {
+    prepare_with(graph, options.recompute, options.fuse.then_some(CPU_FUSION))
+}
+
+/// What the CPU executor fuses: only memory-bound ops. Its fused kernels run 4-lane
+/// vectors (Cranelift's widest on x86) and its own loops 8 (AVX2), so a compute-bound
+/// function (GELU, `exp`, …) is faster on its own than inside a fused kernel.
+pub const CPU_FUSION: FuseOptions = FuseOptions::MEMORY_BOUND;
+
+/// [`prepare`] with recomputation `policy` and elementwise fusion as `fusion` allows
+/// (`None`: none).
+pub fn prepare_with(
+    graph: &Graph,
+    policy: Recompute,
+    fusion: Option<FuseOptions>,
+) -> Result<Prepared, ExecError> {
     let (graph, _) = optimize(graph);
-    let mut graph = recompute(&graph, options.recompute);
-    if options.fuse {
-        graph = fuse_elementwise(&graph)?;
+    let mut graph = recompute(&graph, policy);
+    if let Some(options) = fusion {
+        graph = fuse_elementwise_with(&graph, options)?;
     }
     copy_aliased_outputs(&mut graph)?;
     check_dtypes(&graph)?;

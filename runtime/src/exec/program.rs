@@ -2,6 +2,7 @@
 //! its buffers again.
 
 use vibee_dsl::graph::error::site_string;
+use vibee_dsl::graph::passes::fuse::FuseOptions;
 use vibee_dsl::graph::passes::{MemoryPlan, Recompute, plan_memory};
 use vibee_dsl::graph::{DType, Graph, InputRole, Node, NodeId, Op, UnaryOp};
 
@@ -14,19 +15,21 @@ use super::{ExecError, Feed};
 pub struct CompileOptions {
     /// Which forward values the backward recomputes instead of storing.
     pub recompute: Recompute,
-    /// Fuse elementwise chains into kernels the Cranelift backend compiles
-    /// ([`vibee_dsl::graph::passes::fuse_elementwise`]); off, every op runs on its own.
+    /// Fuse chains of memory-bound elementwise ops into kernels the Cranelift backend
+    /// compiles (the ops [`super::CPU_FUSION`] allows, see
+    /// [`vibee_dsl::graph::passes::fuse::fuse_elementwise_with`]); off, every op runs on
+    /// its own. The results are the same bits either way.
     pub fuse: bool,
 }
 
 impl Default for CompileOptions {
-    /// No recomputation, no fusion: the fused kernels are bit-identical but, as the Cranelift
-    /// backend compiles them today, slower than the executor's own loops (measured in
-    /// `benches/gpt_train.rs`: 0.75–0.78× on the anchor's small shape).
+    /// No recomputation; fusion on: the fused kernels give the unfused bits, and a chain
+    /// of memory-bound ops runs faster as one pass (measured in `benches/gpt_train.rs`,
+    /// which also times the step without fusion).
     fn default() -> Self {
         Self {
             recompute: Recompute::None,
-            fuse: false,
+            fuse: true,
         }
     }
 }
@@ -113,12 +116,12 @@ impl Program {
     /// use vibee_runtime::exec::{CompileOptions, Feed, Program};
     /// let mut g = Graph::new();
     /// let x = g.input("x", &[4], DType::F32, InputRole::Data).unwrap();
-    /// let y = g.unary(UnaryOp::Exp, x).unwrap();
+    /// let y = g.unary(UnaryOp::Square, x).unwrap();
     /// let y = g.unary(UnaryOp::AddScalar(1.0), y).unwrap();
     /// g.outputs.push(y);
-    /// let fused = CompileOptions { fuse: true, ..CompileOptions::default() };
-    /// let mut a = Program::compile(&g, 1).unwrap();
-    /// let mut b = Program::compile_with_options(&g, 1, fused).unwrap();
+    /// let unfused = CompileOptions { fuse: false, ..CompileOptions::default() };
+    /// let mut a = Program::compile_with_options(&g, 1, unfused).unwrap();
+    /// let mut b = Program::compile(&g, 1).unwrap();
     /// assert_eq!((a.graph().nodes.len(), b.graph().nodes.len()), (3, 2));
     /// let x = [0.0, 1.0, -2.0, 0.5];
     /// a.run(&[Feed::F32(&x)], 0).unwrap();
@@ -130,11 +133,26 @@ impl Program {
         threads: usize,
         options: CompileOptions,
     ) -> Result<Self, ExecError> {
+        Self::from_prepared(super::prepare(graph, options)?, threads)
+    }
+
+    /// As [`Program::compile_with`], fusing the elementwise ops `fusion` allows (also the
+    /// compute-bound ones [`super::CPU_FUSION`] leaves out, for testing those kernels).
+    pub fn compile_with_fusion(
+        graph: &Graph,
+        threads: usize,
+        policy: Recompute,
+        fusion: FuseOptions,
+    ) -> Result<Self, ExecError> {
+        Self::from_prepared(super::prepare_with(graph, policy, Some(fusion))?, threads)
+    }
+
+    fn from_prepared(prepared: super::Prepared, threads: usize) -> Result<Self, ExecError> {
         let super::Prepared {
             graph,
             inputs,
             input_of_node,
-        } = super::prepare(graph, options)?;
+        } = prepared;
         let plan = plan_memory(&graph);
         let slots = plan.slot_len.iter().map(|&n| vec![0.0; n]).collect();
         let threads = threads.max(1);

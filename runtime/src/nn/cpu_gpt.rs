@@ -60,7 +60,7 @@ impl CpuGpt {
             model,
             threads: threads.max(1),
             recompute: Recompute::None,
-            fuse: false,
+            fuse: true,
             precision: None,
             programs: HashMap::new(),
             logits: None,
@@ -86,9 +86,9 @@ impl CpuGpt {
         }
     }
 
-    /// Programs compiled from now on fuse elementwise chains into Cranelift kernels (`true`)
-    /// or run every op on its own (`false`, the default: faster today; the results are the
-    /// same bits either way).
+    /// Programs compiled from now on fuse chains of memory-bound elementwise ops into
+    /// Cranelift kernels (`true`, the default: fewer passes over the activations) or run
+    /// every op on its own (`false`); the results are the same bits either way.
     pub fn set_fusion(&mut self, on: bool) {
         if on != self.fuse {
             self.fuse = on;

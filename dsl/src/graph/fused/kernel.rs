@@ -1,13 +1,17 @@
 //! A fused group as one kernel-IR kernel.
 //!
 //! The elements are laid out as `rows × width` (`width` a row length the operands'
-//! maps divide, see [`row_width`]) and the grid is two-dimensional: `x` walks a row (in
-//! groups of up to [`GROUP_WIDTH`] units), the group's `y` position picks the row. A bias over the last axis
-//! then reads element `x` and a per-row operand element `y`, with no division per
-//! element; only maps that fit neither use `(i / stride) % len`. Every unit with
-//! `x < width` loads its operands, computes the steps in order (each a local, rounded
+//! maps divide, see [`row_width`]). A bias over the last axis then reads element `x` and a
+//! per-row operand element `y`, with no division per element; only maps that fit neither
+//! use `(i / stride) % len`. Each unit computes the steps in order (each a local, rounded
 //! where its dtype is reduced) and stores the outputs at `i = y·width + x`. All buffers
 //! are f32: executors hold every float dtype in f32 slots.
+//!
+//! Two grids: when a group size (a multiple of 4) splits `width` into a power of two of
+//! groups, a one-dimensional grid whose groups tile the rows exactly, `i` the global
+//! position and no guard; otherwise a two-dimensional one, `x` walking a row in groups of
+//! up to [`GROUP_WIDTH`] units, the group's `y` position picking the row, and units past
+//! the row's end doing nothing.
 
 use super::scalar::{Code, bin, cast, f};
 use super::{FusedArg, FusedFn, FusedStep, OperandMap};
@@ -45,8 +49,26 @@ fn units(width: usize) -> usize {
     width.div_ceil(4).clamp(1, GROUP_WIDTH / 4) * 4
 }
 
+/// Units per group of the row-aligned layout, when `width` has one: the largest multiple
+/// of 4 up to [`GROUP_WIDTH`] that divides `width` into a power of two of groups.
+///
+/// Every group then lies inside one row and the groups tile the elements exactly: the
+/// element index is the global position (so the CPU backend checks bounds once per group,
+/// not per access) and no unit needs a guard.
+fn aligned_units(width: usize) -> Option<usize> {
+    (4..=GROUP_WIDTH.min(width))
+        .rev()
+        .find(|&u| u.is_multiple_of(4) && width.is_multiple_of(u) && (width / u).is_power_of_two())
+}
+
 /// The launch grid of a kernel from [`lower`] over `numel` elements in rows of `width`.
 pub fn grid(numel: usize, width: usize) -> Grid {
+    if let Some(units) = aligned_units(width) {
+        return Grid {
+            groups: [(numel / units).max(1) as u32, 1, 1],
+            group_size: [units as u32, 1, 1],
+        };
+    }
     let units = units(width);
     let rows = numel / width.max(1);
     Grid {
@@ -71,21 +93,7 @@ pub fn lower(
         rows: numel / width.max(1),
     };
     let mut code = Code::default();
-    // `x` and `i` are top-level lets of consecutive values and the row is the group's
-    // position, uniform over its units: the CPU backend's four-lane variant then loads and
-    // stores whole vectors.
-    let unit = Expr::new(
-        ExprKind::Builtin(Builtin::UnitPos(None)),
-        Ty::U32,
-        SpanId::NONE,
-    );
-    let first = mul_u32(&group_pos(Axis::X), units(width));
-    let x = code.bind("x".into(), bin(BinaryOp::Add, first, unit));
-    let y = group_pos(Axis::Y);
-    let i = code.bind(
-        "i".into(),
-        bin(BinaryOp::Add, mul_u32(&y, width), x.clone()),
-    );
+    let Positions { x, y, i, guard } = positions(&mut code, width);
     let outer = std::mem::take(&mut code.stmts);
     let loads: Vec<Expr> = operands
         .iter()
@@ -107,19 +115,85 @@ pub fn lower(
             value: vals[s].clone(),
         }));
     }
-    let guarded = stmt(StmtKind::If {
-        cond: bin(BinaryOp::Lt, x, Expr::lit_u32(width as u32)),
-        then_branch: std::mem::take(&mut code.stmts),
-        else_branch: Vec::new(),
-    });
     let mut body = outer;
-    body.push(guarded);
+    match guard {
+        Some(cond) => body.push(stmt(StmtKind::If {
+            cond,
+            then_branch: std::mem::take(&mut code.stmts),
+            else_branch: Vec::new(),
+        })),
+        None => body.append(&mut code.stmts),
+    }
     Kernel {
         name: name.to_string(),
         params: params(operands.len(), outputs.len()),
         locals: code.locals,
         shared: Vec::new(),
         body,
+    }
+}
+
+/// A unit's element: its column `x` and row `y` in the `rows × width` layout, its index
+/// `i = y·width + x`, and the condition for it to exist (`None`: every unit's does).
+struct Positions {
+    x: Expr,
+    y: Expr,
+    i: Expr,
+    guard: Option<Expr>,
+}
+
+/// Binds `i` and `x` as top-level lets of consecutive values, with the row uniform over a
+/// group's units (a group's position, not a local): the CPU backend's four-lane variant
+/// then loads and stores whole vectors.
+fn positions(code: &mut Code, width: usize) -> Positions {
+    if let Some(units) = aligned_units(width) {
+        // The row-aligned layout: `i` is the global position, the row a shift of the
+        // group's position.
+        let global = Expr::new(
+            ExprKind::Builtin(Builtin::GlobalPos(None)),
+            Ty::U32,
+            SpanId::NONE,
+        );
+        let i = code.bind("i".into(), global);
+        let group = Expr::new(
+            ExprKind::Builtin(Builtin::GroupPos(None)),
+            Ty::U32,
+            SpanId::NONE,
+        );
+        let shift = (width / units).trailing_zeros();
+        let y = match shift {
+            0 => group,
+            s => bin(BinaryOp::Shr, group, Expr::lit_u32(s)),
+        };
+        let x = code.bind(
+            "x".into(),
+            bin(BinaryOp::Sub, i.clone(), mul_u32(&y, width)),
+        );
+        return Positions {
+            x,
+            y,
+            i,
+            guard: None,
+        };
+    }
+    let unit = Expr::new(
+        ExprKind::Builtin(Builtin::UnitPos(None)),
+        Ty::U32,
+        SpanId::NONE,
+    );
+    let first = mul_u32(&group_pos(Axis::X), units(width));
+    let x = code.bind("x".into(), bin(BinaryOp::Add, first, unit));
+    let y = group_pos(Axis::Y);
+    let i = code.bind(
+        "i".into(),
+        bin(BinaryOp::Add, mul_u32(&y, width), x.clone()),
+    );
+    let guard = bin(BinaryOp::Lt, x.clone(), Expr::lit_u32(width as u32));
+    Positions {
+        x,
+        y,
+        i,
+        guard: Some(guard),
     }
 }
 
@@ -142,6 +216,12 @@ impl Layout {
         }
         if stride == 1 && self.width.is_multiple_of(len) {
             return rem_u32(x.clone(), len, self.width);
+        }
+        if stride == 1 && len.is_multiple_of(self.width) {
+            // Whole rows repeated (a `[T, C]` operand against `[B, T, C]`): a row picked
+            // per group plus `x`, so the four lanes stay consecutive.
+            let row = rem_u32(y.clone(), len / self.width, self.rows);
+            return bin(BinaryOp::Add, mul_u32(&row, self.width), x.clone());
         }
         if stride.is_multiple_of(self.width) {
             let row = div_u32(y.clone(), stride / self.width);

@@ -1,6 +1,6 @@
 //! Expressions: every `ExprKind`, vector lanes split and joined around scalar semantics.
 
-use cranelift_codegen::ir::{InstBuilder, Value, types};
+use cranelift_codegen::ir::{InstBuilder, InstructionData, Opcode, Value, types};
 use vibee_dsl::kernel::{
     BinaryOp, Elem, Expr, ExprKind, Lit, MathFn, ParamKind, Scalar, Ty, UnaryOp, ops as sem,
 };
@@ -160,6 +160,13 @@ impl Lower<'_, '_> {
         if ty.lanes == 1 {
             return vec![v];
         }
+        // A splatted scalar is every lane: reusing it keeps a literal visible to the
+        // scalar code (a division by a constant then becomes a multiplication).
+        if ty.elem != Elem::Bool
+            && let Some(scalar) = self.splatted(v)
+        {
+            return vec![scalar; ty.lanes as usize];
+        }
         (0..ty.lanes)
             .map(|l| {
                 let x = self.b.ins().extractlane(v, l);
@@ -170,6 +177,19 @@ impl Lower<'_, '_> {
                 }
             })
             .collect()
+    }
+
+    /// The scalar `v` is a `splat` of, if it is one.
+    fn splatted(&self, v: Value) -> Option<Value> {
+        let dfg = &self.b.func.dfg;
+        let inst = dfg.value_def(v).inst()?;
+        match dfg.insts[inst] {
+            InstructionData::Unary {
+                opcode: Opcode::Splat,
+                arg,
+            } => Some(arg),
+            _ => None,
+        }
     }
 
     /// A vector from scalar lanes (the scalar itself for one lane).

@@ -169,7 +169,12 @@ impl Lower<'_, '_> {
                     self.simd.lane0.push((*var, shadow));
                 }
                 let target = self.locals[var.0 as usize];
-                let v = match self.mask() {
+                // A `let` is scoped to the branch it is in, so lanes outside the mask never
+                // read it: blending it with the previous value would only make the local
+                // live across iterations of the unit loop (a phi per local, and the value
+                // computed again on the edge that feeds it).
+                let blend = matches!(s.kind, StmtKind::Assign { .. });
+                let v = match self.mask().filter(|_| blend) {
                     Some(m) => {
                         let old = self.b.use_var(target);
                         self.blend(m, v, old)
