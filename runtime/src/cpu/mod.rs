@@ -35,6 +35,7 @@
 mod cache;
 mod codegen;
 mod driver;
+mod handle;
 mod helpers;
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -42,6 +43,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use vibee_dsl::kernel::{Elem, Grid, Kernel, ParamKind, Scalar};
 
 use self::cache::KernelRef;
+pub use self::handle::{CompiledKernel, HostElement, SliceArg, compile};
 use crate::buffer::RawBuffer;
 use crate::{ArgRef, LaunchError};
 
@@ -114,33 +116,52 @@ fn launch_ref(
 ) -> Result<(), LaunchError> {
     let k = kernel.kernel();
     check_grid(k, grid)?;
-    check_arity(k, args)?;
-    // Arguments on the stack: most kernels have few, and a launch should not allocate.
-    let mut inline = [ArgSlot::UNUSED; INLINE_ARGS];
-    let mut heap = Vec::new();
-    let slots = if args.len() <= INLINE_ARGS {
-        &mut inline[..args.len()]
+    check_arity(k, args.len())?;
+    with_slots(args.len(), |slots| {
+        fill_slots(k, args, slots)?;
+        let compiled = cache::get_or_compile(kernel, args)?;
+        // SAFETY: the slots were filled from `args`, which stay borrowed for this call.
+        unsafe { run(k, compiled, grid, slots) }
+    })
+}
+
+/// Calls `f` with `n` unused argument slots: on the stack for most kernels, so a launch
+/// does not allocate, on the heap for kernels with more than [`INLINE_ARGS`] arguments.
+fn with_slots<R>(n: usize, f: impl FnOnce(&mut [ArgSlot]) -> R) -> R {
+    if n <= INLINE_ARGS {
+        let mut inline = [ArgSlot::UNUSED; INLINE_ARGS];
+        f(&mut inline[..n])
     } else {
-        heap.resize(args.len(), ArgSlot::UNUSED);
-        &mut heap[..]
-    };
-    fill_slots(k, args, slots)?;
-    let compiled = cache::get_or_compile(kernel, args)?;
+        f(&mut vec![ArgSlot::UNUSED; n])
+    }
+}
+
+/// Runs `compiled` (built from `kernel`) over `grid` with the arguments in `slots`.
+///
+/// # Safety
+/// `slots` must describe live buffers for the whole call, matching the kernel's
+/// parameters (element types, lengths), and only mutable parameters may point at memory
+/// that must not be written. The compiled code bounds-checks every access against the
+/// lengths in `slots`.
+unsafe fn run(
+    kernel: &Kernel,
+    compiled: &codegen::Compiled,
+    grid: Grid,
+    slots: &[ArgSlot],
+) -> Result<(), LaunchError> {
     let ctx = LaunchCtx {
         groups: grid.groups,
         group_size: grid.group_size,
         error: AtomicU32::new(0),
         args: slots.as_ptr(),
     };
-    // SAFETY: `ctx` points at live buffers borrowed from `args` for this whole call, the
-    // compiled code bounds-checks every access against the lengths in `slots`, and it only
-    // writes to buffers passed as `ArgRef::BufferMut` (checked when filling the slots).
+    // SAFETY: the caller's promise about `slots`; `ctx` outlives the call.
     unsafe { driver::run(compiled, &ctx, grid) };
     match ctx.error.load(Ordering::Relaxed) {
         0 => Ok(()),
         _ => Err(LaunchError::Device(format!(
             "kernel `{}`: a `for` loop's `step_by` was zero or negative",
-            k.name
+            kernel.name
         ))),
     }
 }
@@ -177,18 +198,14 @@ fn bad_arg(kernel: &Kernel, index: usize, problem: String) -> LaunchError {
     }
 }
 
-fn check_arity(kernel: &Kernel, args: &[ArgRef<'_>]) -> Result<(), LaunchError> {
-    if args.len() == kernel.params.len() {
+fn check_arity(kernel: &Kernel, args: usize) -> Result<(), LaunchError> {
+    if args == kernel.params.len() {
         return Ok(());
     }
     Err(bad_arg(
         kernel,
-        args.len().min(kernel.params.len()),
-        format!(
-            "expected {} arguments, got {}",
-            kernel.params.len(),
-            args.len()
-        ),
+        args.min(kernel.params.len()),
+        format!("expected {} arguments, got {args}", kernel.params.len()),
     ))
 }
 
