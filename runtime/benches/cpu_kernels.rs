@@ -10,8 +10,10 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
+use vibee_dsl::kernel::bounds;
 use vibee_dsl::kernel::*;
 use vibee_runtime::buffer::RawBuffer;
+use vibee_runtime::cpu::SliceArg;
 use vibee_runtime::{ArgRef, Device, KernelSource, LaunchError};
 
 fn e(kind: ExprKind, ty: Ty) -> Expr {
@@ -347,8 +349,7 @@ fn launch_softmax(k: &'static Kernel, lanes: usize, cols: usize, x: &RawBuffer, 
     report(vibee_runtime::cpu::launch_static(k, grid, &mut args));
 }
 
-/// Nanoseconds per launch of a one-element axpy through each entry point, best of a few
-/// rounds: what a launch costs before any work.
+/// The arguments of a one-element axpy launch.
 fn overhead_args<'a>(x: &'a RawBuffer, y: &'a mut RawBuffer) -> [ArgRef<'a>; 3] {
     [
         ArgRef::Scalar(Scalar::F32(2.0)),
@@ -357,50 +358,85 @@ fn overhead_args<'a>(x: &'a RawBuffer, y: &'a mut RawBuffer) -> [ArgRef<'a>; 3] 
     ]
 }
 
+/// Best nanoseconds per call of each of `fs`, over many short rounds run round-robin, so
+/// a busy machine slows every entry alike and the minimum finds the quiet moments.
+fn per_call(fs: &mut [&mut dyn FnMut()]) -> Vec<f64> {
+    const CALLS: u32 = 2_000;
+    let mut best = vec![f64::INFINITY; fs.len()];
+    for _ in 0..60 {
+        for (f, b) in fs.iter_mut().zip(&mut best) {
+            let t = Instant::now();
+            (0..CALLS).for_each(|_| f());
+            *b = b.min(t.elapsed().as_nanos() as f64 / f64::from(CALLS));
+        }
+    }
+    best
+}
+
+/// What a launch costs before any work: a one-unit axpy through each entry point, and the
+/// bounds proof the launch path made on every launch before it cached proofs.
 fn launch_overhead() {
     let x = host(vec![1.0]);
-    let mut y = host(vec![1.0]);
+    // One output per entry, since the closures are alive together.
+    let [mut y0, mut y1, mut y2, mut y3] = [0; 4].map(|_| host(vec![1.0]));
+    let (xs, mut ys) = (vec![1.0f32], vec![1.0f32]);
     let grid = Grid::cover(1, 1);
     let source = KernelSource {
         ir: axpy_ir,
         cube: |_, _| Err(LaunchError::Device("no GPU in this benchmark".into())),
     };
     let borrowed = axpy(1);
-    const N: u32 = 20_000;
-    let per_launch = |f: &mut dyn FnMut()| {
-        (0..5)
-            .map(|_| {
-                let t = Instant::now();
-                (0..N).for_each(|_| f());
-                t.elapsed().as_nanos() as f64 / f64::from(N)
-            })
-            .fold(f64::INFINITY, f64::min)
-    };
-    let b = per_launch(&mut || {
-        report(vibee_runtime::cpu::launch(
-            &borrowed,
-            grid,
-            &mut overhead_args(&x, &mut y),
-        ))
+    let compiled = vibee_runtime::cpu::compile(&AXPY, &[]).unwrap_or_else(|e| {
+        eprintln!("cannot compile axpy: {e}");
+        std::process::exit(1)
     });
-    let s = per_launch(&mut || {
-        report(vibee_runtime::cpu::launch_static(
-            &AXPY,
-            grid,
-            &mut overhead_args(&x, &mut y),
-        ))
-    });
-    let full = per_launch(&mut || {
-        report(vibee_runtime::launch(
-            &Device::Cpu,
-            &source,
-            grid,
-            &mut overhead_args(&x, &mut y),
-        ))
-    });
+    let t = per_call(&mut [
+        &mut || {
+            report(vibee_runtime::cpu::launch(
+                &borrowed,
+                grid,
+                &mut overhead_args(&x, &mut y0),
+            ))
+        },
+        &mut || {
+            report(vibee_runtime::cpu::launch_static(
+                &AXPY,
+                grid,
+                &mut overhead_args(&x, &mut y1),
+            ))
+        },
+        &mut || report(compiled.launch(grid, &mut overhead_args(&x, &mut y2))),
+        &mut || {
+            let args = [
+                SliceArg::scalar(Scalar::F32(2.0)),
+                SliceArg::read(&xs),
+                SliceArg::write(&mut ys),
+            ];
+            report(compiled.launch_slices(grid, &args))
+        },
+        &mut || {
+            let args = overhead_args(&x, &mut y3);
+            report(vibee_runtime::launch(&Device::Cpu, &source, grid, &mut {
+                args
+            }))
+        },
+        &mut || {
+            // What `check_bounds` did per launch before proofs were cached.
+            let lens = [None, Some(1), Some(1)];
+            let values = [Some(Scalar::F32(2.0)), None, None];
+            black_box(bounds::required_lengths(
+                &AXPY,
+                grid,
+                black_box(&lens),
+                &values,
+            ));
+        },
+    ]);
     println!(
-        "launch overhead (1-unit axpy): cpu::launch {b:.0} ns, cpu::launch_static {s:.0} ns, \
-         vibee_runtime::launch (checks + bounds) {full:.0} ns"
+        "launch overhead (1-unit axpy, ns): cpu::launch {:.0}, cpu::launch_static {:.0}, \
+         CompiledKernel::launch {:.0}, CompiledKernel::launch_slices {:.0}, \
+         vibee_runtime::launch (checks + cached bounds) {:.0}; an uncached bounds proof {:.0}",
+        t[0], t[1], t[2], t[3], t[4], t[5]
     );
 }
 
