@@ -6,7 +6,8 @@
 //! `tests/cpu_support/bench_kernels.rs`, where the tests check it against the interpreter.
 //!
 //! `cargo bench -p vibee-runtime --bench cpu_kernels` runs the full sweep; add `-- --quick`
-//! (or set `VIBEE_BENCH_QUICK=1`) for a short run that stops at 16 MiB.
+//! (or set `VIBEE_BENCH_QUICK=1`) for a short run that stops at 16 MiB, or `-- --overhead`
+//! for only the per-launch costs, ten times over.
 
 #[path = "../tests/cpu_support/mod.rs"]
 mod cpu_support;
@@ -360,6 +361,11 @@ fn bench_size(bytes: usize, min_time: Duration, one: &rayon::ThreadPool) {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick")
         || std::env::var("VIBEE_BENCH_QUICK").is_ok_and(|v| v != "0");
+    if std::env::args().any(|a| a == "--overhead") {
+        // Only the launch costs, measured ten times (for a profiler, or a noisy machine).
+        (0..10).for_each(|_| launch_overhead());
+        return;
+    }
     let sizes: Vec<usize> = if quick {
         vec![4 << 10, 1 << 20, 16 << 20]
     } else {

@@ -70,10 +70,13 @@ impl Shared {
 /// `ctx` must describe live buffers matching the kernel `compiled` was built from.
 pub(super) unsafe fn run(compiled: &Compiled, ctx: &LaunchCtx, grid: Grid) {
     let ctx = Shared(ctx);
-    let (groups, units) = (grid.num_groups(), grid.units_per_group());
-    let threads = rayon::current_num_threads() as u64;
+    let (groups, units) = (product(grid.groups), product(grid.group_size));
     let measured = unbounded(compiled);
-    let inline = threads == 1 || groups == 1 || small(compiled, measured, groups * units);
+    // The pool's size last: outside a pool rayon finds it through its global registry,
+    // which costs more than a small launch's other decisions together.
+    let inline = groups == 1
+        || small(compiled, measured, groups * units)
+        || rayon::current_num_threads() == 1;
     // Only a spread launch of a measured kernel teaches the estimate anything new.
     let start = (!inline && measured).then(Instant::now);
     match compiled.entry {
@@ -91,10 +94,17 @@ pub(super) unsafe fn run(compiled: &Compiled, ctx: &LaunchCtx, grid: Grid) {
     }
     if let Some(start) = start {
         let tasks = groups.div_ceil(chunking(groups, units));
+        let threads = rayon::current_num_threads() as u64;
         compiled
             .unit_cost
             .record(start.elapsed(), groups * units, threads.min(tasks));
     }
+}
+
+/// The product of a grid's three extents, saturating (`Grid`'s own methods live in another
+/// crate and are not inlined into this path, which every launch takes).
+pub(super) fn product(v: [u32; 3]) -> u64 {
+    (u64::from(v[0]) * u64::from(v[1])).saturating_mul(u64::from(v[2]))
 }
 
 /// Whether a unit's work is not bounded by the code's size: loops, or the per-group

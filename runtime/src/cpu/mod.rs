@@ -40,7 +40,7 @@ mod helpers;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use vibee_dsl::kernel::{Elem, Grid, Kernel, ParamKind, Scalar};
+use vibee_dsl::kernel::{Elem, Grid, HostBuffer, Kernel, ParamKind, Scalar};
 
 use self::cache::KernelRef;
 pub use self::handle::{CompiledKernel, HostElement, SliceArg, compile};
@@ -178,7 +178,7 @@ fn check_grid(kernel: &Kernel, grid: Grid) -> Result<(), LaunchError> {
     if grid.groups.contains(&0) || grid.group_size.contains(&0) {
         return Err(too_large("every grid dimension must be at least 1".into()));
     }
-    if grid.units_per_group() > MAX_UNITS_PER_GROUP {
+    if driver::product(grid.group_size) > MAX_UNITS_PER_GROUP {
         return Err(too_large(format!(
             "at most {MAX_UNITS_PER_GROUP} units per group"
         )));
@@ -247,10 +247,8 @@ fn buffer_slot(
     arg: &mut ArgRef<'_>,
 ) -> Result<ArgSlot, LaunchError> {
     let (ptr, len, held) = match arg {
-        ArgRef::BufferMut(RawBuffer::Host(h)) => (h.as_mut_ptr(), h.len(), h.elem()),
-        ArgRef::Buffer(RawBuffer::Host(h)) if !mutable => {
-            (h.as_bytes().as_ptr().cast_mut(), h.len(), h.elem())
-        }
+        ArgRef::BufferMut(RawBuffer::Host(h)) => host_parts_mut(h),
+        ArgRef::Buffer(RawBuffer::Host(h)) if !mutable => host_parts(h),
         ArgRef::Buffer(_) if mutable => {
             return Err(bad_arg(kernel, i, "must be passed mutably".into()));
         }
@@ -272,6 +270,32 @@ fn buffer_slot(
         ptr,
         len: len as u64,
     })
+}
+
+/// Expands to a match over every `HostBuffer` variant giving (base, length, element type);
+/// `$base` turns the variant's vector into its base pointer.
+macro_rules! host_parts {
+    ($h:expr, $v:ident => $base:expr) => {
+        match $h {
+            HostBuffer::F32($v) => ($base.cast(), $v.len(), Elem::F32),
+            HostBuffer::F16($v) => ($base.cast(), $v.len(), Elem::F16),
+            HostBuffer::BF16($v) => ($base.cast(), $v.len(), Elem::BF16),
+            HostBuffer::I32($v) => ($base.cast(), $v.len(), Elem::I32),
+            HostBuffer::U32($v) => ($base.cast(), $v.len(), Elem::U32),
+        }
+    };
+}
+
+/// A read-only host buffer's base, length and element type, in one match here rather than
+/// through `HostBuffer`'s methods, which live in another crate and are not all inlined into
+/// the launch path. The pointer is only read through (the parameter is not mutable).
+fn host_parts(h: &HostBuffer) -> (*mut u8, usize, Elem) {
+    host_parts!(h, v => v.as_ptr().cast_mut())
+}
+
+/// [`host_parts`] of a buffer the kernel may write.
+fn host_parts_mut(h: &mut HostBuffer) -> (*mut u8, usize, Elem) {
+    host_parts!(h, v => v.as_mut_ptr())
 }
 
 /// A scalar as the generated code holds it in a register.
