@@ -192,7 +192,7 @@ enum SliceKind {
 impl<'a> SliceArg<'a> {
     /// A buffer the kernel only reads.
     pub fn read<T: HostElement>(data: &'a [T]) -> Self {
-        let slot = slice_slot(data.as_ptr().cast_mut().cast(), data.len());
+        let slot = borrowed_slot(data.as_ptr().cast_mut().cast(), data.len());
         Self::new(SliceKind::Read {
             slot,
             elem: T::ELEM,
@@ -201,7 +201,7 @@ impl<'a> SliceArg<'a> {
 
     /// A buffer the kernel may write (the only way to pass a mutable parameter).
     pub fn write<T: HostElement>(data: &'a mut [T]) -> Self {
-        let slot = slice_slot(data.as_mut_ptr().cast(), data.len());
+        let slot = borrowed_slot(data.as_mut_ptr().cast(), data.len());
         Self::new(SliceKind::Write {
             slot,
             elem: T::ELEM,
@@ -226,9 +226,10 @@ impl<'a> SliceArg<'a> {
     }
 }
 
-/// An empty slice's pointer may dangle: the generated code reads a clamped element 0, so
-/// it gets a few valid zero bytes instead (as owned buffers do).
-fn slice_slot(ptr: *mut u8, len: usize) -> ArgSlot {
+/// The slot of a borrowed slice. An empty slice's pointer may dangle, and the generated
+/// code reads a clamped element 0, so it gets a few valid zero bytes instead (as owned
+/// buffers do).
+fn borrowed_slot(ptr: *mut u8, len: usize) -> ArgSlot {
     let ptr = if len == 0 {
         EMPTY_BUFFER.as_ptr().cast::<u8>().cast_mut()
     } else {

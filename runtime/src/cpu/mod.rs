@@ -4,6 +4,9 @@
 //! specialization cache ([`cache`]; one compiled variant per kernel and set of comptime
 //! values, compiled at first launch), packs the arguments into a [`LaunchCtx`] the
 //! generated code reads, and hands it to the [`driver`], which spreads groups over rayon.
+//! A caller that launches one kernel many times can instead [`compile`] it once and keep
+//! the [`CompiledKernel`] ([`handle`]): its launches skip the cache lookup, and
+//! [`CompiledKernel::launch_slices`] runs over borrowed slices ([`SliceArg`]).
 //!
 //! Three shapes of generated code ([`codegen`]):
 //! - kernels without barriers compile to one function that loops over a range of groups
