@@ -1,6 +1,8 @@
 //! The launch path shared by every backend: argument checks, grid limits, bounds, dispatch.
 
-use vibee_dsl::kernel::{Grid, Kernel, ParamKind, Scalar, bounds};
+use std::cell::RefCell;
+
+use vibee_dsl::kernel::{Grid, Kernel, ParamId, ParamKind, Scalar, bounds};
 
 use crate::buffer::RawBuffer;
 use crate::{Device, LaunchError};
@@ -127,14 +129,80 @@ fn check_grid(device: &Device, kernel: &Kernel, grid: Grid) -> Result<(), Launch
     Ok(())
 }
 
-fn check_bounds(kernel: &Kernel, grid: Grid, args: &[ArgRef<'_>]) -> Result<(), LaunchError> {
-    let lens: Vec<Option<usize>> = args
-        .iter()
-        .map(|a| a.buffer().map(RawBuffer::len))
-        .collect();
-    let values: Vec<Option<Scalar>> = args.iter().map(ArgRef::scalar).collect();
-    for need in bounds::required_lengths(kernel, grid, &lens, &values) {
-        let len = lens[need.param.0 as usize].unwrap_or(0);
+/// The arguments as the bounds analysis sees them.
+struct ArgFacts<'s, 'a>(&'s [ArgRef<'a>]);
+
+impl bounds::LaunchFacts for ArgFacts<'_, '_> {
+    fn len(&self, param: ParamId) -> Option<usize> {
+        self.0.get(param.0 as usize)?.buffer().map(RawBuffer::len)
+    }
+    fn value(&self, param: ParamId) -> Option<Scalar> {
+        self.0.get(param.0 as usize)?.scalar()
+    }
+}
+
+/// A bounds proof made for one (kernel, grid) pair.
+struct CachedProof {
+    kernel: &'static Kernel,
+    grid: Grid,
+    proof: bounds::BoundsProof,
+}
+
+/// Slots of the per-thread proof table (a power of two).
+const PROOF_SLOTS: usize = 32;
+
+thread_local! {
+    /// Recent bounds proofs, direct-mapped by kernel address and grid. Per thread, so a
+    /// hit takes no lock; a miss (first launch, a new grid, or an argument the proof read
+    /// that changed) proves again and replaces the slot.
+    static PROOFS: RefCell<[Option<CachedProof>; PROOF_SLOTS]> =
+        const { RefCell::new([const { None }; PROOF_SLOTS]) };
+}
+
+/// Refuses a launch whose buffers are smaller than what the grid is certain to touch.
+///
+/// The proof depends on the kernel and grid, and on the buffer lengths and scalar values
+/// it read (most kernels read none), so it is made once per (kernel, grid) and reused
+/// while those stay the same: a launch then only compares lengths, without allocating.
+/// The IR is `'static`, so its address identifies it.
+fn check_bounds(
+    kernel: &'static Kernel,
+    grid: Grid,
+    args: &[ArgRef<'_>],
+) -> Result<(), LaunchError> {
+    let facts = ArgFacts(args);
+    let slot = proof_slot(kernel, grid);
+    PROOFS.with(|table| {
+        let mut table = table.borrow_mut();
+        let cached = &mut table[slot];
+        let fresh = match cached {
+            Some(c) => {
+                !(std::ptr::eq(c.kernel, kernel) && c.grid == grid && c.proof.applies_to(&facts))
+            }
+            None => true,
+        };
+        if fresh {
+            let proof = bounds::prove(kernel, grid, &facts);
+            *cached = Some(CachedProof {
+                kernel,
+                grid,
+                proof,
+            });
+        }
+        let requirements = cached.as_ref().map_or(&[][..], |c| c.proof.requirements());
+        check_requirements(kernel, requirements, args)
+    })
+}
+
+fn check_requirements(
+    kernel: &Kernel,
+    requirements: &[bounds::Requirement],
+    args: &[ArgRef<'_>],
+) -> Result<(), LaunchError> {
+    for need in requirements {
+        let len = args[need.param.0 as usize]
+            .buffer()
+            .map_or(0, RawBuffer::len);
         if need.max_index >= len as u64 {
             return Err(LaunchError::BufferTooSmall {
                 kernel: kernel.name.clone(),
@@ -145,4 +213,13 @@ fn check_bounds(kernel: &Kernel, grid: Grid, args: &[ArgRef<'_>]) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// The table slot of a (kernel, grid) pair: a cheap mix, since every hit is confirmed.
+fn proof_slot(kernel: &'static Kernel, grid: Grid) -> usize {
+    let mut h = (std::ptr::from_ref(kernel) as u64) >> 4;
+    for (i, d) in grid.groups.iter().chain(&grid.group_size).enumerate() {
+        h ^= u64::from(*d).rotate_left(i as u32 * 11);
+    }
+    (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 59) as usize % PROOF_SLOTS
 }

@@ -7,6 +7,11 @@
 //! access reaches past a buffer's end the launch is refused with a typed error, because on
 //! a device that access would silently read zeros or drop writes. Guarded accesses
 //! (`if i < y.len() { … }`) are the kernel's business and never refused.
+//!
+//! [`prove`] returns a [`BoundsProof`]: the requirements plus the buffer lengths and scalar
+//! values the analysis actually read. A launch path can keep the proof per (kernel, grid)
+//! and reuse it while [`BoundsProof::applies_to`] holds, so the analysis (which allocates)
+//! runs once, not per launch.
 
 use super::ir::*;
 use super::validate::each_stmt;
@@ -32,19 +37,68 @@ impl Range {
     }
 }
 
-/// The largest index of every buffer parameter the grid is certain to access.
-/// `lens` and `values` are indexed by parameter (buffer lengths; scalar/comptime values).
-pub fn required_lengths(
-    kernel: &Kernel,
-    grid: Grid,
-    lens: &[Option<usize>],
-    values: &[Option<Scalar>],
-) -> Vec<Requirement> {
+/// What a launch tells the analysis about its arguments, by parameter: buffer lengths and
+/// scalar (or comptime) values. `None` where the argument is not of that kind.
+pub trait LaunchFacts {
+    fn len(&self, param: ParamId) -> Option<usize>;
+    fn value(&self, param: ParamId) -> Option<Scalar>;
+}
+
+/// Facts given as two slices indexed by parameter.
+impl LaunchFacts for (&[Option<usize>], &[Option<Scalar>]) {
+    fn len(&self, param: ParamId) -> Option<usize> {
+        self.0.get(param.0 as usize).copied().flatten()
+    }
+    fn value(&self, param: ParamId) -> Option<Scalar> {
+        self.1.get(param.0 as usize).copied().flatten()
+    }
+}
+
+/// One fact a proof read, with what it was.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fact {
+    Len(ParamId, Option<usize>),
+    Value(ParamId, Option<Scalar>),
+}
+
+impl Fact {
+    fn holds(&self, facts: &impl LaunchFacts) -> bool {
+        match *self {
+            Fact::Len(p, len) => facts.len(p) == len,
+            Fact::Value(p, v) => facts.value(p) == v,
+        }
+    }
+}
+
+/// The requirements of one kernel over one grid, and the launch facts they were derived
+/// from: most kernels index by positions alone and read none, so a proof made once for a
+/// (kernel, grid) pair holds for every later launch of that pair, whatever its buffers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BoundsProof {
+    requirements: Vec<Requirement>,
+    used: Vec<Fact>,
+}
+
+impl BoundsProof {
+    /// The largest index of every buffer parameter the grid is certain to access.
+    pub fn requirements(&self) -> &[Requirement] {
+        &self.requirements
+    }
+
+    /// Whether this proof holds for a launch (of the same kernel and grid) with `facts`:
+    /// every length and value it read is the same. Allocates nothing.
+    pub fn applies_to(&self, facts: &impl LaunchFacts) -> bool {
+        self.used.iter().all(|f| f.holds(facts))
+    }
+}
+
+/// Proves which buffer indices `grid` is certain to touch, given the launch's `facts`.
+pub fn prove(kernel: &Kernel, grid: Grid, facts: &impl LaunchFacts) -> BoundsProof {
     let mut a = Analysis {
         kernel,
         grid,
-        lens,
-        values,
+        facts,
+        used: Vec::new(),
         locals: vec![None; kernel.locals.len()],
         found: Vec::new(),
     };
@@ -56,19 +110,55 @@ pub fn required_lengths(
             None => best.push(r),
         }
     }
-    best
+    BoundsProof {
+        requirements: best,
+        used: a.used,
+    }
 }
 
-struct Analysis<'a> {
+/// The largest index of every buffer parameter the grid is certain to access.
+/// `lens` and `values` are indexed by parameter (buffer lengths; scalar/comptime values).
+pub fn required_lengths(
+    kernel: &Kernel,
+    grid: Grid,
+    lens: &[Option<usize>],
+    values: &[Option<Scalar>],
+) -> Vec<Requirement> {
+    prove(kernel, grid, &(lens, values)).requirements
+}
+
+struct Analysis<'a, F> {
     kernel: &'a Kernel,
     grid: Grid,
-    lens: &'a [Option<usize>],
-    values: &'a [Option<Scalar>],
+    facts: &'a F,
+    /// Every fact read so far, once each.
+    used: Vec<Fact>,
     locals: Vec<Option<Range>>,
     found: Vec<Requirement>,
 }
 
-impl Analysis<'_> {
+impl<F: LaunchFacts> Analysis<'_, F> {
+    /// Reads a fact and records it, so the proof knows what it depends on.
+    fn note(&mut self, fact: Fact) -> Fact {
+        if !self.used.contains(&fact) {
+            self.used.push(fact);
+        }
+        fact
+    }
+
+    fn len_of(&mut self, p: ParamId) -> Option<usize> {
+        match self.note(Fact::Len(p, self.facts.len(p))) {
+            Fact::Len(_, len) => len,
+            Fact::Value(..) => None,
+        }
+    }
+
+    fn value_of(&mut self, p: ParamId) -> Option<Scalar> {
+        match self.note(Fact::Value(p, self.facts.value(p))) {
+            Fact::Value(_, v) => v,
+            Fact::Len(..) => None,
+        }
+    }
     /// Returns false once a unit may have left early: later accesses are not certain.
     fn stmts(&mut self, stmts: &[Stmt]) -> bool {
         for s in stmts {
@@ -200,17 +290,15 @@ impl Analysis<'_> {
     }
 
     /// The range of an integer expression, when it can be bounded.
-    fn range(&self, e: &Expr) -> Option<Range> {
+    fn range(&mut self, e: &Expr) -> Option<Range> {
         if !e.ty.elem.is_int() || e.ty.is_vector() {
             return None;
         }
         let r = match &e.kind {
             ExprKind::Lit(Lit::Int(v)) => Range::exact(*v),
-            ExprKind::Param(p) => Range::exact(self.values.get(p.0 as usize).copied()??.to_i64()),
+            ExprKind::Param(p) => Range::exact(self.value_of(*p)?.to_i64()),
             ExprKind::Builtin(b) => self.builtin(*b),
-            ExprKind::Len(BufRef::Param(p)) => {
-                Range::exact(self.lens.get(p.0 as usize).copied()?? as i64)
-            }
+            ExprKind::Len(BufRef::Param(p)) => Range::exact(self.len_of(*p)? as i64),
             ExprKind::Local(v) => self.locals.get(v.0 as usize).copied()??,
             ExprKind::Cast(a) if a.ty.elem.is_int() => self.range(a)?,
             ExprKind::Binary(op, a, b) => binary(*op, self.range(a)?, self.range(b)?)?,
@@ -253,4 +341,101 @@ fn binary(op: BinaryOp, a: Range, b: Range) -> Option<Range> {
         },
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(kind: ExprKind, ty: Ty) -> Expr {
+        Expr::new(kind, ty, SpanId::NONE)
+    }
+
+    /// `y[index] = 0.0`, unconditionally, with parameters `n: u32` and `y: &mut [f32]`.
+    fn store_at(index: Expr) -> Kernel {
+        let param = |name: &str, kind| Param {
+            name: name.into(),
+            kind,
+            span: SpanId::NONE,
+        };
+        let y = ParamKind::Buffer {
+            elem: Elem::F32,
+            mutable: true,
+        };
+        let store = StmtKind::Store {
+            buf: BufRef::Param(ParamId(1)),
+            index,
+            value: Expr::lit_f(0.0, Elem::F32),
+        };
+        Kernel {
+            name: "store_at".into(),
+            params: vec![param("n", ParamKind::Scalar(Elem::U32)), param("y", y)],
+            locals: vec![],
+            shared: vec![],
+            body: vec![Stmt {
+                kind: store,
+                span: SpanId::NONE,
+            }],
+        }
+    }
+
+    fn global() -> Expr {
+        e(ExprKind::Builtin(Builtin::GlobalPos(None)), Ty::U32)
+    }
+
+    fn n_plus_global() -> Expr {
+        let n = e(ExprKind::Param(ParamId(0)), Ty::U32);
+        e(
+            ExprKind::Binary(BinaryOp::Add, Box::new(n), Box::new(global())),
+            Ty::U32,
+        )
+    }
+
+    fn facts(n: u32, len: usize) -> (Vec<Option<usize>>, Vec<Option<Scalar>>) {
+        (vec![None, Some(len)], vec![Some(Scalar::U32(n)), None])
+    }
+
+    #[test]
+    fn a_proof_by_positions_alone_holds_for_any_arguments() {
+        let k = store_at(global());
+        let (lens, values) = facts(3, 10);
+        let proof = prove(&k, Grid::cover(8, 4), &(&lens[..], &values[..]));
+        assert_eq!(
+            proof.requirements(),
+            [Requirement {
+                param: ParamId(1),
+                max_index: 7
+            }]
+        );
+        let (lens, values) = facts(99, 1);
+        assert!(proof.applies_to(&(&lens[..], &values[..])));
+    }
+
+    #[test]
+    fn a_proof_that_read_a_scalar_holds_only_for_that_value() {
+        let k = store_at(n_plus_global());
+        let (lens, values) = facts(3, 10);
+        let proof = prove(&k, Grid::cover(8, 4), &(&lens[..], &values[..]));
+        assert_eq!(proof.requirements()[0].max_index, 10);
+        let (lens, values) = facts(3, 1000);
+        assert!(proof.applies_to(&(&lens[..], &values[..])));
+        let (lens, values) = facts(4, 10);
+        assert!(!proof.applies_to(&(&lens[..], &values[..])));
+    }
+
+    #[test]
+    fn a_proof_that_read_a_length_holds_only_for_that_length() {
+        let len = e(ExprKind::Len(BufRef::Param(ParamId(1))), Ty::U32);
+        let one = Expr::lit_u32(1);
+        let last = e(
+            ExprKind::Binary(BinaryOp::Sub, Box::new(len), Box::new(one)),
+            Ty::U32,
+        );
+        let k = store_at(last);
+        let (lens, values) = facts(0, 10);
+        let proof = prove(&k, Grid::cover(1, 1), &(&lens[..], &values[..]));
+        assert_eq!(proof.requirements()[0].max_index, 9);
+        let (lens, values) = facts(0, 11);
+        assert!(!proof.applies_to(&(&lens[..], &values[..])));
+    }
 }

@@ -27,10 +27,34 @@ use super::codegen::{self, Compiled};
 use crate::{ArgRef, LaunchError};
 
 /// One compiled variant and the IR it was compiled from.
-struct Entry {
+pub(super) struct Entry {
     kernel: Kernel,
     comptime: ComptimeKey,
     compiled: Compiled,
+}
+
+impl Entry {
+    /// The IR this variant was compiled from.
+    pub(super) fn kernel(&self) -> &Kernel {
+        &self.kernel
+    }
+    /// The native code.
+    pub(super) fn compiled(&self) -> &Compiled {
+        &self.compiled
+    }
+    /// Whether `value` is this variant's comptime value of parameter `index`.
+    pub(super) fn has_comptime(&self, index: usize, value: Scalar) -> bool {
+        self.comptime.get(index) == Some(&Some(scalar_key(value)))
+    }
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("kernel", &self.kernel.name)
+            .field("comptime", &self.comptime)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Comptime values as hashable bits (`f32` bits for floats), in parameter order.
@@ -131,27 +155,8 @@ fn lookup_shared(
         known.fixed |= kernel.is_static();
         return Ok(known.entry);
     }
-    let k = kernel.kernel();
     let comptime: Vec<Option<Scalar>> = args.iter().map(comptime_value).collect();
-    let key = comptime_key(&comptime);
-    let by_fingerprint = (k.name.clone(), fingerprint(k), key.clone());
-    let entry = match shared.by_fingerprint.get(&by_fingerprint) {
-        Some(entry) if entry.kernel == *k => *entry,
-        _ => {
-            let compiled =
-                codegen::compile(k, &comptime).map_err(|message| LaunchError::Compile {
-                    kernel: k.name.clone(),
-                    message,
-                })?;
-            let entry: &'static Entry = Box::leak(Box::new(Entry {
-                kernel: k.clone(),
-                comptime: key,
-                compiled,
-            }));
-            shared.by_fingerprint.insert(by_fingerprint, entry);
-            entry
-        }
-    };
+    let entry = by_fingerprint(&mut shared, kernel.kernel(), &comptime)?;
     let at_address = shared.by_address.entry(address).or_default();
     if at_address.len() == PER_ADDRESS {
         at_address.remove(0);
@@ -161,6 +166,44 @@ fn lookup_shared(
         entry,
         fixed: kernel.is_static(),
     });
+    Ok(entry)
+}
+
+/// The compiled variant of `kernel` for `comptime` (indexed by parameter, `None` for
+/// every parameter that is not comptime), compiling it unless the same IR was compiled
+/// before. Leaves the per-address tables alone: the caller holds the variant itself.
+pub(super) fn variant(
+    kernel: &Kernel,
+    comptime: &[Option<Scalar>],
+) -> Result<&'static Entry, LaunchError> {
+    let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+    by_fingerprint(&mut shared, kernel, comptime)
+}
+
+/// Level 3: the variant of the same IR and comptime values wherever it was built, or a
+/// new one compiled now.
+fn by_fingerprint(
+    shared: &mut Shared,
+    k: &Kernel,
+    comptime: &[Option<Scalar>],
+) -> Result<&'static Entry, LaunchError> {
+    let key = comptime_key(comptime);
+    let by_fingerprint = (k.name.clone(), fingerprint(k), key.clone());
+    if let Some(entry) = shared.by_fingerprint.get(&by_fingerprint)
+        && entry.kernel == *k
+    {
+        return Ok(*entry);
+    }
+    let compiled = codegen::compile(k, comptime).map_err(|message| LaunchError::Compile {
+        kernel: k.name.clone(),
+        message,
+    })?;
+    let entry: &'static Entry = Box::leak(Box::new(Entry {
+        kernel: k.clone(),
+        comptime: key,
+        compiled,
+    }));
+    shared.by_fingerprint.insert(by_fingerprint, entry);
     Ok(entry)
 }
 

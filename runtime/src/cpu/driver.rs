@@ -23,6 +23,9 @@ const UNITS_PER_TASK: u64 = 16 * 1024;
 const INLINE_UNITS: u64 = 32 * 1024;
 /// Launches whose measured work is shorter than this run on the calling thread.
 const INLINE_NS: f32 = 20_000.0;
+/// Work one rayon task holds when a unit's cost is measured: long enough that scheduling
+/// it (about a microsecond) is noise, short enough to balance well.
+const TASK_NS: f32 = 50_000.0;
 
 /// What one unit of a kernel with loops costs, measured on its parallel launches (the
 /// wall time times the threads that ran it, per unit): an estimate that decides whether
@@ -70,31 +73,47 @@ impl Shared {
 /// `ctx` must describe live buffers matching the kernel `compiled` was built from.
 pub(super) unsafe fn run(compiled: &Compiled, ctx: &LaunchCtx, grid: Grid) {
     let ctx = Shared(ctx);
-    let (groups, units) = (grid.num_groups(), grid.units_per_group());
-    let threads = rayon::current_num_threads() as u64;
+    let (groups, units) = (product(grid.groups), product(grid.group_size));
     let measured = unbounded(compiled);
-    let inline = threads == 1 || groups == 1 || small(compiled, measured, groups * units);
+    // The pool's size last: outside a pool rayon finds it through its global registry,
+    // which costs more than a small launch's other decisions together.
+    let inline = groups == 1
+        || small(compiled, measured, groups * units)
+        || rayon::current_num_threads() == 1;
     // Only a spread launch of a measured kernel teaches the estimate anything new.
     let start = (!inline && measured).then(Instant::now);
+    let cost = measured.then(|| compiled.unit_cost.ns_per_unit()).flatten();
+    let chunk = if inline {
+        groups
+    } else {
+        chunking(groups, units, cost)
+    };
     match compiled.entry {
         Entry::Groups(f) if !compiled.uses_shared => {
             let f = match compiled.simd {
                 Some(simd) if units.is_multiple_of(4) => simd,
                 _ => f,
             };
-            run_groups(f, ctx, groups, units, inline)
+            run_groups(f, ctx, groups, chunk, inline)
         }
         Entry::Groups(f) => {
-            run_groups_with_shared(f, ctx, groups, units, compiled.shared_bytes, inline)
+            run_groups_with_shared(f, ctx, groups, chunk, compiled.shared_bytes, inline)
         }
-        Entry::Phases(f) => run_phases(f, ctx, groups, units, compiled, inline),
+        Entry::Phases(f) => run_phases(f, ctx, (groups, units), chunk, compiled, inline),
     }
     if let Some(start) = start {
-        let tasks = groups.div_ceil(chunking(groups, units));
+        let tasks = groups.div_ceil(chunk);
+        let threads = rayon::current_num_threads() as u64;
         compiled
             .unit_cost
             .record(start.elapsed(), groups * units, threads.min(tasks));
     }
+}
+
+/// The product of a grid's three extents, saturating (`Grid`'s own methods live in another
+/// crate and are not inlined into this path, which every launch takes).
+pub(super) fn product(v: [u32; 3]) -> u64 {
+    (u64::from(v[0]) * u64::from(v[1])).saturating_mul(u64::from(v[2]))
 }
 
 /// Whether a unit's work is not bounded by the code's size: loops, or the per-group
@@ -118,7 +137,7 @@ fn small(compiled: &Compiled, measured: bool, total: u64) -> bool {
 /// this thread when `inline`; `init` makes each task's scratch memory.
 fn for_chunks<M>(
     groups: u64,
-    units: u64,
+    chunk: u64,
     inline: bool,
     init: impl Fn() -> M + Sync + Send,
     f: impl Fn(&mut M, u64, u64) + Sync + Send,
@@ -127,7 +146,6 @@ fn for_chunks<M>(
         f(&mut init(), 0, groups);
         return;
     }
-    let chunk = chunking(groups, units);
     (0..groups.div_ceil(chunk))
         .into_par_iter()
         .for_each_init(init, |mem, c| {
@@ -135,15 +153,22 @@ fn for_chunks<M>(
         });
 }
 
-/// Chunks of groups: enough tasks to balance the threads, each big enough to amortize.
-fn chunking(groups: u64, units: u64) -> u64 {
+/// Groups per rayon task: enough tasks to balance the threads, each big enough to amortize
+/// its scheduling. With a unit's measured cost (`ns_per_unit`), a task holds about
+/// [`TASK_NS`] of work, so a kernel whose units are long (a softmax row is microseconds)
+/// is cut into many tasks and a thread slowed by a busy core cannot hold the launch back;
+/// otherwise a task holds [`UNITS_PER_TASK`] units.
+fn chunking(groups: u64, units: u64, ns_per_unit: Option<f32>) -> u64 {
     let threads = rayon::current_num_threads() as u64;
-    let by_size = UNITS_PER_TASK.div_ceil(units).max(1);
-    let by_balance = groups.div_ceil(threads * 4).max(1);
+    let by_size = match ns_per_unit {
+        Some(ns) => (TASK_NS / (ns * units as f32)).ceil() as u64,
+        None => UNITS_PER_TASK.div_ceil(units),
+    };
+    let by_balance = groups.div_ceil(threads * 4);
     by_size.min(by_balance).max(1)
 }
 
-fn run_groups(f: GroupsFn, ctx: Shared, groups: u64, units: u64, inline: bool) {
+fn run_groups(f: GroupsFn, ctx: Shared, groups: u64, chunk: u64, inline: bool) {
     let mut dummy = [0u64; 2];
     let shared = dummy.as_mut_ptr().cast::<u8>();
     if inline {
@@ -151,7 +176,6 @@ fn run_groups(f: GroupsFn, ctx: Shared, groups: u64, units: u64, inline: bool) {
         unsafe { f(ctx.get(), shared, 0, groups) };
         return;
     }
-    let chunk = chunking(groups, units);
     (0..groups.div_ceil(chunk)).into_par_iter().for_each(|c| {
         let mut dummy = [0u64; 2];
         let begin = c * chunk;
@@ -172,12 +196,12 @@ fn run_groups_with_shared(
     f: GroupsFn,
     ctx: Shared,
     groups: u64,
-    units: u64,
+    chunk: u64,
     bytes: usize,
     inline: bool,
 ) {
     let init = || vec![0u128; bytes.div_ceil(16)];
-    for_chunks(groups, units, inline, init, |shared, first, end| {
+    for_chunks(groups, chunk, inline, init, |shared, first, end| {
         for g in first..end {
             shared.fill(0);
             // SAFETY: see `run`; `shared` holds `bytes` bytes, 16-byte aligned.
@@ -193,14 +217,21 @@ struct GroupMemory {
     resume: Vec<u32>,
 }
 
-fn run_phases(f: PhaseFn, ctx: Shared, groups: u64, units: u64, compiled: &Compiled, inline: bool) {
+fn run_phases(
+    f: PhaseFn,
+    ctx: Shared,
+    (groups, units): (u64, u64),
+    chunk: u64,
+    compiled: &Compiled,
+    inline: bool,
+) {
     let state_words = compiled.state_bytes.div_ceil(16).max(1);
     let init = || GroupMemory {
         shared: vec![0; compiled.shared_bytes.div_ceil(16)],
         state: vec![0; state_words * units as usize],
         resume: vec![0; units as usize],
     };
-    for_chunks(groups, units, inline, init, |mem, first, end| {
+    for_chunks(groups, chunk, inline, init, |mem, first, end| {
         for g in first..end {
             // SAFETY: see `run`.
             unsafe { run_group(f, ctx, g, mem, state_words) };

@@ -4,6 +4,9 @@
 //! specialization cache ([`cache`]; one compiled variant per kernel and set of comptime
 //! values, compiled at first launch), packs the arguments into a [`LaunchCtx`] the
 //! generated code reads, and hands it to the [`driver`], which spreads groups over rayon.
+//! A caller that launches one kernel many times can instead [`compile`] it once and keep
+//! the [`CompiledKernel`] ([`handle`]): its launches skip the cache lookup, and
+//! [`CompiledKernel::launch_slices`] runs over borrowed slices ([`SliceArg`]).
 //!
 //! Three shapes of generated code ([`codegen`]):
 //! - kernels without barriers compile to one function that loops over a range of groups
@@ -35,13 +38,15 @@
 mod cache;
 mod codegen;
 mod driver;
+mod handle;
 mod helpers;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use vibee_dsl::kernel::{Elem, Grid, Kernel, ParamKind, Scalar};
+use vibee_dsl::kernel::{Elem, Grid, HostBuffer, Kernel, ParamKind, Scalar};
 
 use self::cache::KernelRef;
+pub use self::handle::{CompiledKernel, HostElement, SliceArg, compile};
 use crate::buffer::RawBuffer;
 use crate::{ArgRef, LaunchError};
 
@@ -114,33 +119,52 @@ fn launch_ref(
 ) -> Result<(), LaunchError> {
     let k = kernel.kernel();
     check_grid(k, grid)?;
-    check_arity(k, args)?;
-    // Arguments on the stack: most kernels have few, and a launch should not allocate.
-    let mut inline = [ArgSlot::UNUSED; INLINE_ARGS];
-    let mut heap = Vec::new();
-    let slots = if args.len() <= INLINE_ARGS {
-        &mut inline[..args.len()]
+    check_arity(k, args.len())?;
+    with_slots(args.len(), |slots| {
+        fill_slots(k, args, slots)?;
+        let compiled = cache::get_or_compile(kernel, args)?;
+        // SAFETY: the slots were filled from `args`, which stay borrowed for this call.
+        unsafe { run(k, compiled, grid, slots) }
+    })
+}
+
+/// Calls `f` with `n` unused argument slots: on the stack for most kernels, so a launch
+/// does not allocate, on the heap for kernels with more than [`INLINE_ARGS`] arguments.
+fn with_slots<R>(n: usize, f: impl FnOnce(&mut [ArgSlot]) -> R) -> R {
+    if n <= INLINE_ARGS {
+        let mut inline = [ArgSlot::UNUSED; INLINE_ARGS];
+        f(&mut inline[..n])
     } else {
-        heap.resize(args.len(), ArgSlot::UNUSED);
-        &mut heap[..]
-    };
-    fill_slots(k, args, slots)?;
-    let compiled = cache::get_or_compile(kernel, args)?;
+        f(&mut vec![ArgSlot::UNUSED; n])
+    }
+}
+
+/// Runs `compiled` (built from `kernel`) over `grid` with the arguments in `slots`.
+///
+/// # Safety
+/// `slots` must describe live buffers for the whole call, matching the kernel's
+/// parameters (element types, lengths), and only mutable parameters may point at memory
+/// that must not be written. The compiled code bounds-checks every access against the
+/// lengths in `slots`.
+unsafe fn run(
+    kernel: &Kernel,
+    compiled: &codegen::Compiled,
+    grid: Grid,
+    slots: &[ArgSlot],
+) -> Result<(), LaunchError> {
     let ctx = LaunchCtx {
         groups: grid.groups,
         group_size: grid.group_size,
         error: AtomicU32::new(0),
         args: slots.as_ptr(),
     };
-    // SAFETY: `ctx` points at live buffers borrowed from `args` for this whole call, the
-    // compiled code bounds-checks every access against the lengths in `slots`, and it only
-    // writes to buffers passed as `ArgRef::BufferMut` (checked when filling the slots).
+    // SAFETY: the caller's promise about `slots`; `ctx` outlives the call.
     unsafe { driver::run(compiled, &ctx, grid) };
     match ctx.error.load(Ordering::Relaxed) {
         0 => Ok(()),
         _ => Err(LaunchError::Device(format!(
             "kernel `{}`: a `for` loop's `step_by` was zero or negative",
-            k.name
+            kernel.name
         ))),
     }
 }
@@ -157,7 +181,7 @@ fn check_grid(kernel: &Kernel, grid: Grid) -> Result<(), LaunchError> {
     if grid.groups.contains(&0) || grid.group_size.contains(&0) {
         return Err(too_large("every grid dimension must be at least 1".into()));
     }
-    if grid.units_per_group() > MAX_UNITS_PER_GROUP {
+    if driver::product(grid.group_size) > MAX_UNITS_PER_GROUP {
         return Err(too_large(format!(
             "at most {MAX_UNITS_PER_GROUP} units per group"
         )));
@@ -177,18 +201,14 @@ fn bad_arg(kernel: &Kernel, index: usize, problem: String) -> LaunchError {
     }
 }
 
-fn check_arity(kernel: &Kernel, args: &[ArgRef<'_>]) -> Result<(), LaunchError> {
-    if args.len() == kernel.params.len() {
+fn check_arity(kernel: &Kernel, args: usize) -> Result<(), LaunchError> {
+    if args == kernel.params.len() {
         return Ok(());
     }
     Err(bad_arg(
         kernel,
-        args.len().min(kernel.params.len()),
-        format!(
-            "expected {} arguments, got {}",
-            kernel.params.len(),
-            args.len()
-        ),
+        args.min(kernel.params.len()),
+        format!("expected {} arguments, got {args}", kernel.params.len()),
     ))
 }
 
@@ -230,10 +250,8 @@ fn buffer_slot(
     arg: &mut ArgRef<'_>,
 ) -> Result<ArgSlot, LaunchError> {
     let (ptr, len, held) = match arg {
-        ArgRef::BufferMut(RawBuffer::Host(h)) => (h.as_mut_ptr(), h.len(), h.elem()),
-        ArgRef::Buffer(RawBuffer::Host(h)) if !mutable => {
-            (h.as_bytes().as_ptr().cast_mut(), h.len(), h.elem())
-        }
+        ArgRef::BufferMut(RawBuffer::Host(h)) => host_parts_mut(h),
+        ArgRef::Buffer(RawBuffer::Host(h)) if !mutable => host_parts(h),
         ArgRef::Buffer(_) if mutable => {
             return Err(bad_arg(kernel, i, "must be passed mutably".into()));
         }
@@ -255,6 +273,32 @@ fn buffer_slot(
         ptr,
         len: len as u64,
     })
+}
+
+/// Expands to a match over every `HostBuffer` variant giving (base, length, element type);
+/// `$base` turns the variant's vector into its base pointer.
+macro_rules! host_parts {
+    ($h:expr, $v:ident => $base:expr) => {
+        match $h {
+            HostBuffer::F32($v) => ($base.cast(), $v.len(), Elem::F32),
+            HostBuffer::F16($v) => ($base.cast(), $v.len(), Elem::F16),
+            HostBuffer::BF16($v) => ($base.cast(), $v.len(), Elem::BF16),
+            HostBuffer::I32($v) => ($base.cast(), $v.len(), Elem::I32),
+            HostBuffer::U32($v) => ($base.cast(), $v.len(), Elem::U32),
+        }
+    };
+}
+
+/// A read-only host buffer's base, length and element type, in one match here rather than
+/// through `HostBuffer`'s methods, which live in another crate and are not all inlined into
+/// the launch path. The pointer is only read through (the parameter is not mutable).
+fn host_parts(h: &HostBuffer) -> (*mut u8, usize, Elem) {
+    host_parts!(h, v => v.as_ptr().cast_mut())
+}
+
+/// [`host_parts`] of a buffer the kernel may write.
+fn host_parts_mut(h: &mut HostBuffer) -> (*mut u8, usize, Elem) {
+    host_parts!(h, v => v.as_mut_ptr())
 }
 
 /// A scalar as the generated code holds it in a register.

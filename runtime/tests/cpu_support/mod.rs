@@ -6,6 +6,8 @@
     reason = "each test file uses a different part of the builder"
 )]
 
+pub mod bench_kernels;
+
 use half::{bf16, f16};
 use vibee_dsl::kernel::interp::{self, InterpArg};
 use vibee_dsl::kernel::*;
