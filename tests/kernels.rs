@@ -592,8 +592,35 @@ pub fn through_f16(x: &[f32], y: &mut [f32]) {
 /// interpreter (and the `half` crate) do; a backend without the type is skipped by name.
 #[test]
 fn casts_through_half_types_round_like_the_interpreter() {
-    let n = 257;
-    let x: Vec<f32> = inputs(n, 19).iter().map(|v| v * 1000.0).collect();
+    // Values across the normal range, and the edges: f16 subnormals and their ties
+    // (2^-24 steps), the smallest normals, halfway points, overflow to infinity, ±0, ±∞.
+    let edges = [
+        0.0f32,
+        -0.0,
+        1e-8,
+        2.98e-8,
+        5.960_464_5e-8,
+        8.940_697e-8,
+        -3e-6,
+        6.097_555_2e-5,
+        6.103_515_6e-5,
+        1.000_488_3,
+        1.001_464_8,
+        65504.0,
+        65519.0,
+        65520.0,
+        -70000.0,
+        3.0e38,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        1.0e-40,
+    ];
+    let x: Vec<f32> = inputs(257, 19)
+        .iter()
+        .map(|v| v * 1000.0)
+        .chain(edges)
+        .collect();
+    let n = x.len();
     let grid = Grid::cover(n, 64);
     let exact =
         |round: fn(f32) -> f32| -> Vec<f64> { x.iter().map(|&v| f64::from(round(v))).collect() };

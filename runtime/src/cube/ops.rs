@@ -120,6 +120,51 @@ pub fn atomic_add<T: Numeric + AtomicNumeric>(buf: &[Atomic<T>], index: u32, val
     old
 }
 
+/// `x` rounded to the nearest f16 value (ties to even), still as an f32, computed on the
+/// bits. A kernel's `x as f16` converts this value, which is exact: NVIDIA's Vulkan driver
+/// folds an f32 → f16 → f32 round trip into nothing (seen on an H200), so a conversion alone
+/// would not round. Infinities and NaN pass through; magnitudes that round past 65504 give a
+/// value the conversion turns into an infinity.
+#[cube]
+pub fn round_to_f16(x: f32) -> f32 {
+    let bits = u32::reinterpret(x);
+    let sign = bits & 0x8000_0000u32;
+    let a = bits & 0x7fff_ffffu32;
+    let e = a >> 23u32;
+    let mut out = x;
+    if a < 0x7f80_0000u32 {
+        if e >= 113u32 {
+            // A normal f16 keeps 10 of f32's 23 fraction bits; a carry moves the exponent.
+            let r = (a + 0x0fffu32 + ((a >> 13u32) & 1u32)) & 0xffff_e000u32;
+            out = f32::reinterpret(r | sign);
+        } else {
+            // Below 2^-14, f16 counts in steps of 2^-24: the 24-bit significand shifted
+            // right by `s` is the number of steps.
+            let s = 126u32 - e;
+            let mut q = 0u32;
+            if s < 25u32 {
+                let m = (a & 0x007f_ffffu32) | 0x0080_0000u32;
+                q = (m + (1u32 << (s - 1u32)) - 1u32 + ((m >> s) & 1u32)) >> s;
+            }
+            let magnitude = f32::cast_from(q) * 5.960_464_5e-8f32;
+            out = f32::reinterpret(u32::reinterpret(magnitude) | sign);
+        }
+    }
+    out
+}
+
+/// `x` rounded to the nearest bf16 value (ties to even), still as an f32, computed on the
+/// bits for the reason [`round_to_f16`] gives. NaN passes through.
+#[cube]
+pub fn round_to_bf16(x: f32) -> f32 {
+    let bits = u32::reinterpret(x);
+    let mut out = x;
+    if (bits & 0x7fff_ffffu32) < 0x7f80_0000u32 {
+        out = f32::reinterpret((bits + 0x7fffu32 + ((bits >> 16u32) & 1u32)) & 0xffff_0000u32);
+    }
+    out
+}
+
 /// Integer division that yields zero for a zero divisor.
 #[cube]
 pub fn div<T: Int>(a: T, b: T) -> T {

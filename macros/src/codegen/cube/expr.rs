@@ -70,7 +70,16 @@ pub(crate) fn expr(cx: &Cx<'_>, e: &Expr) -> TokenStream {
             // `as` only converts Rust's primitives, and `#[cube]` bodies must type-check as
             // Rust: the half types convert through CubeCL's `Cast` instead.
             let half = |t: Elem| matches!(t, Elem::F16 | Elem::BF16);
-            if half(e.ty.elem) || half(a.ty.elem) {
+            if half(e.ty.elem) && a.ty == Ty::scalar(Elem::F32) {
+                // Round on the bits first (see `ops::round_to_f16`): a driver may fold the
+                // conversion pair `f32 → f16 → f32` away, and the rounding with it.
+                let ops = ops();
+                let round = match e.ty.elem {
+                    Elem::F16 => quote!(#ops::round_to_f16),
+                    _ => quote!(#ops::round_to_bf16),
+                };
+                quote!(<#to as Cast>::cast_from(#round(#inner)))
+            } else if half(e.ty.elem) || half(a.ty.elem) {
                 quote!(<#to as Cast>::cast_from(#inner))
             } else {
                 quote!((#inner as #to))
