@@ -594,18 +594,19 @@ pub fn through_f16(x: &[f32], y: &mut [f32]) {
 fn casts_through_half_types_round_like_the_interpreter() {
     // Values across the normal range, and the edges: f16 subnormals and their ties
     // (2^-24 steps), the smallest normals, halfway points, overflow to infinity, ±0, ±∞.
+    let step = 2f32.powi(-24); // the smallest f16 subnormal
     let edges = [
         0.0f32,
         -0.0,
         1e-8,
-        2.98e-8,
-        5.960_464_5e-8,
-        8.940_697e-8,
+        0.5 * step,
+        step,
+        1.5 * step,
         -3e-6,
-        6.097_555_2e-5,
-        6.103_515_6e-5,
-        1.000_488_3,
-        1.001_464_8,
+        1023.0 * step,
+        1024.0 * step,
+        1.0 + 2f32.powi(-11),
+        1.0 + 3.0 * 2f32.powi(-11),
         65504.0,
         65519.0,
         65520.0,
