@@ -123,8 +123,8 @@ pub fn atomic_add<T: Numeric + AtomicNumeric>(buf: &[Atomic<T>], index: u32, val
 /// `x` rounded to the nearest f16 value (ties to even), still as an f32, computed on the
 /// bits. A kernel's `x as f16` converts this value, which is exact: NVIDIA's Vulkan driver
 /// folds an f32 → f16 → f32 round trip into nothing (seen on an H200), so a conversion alone
-/// would not round. Infinities and NaN pass through; magnitudes that round past 65504 give a
-/// value the conversion turns into an infinity.
+/// would not round. Infinities and NaN pass through; magnitudes that round past 65504 become
+/// infinities, as the conversion's own rounding would make them.
 #[cube]
 pub fn round_to_f16(x: f32) -> f32 {
     let bits = u32::reinterpret(x);
@@ -135,7 +135,11 @@ pub fn round_to_f16(x: f32) -> f32 {
     if a < 0x7f80_0000u32 {
         if e >= 113u32 {
             // A normal f16 keeps 10 of f32's 23 fraction bits; a carry moves the exponent.
-            let r = (a + 0x0fffu32 + ((a >> 13u32) & 1u32)) & 0xffff_e000u32;
+            let mut r = (a + 0x0fffu32 + ((a >> 13u32) & 1u32)) & 0xffff_e000u32;
+            if r >= 0x4780_0000u32 {
+                // Past 65504 the next f16 step, 65536, is already an infinity.
+                r = 0x7f80_0000u32;
+            }
             out = f32::reinterpret(r | sign);
         } else {
             // Below 2^-14, f16 counts in steps of 2^-24: the 24-bit significand shifted
