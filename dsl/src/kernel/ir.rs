@@ -580,10 +580,20 @@ impl Grid {
         let groups = n.div_ceil(group_size.max(1) as usize).max(1);
         Grid::linear(groups as u32, group_size)
     }
+    /// Units in one group (saturating: three `u32` extents can exceed `u64`).
+    #[inline]
     pub fn units_per_group(&self) -> u64 {
-        self.group_size.iter().map(|&d| d as u64).product()
+        extent(self.group_size)
     }
+    /// Groups in the grid (saturating, as [`Grid::units_per_group`]).
+    #[inline]
     pub fn num_groups(&self) -> u64 {
-        self.groups.iter().map(|&d| d as u64).product()
+        extent(self.groups)
     }
+}
+
+/// The product of three extents, saturating. Inlined: every CPU launch takes this path.
+#[inline]
+fn extent(v: [u32; 3]) -> u64 {
+    (u64::from(v[0]) * u64::from(v[1])).saturating_mul(u64::from(v[2]))
 }

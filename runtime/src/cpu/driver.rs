@@ -73,7 +73,7 @@ impl Shared {
 /// `ctx` must describe live buffers matching the kernel `compiled` was built from.
 pub(super) unsafe fn run(compiled: &Compiled, ctx: &LaunchCtx, grid: Grid) {
     let ctx = Shared(ctx);
-    let (groups, units) = (product(grid.groups), product(grid.group_size));
+    let (groups, units) = (grid.num_groups(), grid.units_per_group());
     let measured = unbounded(compiled);
     // The pool's size last: outside a pool rayon finds it through its global registry,
     // which costs more than a small launch's other decisions together.
@@ -108,12 +108,6 @@ pub(super) unsafe fn run(compiled: &Compiled, ctx: &LaunchCtx, grid: Grid) {
             .unit_cost
             .record(start.elapsed(), groups * units, threads.min(tasks));
     }
-}
-
-/// The product of a grid's three extents, saturating (`Grid`'s own methods live in another
-/// crate and are not inlined into this path, which every launch takes).
-pub(super) fn product(v: [u32; 3]) -> u64 {
-    (u64::from(v[0]) * u64::from(v[1])).saturating_mul(u64::from(v[2]))
 }
 
 /// Whether a unit's work is not bounded by the code's size: loops, or the per-group

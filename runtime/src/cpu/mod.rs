@@ -181,7 +181,7 @@ fn check_grid(kernel: &Kernel, grid: Grid) -> Result<(), LaunchError> {
     if grid.groups.contains(&0) || grid.group_size.contains(&0) {
         return Err(too_large("every grid dimension must be at least 1".into()));
     }
-    if driver::product(grid.group_size) > MAX_UNITS_PER_GROUP {
+    if grid.units_per_group() > MAX_UNITS_PER_GROUP {
         return Err(too_large(format!(
             "at most {MAX_UNITS_PER_GROUP} units per group"
         )));
