@@ -1,18 +1,18 @@
 //! Fused elementwise kernels ([`Op::Fused`]) on the CPU: compiled by the Cranelift backend
 //! when the program is compiled, launched over the program's own slots.
 //!
-//! The backend takes owned host buffers, so a launch moves the slots it touches into
-//! [`RawBuffer`]s and back (no copy); values bound from outside (parameters such as a bias)
-//! are copied into a scratch buffer, which for the small operands elementwise ops read
-//! costs far less than the pass over memory the fusion saves. The backend spreads the
-//! grid's groups over the rayon pool the program runs in.
+//! Each kernel is compiled once into a [`CompiledKernel`] the program keeps, and launched
+//! over borrowed slices ([`SliceArg`]): the slots it reads and the values bound from outside
+//! (parameters such as a bias) are read in place, its output slots written in place, with
+//! no cache lookup and no copy. The backend spreads the grid's groups over the rayon pool
+//! the program runs in.
 
 use vibee_dsl::graph::error::site_string;
 use vibee_dsl::graph::{Graph, GraphError, Op};
-use vibee_dsl::kernel::{Grid, HostBuffer, Kernel};
+use vibee_dsl::kernel::{Grid, Kernel};
 
-use crate::buffer::RawBuffer;
-use crate::{ArgRef, LaunchError};
+use crate::LaunchError;
+use crate::cpu::{self, CompiledKernel, SliceArg};
 
 /// Where a fused kernel's operand lives.
 #[derive(Debug, Clone, Copy)]
@@ -64,94 +64,39 @@ pub(super) fn outputs_by_node(g: &Graph) -> Result<Vec<Vec<usize>>, GraphError> 
     Ok(outs)
 }
 
-/// Compiles `kernel` (of `inputs` read buffers, then `outputs` written ones) now (the
-/// backend caches it), by a launch over empty buffers that reads zeros and drops every
-/// store.
-pub(super) fn compile(kernel: &Kernel, inputs: usize, outputs: usize) -> Result<(), LaunchError> {
-    let ins: Vec<RawBuffer> = (0..inputs).map(|_| empty()).collect();
-    let mut outs: Vec<RawBuffer> = (0..outputs).map(|_| empty()).collect();
-    let mut args = arguments(&ins, &[], &mut outs);
-    crate::cpu::launch(kernel, Grid::linear(1, 4), &mut args)
+/// Compiles `kernel` now, for every launch of the program to reuse.
+pub(super) fn compile(kernel: &Kernel) -> Result<CompiledKernel, LaunchError> {
+    cpu::compile(kernel, &[])
 }
 
 /// Runs `kernel` over `grid`, reading `operands`, writing its outputs into the slots
-/// `outputs`.
+/// `outputs` (which no operand reads).
 pub(super) fn run(
-    kernel: &Kernel,
+    kernel: &CompiledKernel,
     grid: Grid,
     operands: &[Operand<'_>],
     outputs: &[usize],
     slots: &mut [Vec<f32>],
 ) -> Result<(), LaunchError> {
-    // Distinct input buffers (two operands may share a slot) and each operand's buffer.
-    let mut in_slots: Vec<Option<usize>> = Vec::new();
-    let mut in_bufs: Vec<RawBuffer> = Vec::new();
-    let mut which: Vec<usize> = Vec::with_capacity(operands.len());
-    for op in operands {
-        let shared = match *op {
-            Operand::Slot(s) => in_slots.iter().position(|&slot| slot == Some(s)),
-            Operand::Feed(_) => None,
-        };
-        which.push(shared.unwrap_or_else(|| {
-            let (slot, buf) = match *op {
-                Operand::Slot(s) => (Some(s), host(std::mem::take(&mut slots[s]))),
-                Operand::Feed(x) => (None, host(x.to_vec())),
-            };
-            in_slots.push(slot);
-            in_bufs.push(buf);
-            in_bufs.len() - 1
-        }));
-    }
-    let mut outs: Vec<RawBuffer> = outputs
+    // The outputs leave their slots for the launch, so the operands can borrow the rest.
+    let mut outs: Vec<Vec<f32>> = outputs
         .iter()
-        .map(|&s| host(std::mem::take(&mut slots[s])))
+        .map(|&s| std::mem::take(&mut slots[s]))
         .collect();
     let result = {
-        let mut args = arguments(&in_bufs, &which, &mut outs);
-        crate::cpu::launch(kernel, grid, &mut args)
+        let mut args: Vec<SliceArg<'_>> = operands
+            .iter()
+            .map(|op| match *op {
+                Operand::Slot(s) => SliceArg::read(&slots[s][..]),
+                Operand::Feed(x) => SliceArg::read(x),
+            })
+            .collect();
+        args.extend(outs.iter_mut().map(|o| SliceArg::write(&mut o[..])));
+        kernel.launch_slices(grid, &args)
     };
     // Hand every slot back whatever happened.
-    for (slot, buf) in in_slots.iter().zip(in_bufs) {
-        if let Some(s) = *slot {
-            slots[s] = into_vec(buf);
-        }
-    }
-    for (&s, buf) in outputs.iter().zip(outs) {
-        slots[s] = into_vec(buf);
+    for (&s, out) in outputs.iter().zip(outs) {
+        slots[s] = out;
     }
     result
-}
-
-/// The launch arguments: operand `k` reads `ins[which[k]]` (`ins[k]` when `which` is
-/// empty), then every output.
-fn arguments<'a>(
-    ins: &'a [RawBuffer],
-    which: &[usize],
-    outs: &'a mut [RawBuffer],
-) -> Vec<ArgRef<'a>> {
-    let reads: Vec<ArgRef<'a>> = if which.is_empty() {
-        ins.iter().map(ArgRef::Buffer).collect()
-    } else {
-        which.iter().map(|&w| ArgRef::Buffer(&ins[w])).collect()
-    };
-    reads
-        .into_iter()
-        .chain(outs.iter_mut().map(ArgRef::BufferMut))
-        .collect()
-}
-
-fn host(v: Vec<f32>) -> RawBuffer {
-    RawBuffer::Host(HostBuffer::F32(v))
-}
-
-fn empty() -> RawBuffer {
-    host(Vec::new())
-}
-
-/// The f32 values of a buffer made by [`host`].
-fn into_vec(buf: RawBuffer) -> Vec<f32> {
-    match buf {
-        RawBuffer::Host(HostBuffer::F32(v)) => v,
-        _ => Vec::new(),
-    }
 }

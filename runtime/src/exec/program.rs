@@ -9,6 +9,7 @@ use vibee_dsl::graph::{DType, Graph, InputRole, Node, NodeId, Op, UnaryOp};
 use super::fused::{self, Operand};
 use super::matmul::{Causal, causal_plan};
 use super::{ExecError, Feed};
+use crate::cpu;
 
 /// How [`Program::compile_with_options`] transforms the graph before planning it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +82,8 @@ pub struct Program {
     threads: usize,
     /// For each fused node, the nodes holding its outputs (itself first).
     fused_outputs: Vec<Vec<usize>>,
+    /// For each fused node and kernel call, its compiled kernel.
+    kernels: Vec<Option<cpu::CompiledKernel>>,
     /// Per node, the part of its product that is needed or nonzero (causal attention).
     causal: Vec<Causal>,
     /// Seconds spent in each node over the runs since profiling was turned on.
@@ -166,14 +169,21 @@ impl Program {
         let pool = std::sync::Arc::new(pool);
         let fused_outputs = fused::outputs_by_node(&graph)?;
         let causal = causal_plan(&graph);
-        for (i, node) in graph.nodes.iter().enumerate() {
-            let compiled = match &node.op {
-                Op::Fused(f) => fused::compile(&f.kernel, f.operands.len(), f.outputs.len()),
-                Op::Call(c) => fused::compile(&c.kernel, c.operands.len(), 1),
-                _ => Ok(()),
-            };
-            compiled.map_err(|source| ExecError::Kernel { node: i, source })?;
-        }
+        let kernels = graph
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| {
+                let kernel = match &node.op {
+                    Op::Fused(f) => &f.kernel,
+                    Op::Call(c) => &c.kernel,
+                    _ => return Ok(None),
+                };
+                fused::compile(kernel)
+                    .map(Some)
+                    .map_err(|source| ExecError::Kernel { node: i, source })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             graph,
             plan,
@@ -183,6 +193,7 @@ impl Program {
             pool,
             threads,
             fused_outputs,
+            kernels,
             causal,
             profile: None,
         })
@@ -333,9 +344,9 @@ impl Program {
     fn run_kernel(&mut self, i: usize, feeds: &[Feed<'_>]) -> Result<(), ExecError> {
         let started = self.profile.is_some().then(std::time::Instant::now);
         let node = &self.graph.nodes[i];
-        let (kernel, grid) = match &node.op {
-            Op::Fused(f) => (&f.kernel, f.grid()),
-            Op::Call(c) => (&c.kernel, c.grid()),
+        let (kernel, grid) = match (&node.op, &self.kernels[i]) {
+            (Op::Fused(f), Some(kernel)) => (kernel, f.grid()),
+            (Op::Call(c), Some(kernel)) => (kernel, c.grid()),
             _ => return Ok(()),
         };
         let operands: Vec<Operand<'_>> = node
