@@ -9,23 +9,9 @@ use vibee_runtime::buffer::RawBuffer;
 use vibee_runtime::cpu::{self, SliceArg};
 use vibee_runtime::{ArgRef, LaunchError};
 
-/// `y[i] = a * x[i] + y[i]` for `i < len(y)`.
+/// The benchmark's scalar `y[i] = a * x[i] + y[i]`, guarded by `i < len(y)`.
 fn axpy() -> Kernel {
-    let mut kb = Kb::new("axpy");
-    let a = kb.scalar("a", Elem::F32);
-    let x = kb.buf("x", Elem::F32);
-    let y = kb.buf_mut("y", Elem::F32);
-    let i = kb.local("i", Ty::U32);
-    let update = store(
-        y,
-        kb.get(i),
-        add(mul(a, kb.load(x, kb.get(i), 1)), kb.load(y, kb.get(i), 1)),
-    );
-    let body = vec![
-        let_(i, gid()),
-        if_(lt(kb.get(i), len(y)), vec![update], vec![]),
-    ];
-    kb.finish(body)
+    bench_kernels::axpy(1)
 }
 
 /// `y[i] = x[i] + k` with `k` a comptime `u32`.
