@@ -7,6 +7,7 @@
 //! by liveness; [`reference::evaluate`] runs any graph in f64 — the oracle for finite
 //! differences and for executors (`vibee_runtime::exec`).
 
+mod attention_ref;
 pub mod autodiff;
 mod autodiff_matmul;
 pub mod builder;

@@ -205,6 +205,41 @@ fn causal_attention_composite() {
     .unwrap();
 }
 
+/// The fused self-attention's gradient (its own op, with its own reference) against finite
+/// differences, over two heads of width 3, and the same values as its expansion into
+/// slices, products and the causal softmax.
+#[test]
+fn self_attention_from_qkv() {
+    let mut rng = Rng::new(13);
+    let p = [param(&mut rng, &[2, 5, 18], -1.0, 1.0)];
+    check_grad(&p, &[], |g, x, _| g.self_attention(x[0], 2).unwrap()).unwrap();
+    // The expansion, differentiated through its primitive ops.
+    check_pair(
+        &p,
+        &[],
+        &|g: &mut Graph, x: &[NodeId], _: &[NodeId]| expanded(g, x[0]),
+        &|g: &mut Graph, x: &[NodeId], _: &[NodeId]| g.self_attention(x[0], 2).unwrap(),
+    )
+    .unwrap();
+}
+
+/// `self_attention(qkv, 2)` spelled out with the graph's primitive ops by the expansion
+/// pass (which keeps the nodes before it where they are); returns the expanded output.
+fn expanded(g: &mut Graph, qkv: NodeId) -> NodeId {
+    let y = g.self_attention(qkv, 2).unwrap();
+    g.outputs = vec![y];
+    *g = vibee_dsl::graph::passes::expand_attention(g).unwrap();
+    assert!(
+        g.nodes
+            .iter()
+            .all(|n| !matches!(n.op, vibee_dsl::graph::Op::SelfAttention { .. })),
+        "the pass leaves no fused attention"
+    );
+    let out = g.outputs[0];
+    g.outputs.clear();
+    out
+}
+
 #[test]
 fn a_parameter_used_twice_accumulates() {
     let mut rng = Rng::new(12);

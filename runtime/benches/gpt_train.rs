@@ -3,7 +3,9 @@
 //! (vocab 256, 4 layers, 4 heads, width 128, context 128, batch 16) and its larger one
 //! (`--layers 6 --dim 384 --heads 6 --block 256 --batch 8`), at 1 and 2 threads. Both sides
 //! run one AdamW step (lr 3e-4, weight decay 0.1) per batch of random bytes, 3 warmup steps,
-//! then time the same number of steps.
+//! then time the same number of steps, in alternating rounds (vibee, torch, vibee, torch, …):
+//! the machine's speed drifts, so each round's ratio compares runs made seconds apart and
+//! the medians are printed.
 //!
 //! Prints tokens/s of both, the ratio (targets: ≥ 1.5× on the small shape, ≥ 1.2× on the
 //! larger), the fraction of the machine's measured sgemm peak the training step reaches, and
@@ -14,8 +16,9 @@
 //! reason printed.
 //!
 //! `cargo bench -p vibee-runtime --bench gpt_train`. The Python is `$VIBEE_PYTHON`, else
-//! `python3`; `VIBEE_BENCH_STEPS` sets the timed steps (default 20), `VIBEE_BENCH_SHAPES`
-//! the shapes to run (`small`, `large` or both comma-separated; default both).
+//! `python3`; `VIBEE_BENCH_STEPS` sets the timed steps per round (default 10),
+//! `VIBEE_BENCH_ROUNDS` the rounds (default 3), `VIBEE_BENCH_SHAPES` the shapes to run
+//! (`small`, `large` or both comma-separated; default both).
 
 use std::path::Path;
 use std::process::Command;
@@ -78,16 +81,25 @@ fn shapes() -> BenchResult<Vec<&'static Shape>> {
         .collect()
 }
 
+fn rounds() -> usize {
+    std::env::var("VIBEE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&r| r > 0)
+        .unwrap_or(3)
+}
+
 fn steps() -> usize {
     std::env::var("VIBEE_BENCH_STEPS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(20)
+        .unwrap_or(10)
 }
 
 /// What vibee measured for one shape and thread count.
 struct Measured {
-    tokens_per_s: f64,
+    /// Tokens/s of each round (fusion on, the default).
+    rounds: Vec<f64>,
     flops_per_token: f64,
     planned_peak: usize,
     unplanned: usize,
@@ -122,100 +134,147 @@ fn count_ops(model: &mut CpuGpt, b: usize, t: usize) -> BenchResult<(usize, usiz
     Ok((ops, fused))
 }
 
-fn vibee(shape: &Shape, threads: usize, steps: usize) -> BenchResult<Measured> {
-    let cfg = GptConfig {
-        vocab_size: 256,
-        n_layer: shape.layers,
-        n_head: shape.heads,
-        d_model: shape.dim,
-        block_size: shape.block,
-        rope_theta: None,
-    };
-    let (b, t) = (shape.batch, shape.block);
-    let mut model = CpuGpt::new(cfg, 0, threads)?;
-    let specs = model.param_specs();
-    let params = ParamSet::new(specs.iter().map(|s| (s.name.clone(), s.shape.clone())));
-    let mut opt = Adam::<f32>::new(AdamConfig::adamw(3e-4, 0.1), params);
-    let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let data: Vec<Vec<u32>> = (0..b)
-        .map(|_| (0..=t).map(|_| rng.random_range(0..256)).collect())
-        .collect();
-    let tokens: Vec<u32> = data
-        .iter()
-        .flat_map(|row| row[..t].iter().copied())
-        .collect();
-    let targets: Vec<u32> = data
-        .iter()
-        .flat_map(|row| row[1..].iter().copied())
-        .collect();
-    let mut grads: Vec<Vec<f32>> = model.params().iter().map(|p| vec![0.0; p.len()]).collect();
-    let mut step = |model: &mut CpuGpt| -> BenchResult<f32> {
-        grads.iter_mut().for_each(|g| g.fill(0.0));
-        let loss = model.loss_and_grad(&tokens, &targets, b, t, &mut grads)?;
-        let views: Vec<&[f32]> = grads.iter().map(Vec::as_slice).collect();
-        opt.step(&mut model.params_mut(), &views)?;
+/// vibee's side of one shape: the model, its optimizer and one fixed batch of random bytes.
+struct Trainer {
+    model: CpuGpt,
+    opt: Adam<f32>,
+    tokens: Vec<u32>,
+    targets: Vec<u32>,
+    grads: Vec<Vec<f32>>,
+    b: usize,
+    t: usize,
+}
+
+impl Trainer {
+    fn new(shape: &Shape, threads: usize) -> BenchResult<Self> {
+        let cfg = GptConfig {
+            vocab_size: 256,
+            n_layer: shape.layers,
+            n_head: shape.heads,
+            d_model: shape.dim,
+            block_size: shape.block,
+            rope_theta: None,
+        };
+        let (b, t) = (shape.batch, shape.block);
+        let model = CpuGpt::new(cfg, 0, threads)?;
+        let specs = model.param_specs();
+        let params = ParamSet::new(specs.iter().map(|s| (s.name.clone(), s.shape.clone())));
+        let opt = Adam::<f32>::new(AdamConfig::adamw(3e-4, 0.1), params);
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let data: Vec<Vec<u32>> = (0..b)
+            .map(|_| (0..=t).map(|_| rng.random_range(0..256)).collect())
+            .collect();
+        let tokens = data.iter().flat_map(|r| r[..t].iter().copied()).collect();
+        let targets = data.iter().flat_map(|r| r[1..].iter().copied()).collect();
+        let grads = model.params().iter().map(|p| vec![0.0; p.len()]).collect();
+        Ok(Self {
+            model,
+            opt,
+            tokens,
+            targets,
+            grads,
+            b,
+            t,
+        })
+    }
+
+    /// One AdamW step, as the anchor's `step()`.
+    fn step(&mut self) -> BenchResult<f32> {
+        self.grads.iter_mut().for_each(|g| g.fill(0.0));
+        let (b, t) = (self.b, self.t);
+        let loss = self
+            .model
+            .loss_and_grad(&self.tokens, &self.targets, b, t, &mut self.grads)?;
+        let views: Vec<&[f32]> = self.grads.iter().map(Vec::as_slice).collect();
+        self.opt.step(&mut self.model.params_mut(), &views)?;
         Ok(loss)
-    };
-    let mut timed = |model: &mut CpuGpt| -> BenchResult<f64> {
+    }
+
+    /// Tokens/s over `steps` steps after the warmup.
+    fn tokens_per_s(&mut self, steps: usize) -> BenchResult<f64> {
         for _ in 0..WARMUP {
-            step(model)?;
+            self.step()?;
         }
         let started = Instant::now();
         for _ in 0..steps {
-            step(model)?;
+            self.step()?;
         }
-        Ok(started.elapsed().as_secs_f64())
-    };
-    // Every op on its own first, then the default (fusion), back to back.
-    model.set_fusion(false);
-    let unfused_seconds = timed(&mut model)?;
-    let unfused_peak = model.planned_memory(b, t)?.0;
-    let (unfused_ops, _) = count_ops(&mut model, b, t)?;
-    model.set_fusion(true);
-    let seconds = timed(&mut model)?;
-    let (fused_ops, kernels) = count_ops(&mut model, b, t)?;
-    if threads == 1 {
-        print_profile(&mut model, b, t, &mut step)?;
+        Ok((steps * self.b * self.t) as f64 / started.elapsed().as_secs_f64())
     }
-    let (planned_peak, unplanned) = model.planned_memory(b, t)?;
+
+    /// Matrix-product parameters (all but the embedding tables), 6 FLOPs each per token
+    /// (forward, two backward products), plus attention's scores and mixing (12·L·T·d).
+    fn flops_per_token(&self, shape: &Shape) -> f64 {
+        let matmul_params: usize = self
+            .model
+            .param_specs()
+            .iter()
+            .filter(|s| !matches!(s.name.as_str(), "wte.weight" | "wpe.weight"))
+            .map(|s| s.shape.iter().product::<usize>())
+            .sum();
+        6.0 * matmul_params as f64 + 12.0 * (shape.layers * self.t * shape.dim) as f64
+    }
+}
+
+/// Measures vibee and the anchor in alternating rounds (vibee, then torch, `rounds` times):
+/// this machine's speed drifts by a quarter over minutes, so each ratio compares runs made
+/// seconds apart, and the medians are reported.
+fn measure(
+    shape: &Shape,
+    threads: usize,
+    steps: usize,
+    rounds: usize,
+) -> BenchResult<(Measured, Result<Vec<f64>, String>)> {
+    let mut tr = Trainer::new(shape, threads)?;
+    let (b, t) = (tr.b, tr.t);
+    // Every op on its own first, then the default (fusion), in rounds with the anchor.
+    tr.model.set_fusion(false);
+    let unfused_tps = tr.tokens_per_s(steps)?;
+    let unfused_peak = tr.model.planned_memory(b, t)?.0;
+    let (unfused_ops, _) = count_ops(&mut tr.model, b, t)?;
+    tr.model.set_fusion(true);
+    let mut vibee_rounds = Vec::with_capacity(rounds);
+    let mut torch_rounds: Result<Vec<f64>, String> = Ok(Vec::with_capacity(rounds));
+    for _ in 0..rounds {
+        vibee_rounds.push(tr.tokens_per_s(steps)?);
+        if let Ok(list) = &mut torch_rounds {
+            match torch(shape, threads, steps) {
+                Ok(tps) => list.push(tps),
+                Err(why) => torch_rounds = Err(why),
+            }
+        }
+    }
+    let (fused_ops, kernels) = count_ops(&mut tr.model, b, t)?;
+    if threads == 1 {
+        print_profile(&mut tr)?;
+    }
+    let (planned_peak, unplanned) = tr.model.planned_memory(b, t)?;
     let mut recomputed = [0; 2];
     for (k, policy) in [Recompute::Selective, Recompute::Full]
         .into_iter()
         .enumerate()
     {
-        model.set_recompute(policy);
-        recomputed[k] = model.planned_memory(b, t)?.0;
+        tr.model.set_recompute(policy);
+        recomputed[k] = tr.model.planned_memory(b, t)?.0;
     }
-    // Matrix-product parameters (all but the embedding tables), 6 FLOPs each per token
-    // (forward, two backward products), plus attention's scores and mixing (12·L·T·d).
-    let matmul_params: usize = specs
-        .iter()
-        .filter(|s| !matches!(s.name.as_str(), "wte.weight" | "wpe.weight"))
-        .map(|s| s.shape.iter().product::<usize>())
-        .sum();
-    let flops_per_token = 6.0 * matmul_params as f64 + 12.0 * (shape.layers * t * shape.dim) as f64;
-    let tokens = (steps * b * t) as f64;
-    Ok(Measured {
-        tokens_per_s: tokens / seconds,
-        flops_per_token,
+    let measured = Measured {
+        rounds: vibee_rounds,
+        flops_per_token: tr.flops_per_token(shape),
         planned_peak,
         unplanned,
         recomputed,
-        unfused: (tokens / unfused_seconds, unfused_peak),
+        unfused: (unfused_tps, unfused_peak),
         ops: [unfused_ops, fused_ops, kernels],
-    })
+    };
+    Ok((measured, torch_rounds))
 }
 
 /// Where one more step's time goes, by op kind (the largest eight).
-fn print_profile(
-    model: &mut CpuGpt,
-    b: usize,
-    t: usize,
-    step: &mut dyn FnMut(&mut CpuGpt) -> BenchResult<f32>,
-) -> BenchResult<()> {
-    model.training_program(b, t)?.set_profiling(true);
-    step(model)?;
-    let program = model.training_program(b, t)?;
+fn print_profile(tr: &mut Trainer) -> BenchResult<()> {
+    let (b, t) = (tr.b, tr.t);
+    tr.model.training_program(b, t)?.set_profiling(true);
+    tr.step()?;
+    let program = tr.model.training_program(b, t)?;
     let profile = program.profile();
     program.set_profiling(false);
     let total: f64 = profile.iter().map(|p| p.1).sum();
@@ -302,57 +361,92 @@ fn sgemm_peak(threads: usize) -> f64 {
     .fold(0.0, f64::max)
 }
 
+/// The median of `xs` (the mean of the middle two when even).
+fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn list(xs: &[f64]) -> String {
+    xs.iter()
+        .map(|x| format!("{x:.0}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn report(shape: &Shape, v: &Measured, torch: &Result<Vec<f64>, String>, peak: f64) {
+    let mib = |b: usize| b as f64 / (1 << 20) as f64;
+    let tps = median(&v.rounds);
+    let achieved = tps * v.flops_per_token / 1e9;
+    println!(
+        "{:<5} vibee  {tps:>9.0} tokens/s median of [{}]  ({achieved:.1} GFLOP/s, {:.0}% of sgemm peak; step memory {:.1} MiB planned, {:.1} MiB without reuse)",
+        shape.name,
+        list(&v.rounds),
+        100.0 * achieved / peak,
+        mib(v.planned_peak),
+        mib(v.unplanned)
+    );
+    println!(
+        "{:<5}        step memory with activation recomputation: selective {:.1} MiB, full {:.1} MiB",
+        shape.name,
+        mib(v.recomputed[0]),
+        mib(v.recomputed[1])
+    );
+    println!(
+        "{:<5}        without fusion {:>9.0} tokens/s (fused {:.2}x that), {:.1} MiB planned; ops {} unfused, {} fused ({} fused kernels)",
+        shape.name,
+        v.unfused.0,
+        tps / v.unfused.0,
+        mib(v.unfused.1),
+        v.ops[0],
+        v.ops[1],
+        v.ops[2]
+    );
+    let target = if shape.name == "small" {
+        "1.5x"
+    } else {
+        "1.2x"
+    };
+    match torch {
+        Ok(t) => {
+            let ratios: Vec<f64> = v.rounds.iter().zip(t).map(|(v, t)| v / t).collect();
+            let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+            println!(
+                "{:<5} torch  {:>9.0} tokens/s median of [{}]  (eager)   ratio vibee/torch = {:.2}x median of rounds [{}] (target {target})",
+                shape.name,
+                median(t),
+                list(t),
+                median(&ratios),
+                shown.join(" ")
+            );
+        }
+        Err(why) => println!("{:<5} torch  skipped: {why}", shape.name),
+    }
+}
+
 fn main() -> BenchResult<()> {
     let steps = steps();
+    let rounds = rounds();
     let shapes = shapes()?;
-    let mib = |b: usize| b as f64 / (1 << 20) as f64;
     println!(
-        "gemm kernels: {}; {steps} timed steps after {WARMUP} warmup",
+        "gemm kernels: {}; {rounds} rounds of vibee then torch, {steps} timed steps each after {WARMUP} warmup",
         gemm_isa()
     );
     for threads in [1, 2] {
         let peak = sgemm_peak(threads);
         println!("\n== {threads} thread(s): measured sgemm peak {peak:.1} GFLOP/s");
         for &shape in &shapes {
-            let v = vibee(shape, threads, steps)?;
-            let achieved = v.tokens_per_s * v.flops_per_token / 1e9;
-            println!(
-                "{:<5} vibee  {:>9.0} tokens/s  ({achieved:.1} GFLOP/s, {:.0}% of sgemm peak; step memory {:.1} MiB planned, {:.1} MiB without reuse)",
-                shape.name,
-                v.tokens_per_s,
-                100.0 * achieved / peak,
-                mib(v.planned_peak),
-                mib(v.unplanned)
-            );
-            println!(
-                "{:<5}        step memory with activation recomputation: selective {:.1} MiB, full {:.1} MiB",
-                shape.name,
-                mib(v.recomputed[0]),
-                mib(v.recomputed[1])
-            );
-            println!(
-                "{:<5}        without fusion {:>9.0} tokens/s (fused {:.2}x that), {:.1} MiB planned; ops {} unfused, {} fused ({} fused kernels)",
-                shape.name,
-                v.unfused.0,
-                v.tokens_per_s / v.unfused.0,
-                mib(v.unfused.1),
-                v.ops[0],
-                v.ops[1],
-                v.ops[2]
-            );
-            match torch(shape, threads, steps) {
-                Ok(t) => println!(
-                    "{:<5} torch  {t:>9.0} tokens/s  (eager)   ratio vibee/torch = {:.2}x (target {})",
-                    shape.name,
-                    v.tokens_per_s / t,
-                    if shape.name == "small" {
-                        "1.5x"
-                    } else {
-                        "1.2x"
-                    }
-                ),
-                Err(why) => println!("{:<5} torch  skipped: {why}", shape.name),
-            }
+            let (v, torch) = measure(shape, threads, steps, rounds)?;
+            report(shape, &v, &torch, peak);
         }
     }
     Ok(())

@@ -22,6 +22,7 @@
 //! assert_eq!(p.output(0), &[7.0, 10.0, 15.0, 22.0]);
 //! ```
 
+mod attention;
 mod elementwise;
 mod fused;
 mod math;

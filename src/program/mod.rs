@@ -36,7 +36,7 @@ pub mod elementwise;
 pub mod rows;
 mod tables;
 
-use vibee_dsl::graph::passes::{MemoryPlan, Recompute, plan_memory};
+use vibee_dsl::graph::passes::{MemoryPlan, Recompute, expand_attention, plan_memory};
 use vibee_dsl::graph::{Graph, NodeId, Op};
 use vibee_runtime::exec::{
     CompileOptions, ExecError, Feed, InputSpec, Prepared, check_feeds, prepare,
@@ -130,12 +130,14 @@ impl DeviceProgram {
         policy: Recompute,
         kernels: &[&'static KernelSource],
     ) -> Result<Self, DeviceProgramError> {
+        // Devices run attention as the primitive ops that define it (one kernel each).
+        let expanded = expand_attention(graph).map_err(ExecError::from)?;
         let Prepared {
             graph,
             inputs,
             input_of_node,
         } = prepare(
-            graph,
+            &expanded,
             CompileOptions {
                 recompute: policy,
                 // No fused kernels on devices yet: every node keeps its own kernel.

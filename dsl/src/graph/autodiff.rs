@@ -252,6 +252,14 @@ fn vjp(g: &mut Graph, id: NodeId, node: &Node, dy: NodeId, need: &[bool]) -> Gra
             one(at.op(Op::SoftmaxGrad { scale: *scale }, &[id, dy], &[]))
         }
         Op::LogSoftmax => one(at.op(Op::LogSoftmaxGrad, &[id, dy], &[])),
+        Op::SelfAttention { heads, scale } => one(at.op(
+            Op::SelfAttentionGrad {
+                heads: *heads,
+                scale: *scale,
+            },
+            &[x, dy],
+            &[],
+        )),
         Op::LayerNorm { eps } => one(at.op(Op::LayerNormGrad { eps: *eps }, &[x, dy], &[])),
         Op::RmsNorm { eps } => one(at.op(Op::RmsNormGrad { eps: *eps }, &[x, dy], &[])),
         Op::Cast { .. } => {
@@ -285,6 +293,7 @@ fn vjp(g: &mut Graph, id: NodeId, node: &Node, dy: NodeId, need: &[bool]) -> Gra
         )),
         Op::Call(c) => call_vjp(&mut at, c, node, dy, need),
         Op::SoftmaxGrad { .. }
+        | Op::SelfAttentionGrad { .. }
         | Op::LogSoftmaxGrad
         | Op::LayerNormGrad { .. }
         | Op::RmsNormGrad { .. }

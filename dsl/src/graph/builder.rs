@@ -62,7 +62,7 @@ impl Graph {
         Ok(self.append(op, inputs.to_vec(), shape, dtype, site))
     }
 
-    fn append(
+    pub(crate) fn append(
         &mut self,
         op: Op,
         inputs: Vec<NodeId>,
@@ -407,5 +407,16 @@ impl Graph {
         let scores = self.matmul(q, k, false, true)?;
         let p = self.causal_softmax(scores, 1.0 / (hd as f64).sqrt())?;
         self.matmul(p, v, false, false)
+    }
+
+    /// Multi-head causal self-attention straight from a fused projection `qkv: [B, T, 3·C]`
+    /// (queries, keys, values; `heads` heads each): `[B, T, C]`, the heads side by side as
+    /// the output projection reads them. Scores are scaled by `1/√(C/heads)`.
+    #[track_caller]
+    pub fn self_attention(&mut self, qkv: NodeId, heads: usize) -> Built {
+        let c = self.shape(qkv).last().copied().unwrap_or(0) / 3;
+        let hd = c / heads.max(1);
+        let scale = 1.0 / (hd.max(1) as f64).sqrt();
+        self.push(Op::SelfAttention { heads, scale }, &[qkv], &[])
     }
 }

@@ -41,6 +41,8 @@ pub fn infer(op: &Op, inputs: &[Operand<'_>], given: &[usize]) -> Inferred {
         Op::Concat { axis } => concat(inputs, *axis),
         Op::Softmax | Op::LogSoftmax | Op::LayerNorm { .. } | Op::RmsNorm { .. } => rows(inputs, 1),
         Op::CausalSoftmax { .. } => causal(inputs),
+        Op::SelfAttention { heads, .. } => self_attention(inputs, *heads, false),
+        Op::SelfAttentionGrad { heads, .. } => self_attention(inputs, *heads, true),
         Op::SoftmaxGrad { .. }
         | Op::LogSoftmaxGrad
         | Op::LayerNormGrad { .. }
@@ -66,6 +68,30 @@ pub fn infer(op: &Op, inputs: &[Operand<'_>], given: &[usize]) -> Inferred {
             Ok((inputs[0].0.to_vec(), *dtype))
         }
     }
+}
+
+/// Self-attention over `qkv: [B, T, 3·C]` gives `[B, T, C]`; its gradient, over
+/// `(qkv, dy: [B, T, C])`, gives `qkv`'s shape.
+fn self_attention(inputs: &[Operand<'_>], heads: usize, grad: bool) -> Inferred {
+    arity(inputs, if grad { 2 } else { 1 })?;
+    let dtype = float(inputs)?;
+    let (qkv, _) = inputs[0];
+    let [b, t, c3] = qkv[..] else {
+        return Err("needs `qkv: [B, T, 3·C]`".into());
+    };
+    if c3 % 3 != 0 || heads == 0 || (c3 / 3) % heads != 0 {
+        return Err(format!(
+            "needs a last axis of 3·C with C divisible by the {heads} heads"
+        ));
+    }
+    let y = vec![b, t, c3 / 3];
+    if !grad {
+        return Ok((y, dtype));
+    }
+    if inputs[1].0 != y.as_slice() {
+        return Err(format!("needs `dy` of shape {y:?}"));
+    }
+    Ok((qkv.to_vec(), dtype))
 }
 
 /// A call: f32 operands, each read through its map of the given shape.

@@ -240,6 +240,25 @@ pub enum Op {
         /// Multiplies the scores before the softmax (`1/√head_dim`).
         scale: f64,
     },
+    /// Multi-head causal self-attention over a fused projection `qkv: [B, T, 3·C]` (queries,
+    /// keys and values side by side, each `heads` heads of `C / heads` columns):
+    /// `y[b, t, h·d..] = Σ_{s ≤ t} softmax_s(scale · q_t·k_s) v_s`, shape `[B, T, C]`. The
+    /// same values as slicing the heads out, [`Op::MatMul`], [`Op::CausalSoftmax`] and
+    /// [`Op::MatMul`] again ([`super::passes::expand_attention`] rewrites it so), without
+    /// moving the heads or keeping the probabilities: the gradient recomputes them.
+    SelfAttention {
+        /// Heads (`C % heads == 0`).
+        heads: usize,
+        /// Multiplies the scores before the softmax (`1/√head_dim`).
+        scale: f64,
+    },
+    /// Backward of [`Op::SelfAttention`] for `(qkv, dy)`: the gradient of `qkv`, `[B, T, 3·C]`.
+    SelfAttentionGrad {
+        /// The forward's heads.
+        heads: usize,
+        /// The forward's scale.
+        scale: f64,
+    },
     /// Backward of softmax for `(y, dy)`: `y·(dy − Σ dy·y)`, times `scale`.
     SoftmaxGrad {
         /// 1 for [`Op::Softmax`], the forward's scale for [`Op::CausalSoftmax`].
@@ -342,6 +361,8 @@ impl Op {
             Op::LogSoftmax => "log_softmax",
             Op::CausalSoftmax { .. } => "causal_softmax",
             Op::SoftmaxGrad { .. } => "softmax_grad",
+            Op::SelfAttention { .. } => "self_attention",
+            Op::SelfAttentionGrad { .. } => "self_attention_grad",
             Op::LogSoftmaxGrad => "log_softmax_grad",
             Op::LayerNorm { .. } => "layer_norm",
             Op::LayerNormGrad { .. } => "layer_norm_grad",

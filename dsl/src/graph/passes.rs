@@ -2,12 +2,14 @@
 
 pub mod cse;
 pub mod dce;
+pub mod expand;
 pub mod fuse;
 pub mod memory;
 pub mod recompute;
 
 pub use cse::eliminate_common_subexpressions;
 pub use dce::eliminate_dead_code;
+pub use expand::expand_attention;
 pub use fuse::fuse_elementwise;
 pub use memory::{MemoryPlan, plan_memory};
 pub use recompute::{Recompute, recompute};

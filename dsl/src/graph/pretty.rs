@@ -60,6 +60,9 @@ fn attributes(op: &Op) -> String {
         } => format!("axis {axis}, {before}+{after}"),
         Op::Concat { axis } => format!("axis {axis}"),
         Op::CausalSoftmax { scale } | Op::SoftmaxGrad { scale } => format!("scale {scale}"),
+        Op::SelfAttention { heads, scale } | Op::SelfAttentionGrad { heads, scale } => {
+            format!("heads {heads}, scale {scale}")
+        }
         Op::LayerNorm { eps }
         | Op::LayerNormGrad { eps }
         | Op::RmsNorm { eps }

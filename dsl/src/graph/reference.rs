@@ -136,6 +136,12 @@ fn eval_node(
             v
         }
         Op::Gather => gather(g, node, ins)?,
+        Op::SelfAttention { heads, scale } => {
+            super::attention_ref::forward(ins[0], shape_of(0), *heads, *scale)
+        }
+        Op::SelfAttentionGrad { heads, scale } => {
+            super::attention_ref::backward(ins[0], ins[1], shape_of(0), *heads, *scale)
+        }
         Op::Rope { theta, inverse } => {
             let (t, d) = (out[out.len() - 2], out[out.len() - 1]);
             let (cos, sin) = rope_tables(t, d, *theta, *inverse);

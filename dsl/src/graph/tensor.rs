@@ -386,6 +386,22 @@ impl Tensor {
         p.matmul(values)
     }
 
+    /// Multi-head causal self-attention from this fused projection `qkv: [B, T, 3·C]`:
+    /// `[B, T, C]` (see [`Op::SelfAttention`](super::Op::SelfAttention)). Under autocast
+    /// the projection is cast to the reduced type, attended in it (f32 arithmetic, the
+    /// result rounded) and cast back.
+    #[track_caller]
+    pub fn self_attention(&self, heads: usize) -> Tensor {
+        let mut t = self.tracer.0.borrow_mut();
+        let built = if t.error.is_some() {
+            Ok(self.id)
+        } else {
+            let cast = t.autocast;
+            autocast_attention(&mut t.graph, self.id, heads, cast)
+        };
+        self.tracer.settle(&mut t, built, self.id)
+    }
+
     /// Sum over `axes`.
     #[track_caller]
     pub fn sum(&self, axes: &[usize], keep_dims: bool) -> Tensor {
@@ -426,6 +442,23 @@ fn autocast_matmul(
     };
     let (a, b) = (g.cast(a, dt)?, g.cast(b, dt)?);
     let y = g.matmul(a, b, false, trans_b)?;
+    g.cast(y, DType::F32)
+}
+
+/// Self-attention over `qkv`; with `cast`, an f32 `qkv` goes to that type and the
+/// result back.
+#[track_caller]
+fn autocast_attention(
+    g: &mut Graph,
+    qkv: NodeId,
+    heads: usize,
+    cast: Option<DType>,
+) -> Result<NodeId, GraphError> {
+    let Some(dt) = cast.filter(|_| g.node(qkv).dtype == DType::F32) else {
+        return g.self_attention(qkv, heads);
+    };
+    let x = g.cast(qkv, dt)?;
+    let y = g.self_attention(x, heads)?;
     g.cast(y, DType::F32)
 }
 

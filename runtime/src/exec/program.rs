@@ -479,6 +479,14 @@ fn run_node(
             super::movement::concat(&parts, *axis, out, &node.shape)
         }
         Op::Cast { .. } => out.copy_from_slice(ins[0].f()),
+        Op::SelfAttention { heads, scale } => {
+            let d = super::attention::Dims::new(shape_of(0), *heads);
+            super::attention::forward(ins[0].f(), out, d, *scale as f32)
+        }
+        Op::SelfAttentionGrad { heads, scale } => {
+            let d = super::attention::Dims::new(shape_of(0), *heads);
+            super::attention::backward(ins[0].f(), ins[1].f(), out, d, *scale as f32)
+        }
         Op::Rope { theta, inverse } => {
             super::rope::rope(ins[0].f(), shape_of(0), *theta, *inverse, out)
         }

@@ -38,16 +38,17 @@ impl CausalSelfAttention {
             return self.proj.forward(x);
         };
         let (h, hd) = (self.n_head, d / self.n_head.max(1));
-        // [3, B, H, T, hd]: q, k and v become contiguous blocks.
-        let heads = self
-            .qkv
-            .forward(x)
-            .reshape(&[b, t, 3, h, hd])
-            .permute(&[2, 0, 3, 1, 4]);
-        let [mut q, mut k, v] = [0, 1, 2].map(|i| heads.slice(0, i, i + 1).reshape(&[b, h, t, hd]));
-        if let Some(theta) = self.rope_theta {
-            (q, k) = (q.rope(theta), k.rope(theta));
-        }
+        let qkv = self.qkv.forward(x);
+        let Some(theta) = self.rope_theta else {
+            // Straight from the projection: no head movement, probabilities recomputed
+            // by the gradient instead of stored.
+            let y = qkv.self_attention(h);
+            return self.proj.forward(&y);
+        };
+        // [3, B, H, T, hd]: q, k and v become contiguous blocks, rotated per head.
+        let heads = qkv.reshape(&[b, t, 3, h, hd]).permute(&[2, 0, 3, 1, 4]);
+        let [q, k, v] = [0, 1, 2].map(|i| heads.slice(0, i, i + 1).reshape(&[b, h, t, hd]));
+        let (q, k) = (q.rope(theta), k.rope(theta));
         let y = q
             .causal_attention(&k, &v)
             .permute(&[0, 2, 1, 3])
