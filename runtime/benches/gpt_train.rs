@@ -16,7 +16,8 @@
 //! reason printed.
 //!
 //! `cargo bench -p vibee-runtime --bench gpt_train`. The Python is `$VIBEE_PYTHON`, else
-//! `python3`; `VIBEE_BENCH_STEPS` sets the timed steps per round (default 10),
+//! `python3`; the anchor script `$VIBEE_ANCHOR`, else `../shared/anchors/torch_gpt.py`
+//! beside the checkout; `VIBEE_BENCH_STEPS` sets the timed steps per round (default 10),
 //! `VIBEE_BENCH_ROUNDS` the rounds (default 3), `VIBEE_BENCH_SHAPES` the shapes to run
 //! (`small`, `large` or both comma-separated; default both).
 
@@ -293,11 +294,17 @@ fn print_profile(tr: &mut Trainer) -> BenchResult<()> {
 
 /// The anchor's tokens/s, or why it could not run.
 fn torch(shape: &Shape, threads: usize, steps: usize) -> Result<f64, String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/anchors/torch_gpt.py");
-    let script = if script.exists() {
-        script
-    } else {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/anchors/torch_gpt.py")
+    let script = match std::env::var_os("VIBEE_ANCHOR") {
+        Some(path) => path.into(),
+        None => {
+            let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let beside = here.join("../../shared/anchors/torch_gpt.py");
+            if beside.exists() {
+                beside
+            } else {
+                here.join("../shared/anchors/torch_gpt.py")
+            }
+        }
     };
     if !script.exists() {
         return Err(format!("anchor script not found at {}", script.display()));
