@@ -215,8 +215,12 @@ pub fn lower(
     }
 }
 
-/// `min(r0 + block, rows)`, or `r0 + block` when the blocks tile the rows.
+/// `min(r0 + block, rows)`: `rows` for a single block, `r0 + block` when the blocks tile
+/// the rows.
 fn row_end(code: &mut Code, first: &Expr, layout: Columns) -> Expr {
+    if layout.rows <= layout.block {
+        return Expr::lit_u32(layout.rows as u32);
+    }
     let next = bin(
         BinaryOp::Add,
         first.clone(),
