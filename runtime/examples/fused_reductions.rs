@@ -3,12 +3,14 @@
 //! of the two programs taking turns (A/B/A/B…, so the machine's drift slows both alike).
 //!
 //! `cargo run --release -p vibee-runtime --example fused_reductions -- [layers dim heads block batch threads [steps]]`
-//! (default: the anchor's small shape on 1 thread, `4 128 4 128 16 1 20`).
+//! (default: the anchor's small shape on 1 thread, `4 128 4 128 16 1 20`); `steps` 0 instead
+//! times the two patterns alone on `[batch · block, dim]`: a bias gradient `Σ (a + b)` and
+//! a norm's `Σ dy`, `Σ dy · x̂` beside `dy · γ`.
 
 use std::time::Instant;
 
 use vibee_dsl::graph::passes::Recompute;
-use vibee_dsl::graph::{Graph, Op};
+use vibee_dsl::graph::{DType, Graph, InputRole, Op};
 use vibee_runtime::exec::{CPU_FUSION, Feed, Program};
 use vibee_runtime::nn::Module;
 use vibee_runtime::nn::{Gpt, GptConfig};
@@ -34,6 +36,9 @@ fn main() -> Result<()> {
             );
         }
     };
+    if steps == 0 {
+        return micro(threads, [batch * block, dim]);
+    }
     let cfg = GptConfig {
         vocab_size: 256,
         n_layer: layers,
@@ -85,6 +90,8 @@ fn main() -> Result<()> {
             p.run(&feeds, 0)?;
             if step >= 2 {
                 times[k].push(started.elapsed().as_secs_f64());
+            } else if step == 1 {
+                p.set_profiling(true);
             }
         }
     }
@@ -100,6 +107,35 @@ fn main() -> Result<()> {
             .all(|(x, y)| x.to_bits() == y.to_bits())
     });
     println!("loss and every gradient bit-identical: {same}");
+    for (what, p) in [("fused", a), ("alone", b)] {
+        let rows: Vec<String> = p
+            .profile()
+            .into_iter()
+            .filter(|(op, _, _)| {
+                op.contains("sum")
+                    || op == "reduce"
+                    || op.contains("fused")
+                    || op.starts_with("binary Add")
+            })
+            .map(|(op, t, n)| format!("{op} x{n} {:.2}", t * 1e3 / steps as f64))
+            .collect();
+        let total: f64 = p
+            .profile()
+            .iter()
+            .filter(|(op, _, _)| {
+                op.contains("sum")
+                    || op == "reduce"
+                    || op.contains("fused")
+                    || op.starts_with("binary Add")
+            })
+            .map(|r| r.1)
+            .sum();
+        println!(
+            "{what}: {:.2} ms a step in: {}",
+            total * 1e3 / steps as f64,
+            rows.join(", ")
+        );
+    }
     let [fused, alone] = times.map(|mut v| {
         v.sort_by(f64::total_cmp);
         (v[v.len() / 2], v[0])
@@ -149,4 +185,59 @@ fn describe(what: &str, g: &Graph) {
     for (name, (count, reductions)) in groups {
         println!("  x{count} {name} ({reductions} reductions)");
     }
+}
+
+/// The two patterns alone, fused and not, taking turns; the fastest of 40 runs each.
+fn micro(threads: usize, [rows, columns]: [usize; 2]) -> Result<()> {
+    let mut bias = Graph::new();
+    let shape = [rows, columns];
+    let a = bias.input("a", &shape, DType::F32, InputRole::Data)?;
+    let b = bias.input("b", &shape, DType::F32, InputRole::Data)?;
+    let dy = bias.add(a, b)?;
+    let db = bias.sum(dy, &[0], false)?;
+    bias.outputs.extend([dy, db]);
+    let mut norm = Graph::new();
+    let dy = norm.input("dy", &shape, DType::F32, InputRole::Data)?;
+    let xhat = norm.input("xhat", &shape, DType::F32, InputRole::Data)?;
+    let gamma = norm.input("gamma", &[columns], DType::F32, InputRole::Data)?;
+    let dbeta = norm.sum(dy, &[0], false)?;
+    let t = norm.mul(dy, xhat)?;
+    let dgamma = norm.sum(t, &[0], false)?;
+    let dxhat = norm.mul(dy, gamma)?;
+    norm.outputs.extend([dxhat, dgamma, dbeta]);
+    for (what, g) in [("bias Σ(a + b)", &bias), ("norm Σdy, Σdy·x̂, dy·γ", &norm)] {
+        let mut programs = [true, false].map(|on| {
+            Program::compile_with_fusion(
+                g,
+                threads,
+                Recompute::None,
+                CPU_FUSION.with_reductions(on),
+            )
+        });
+        let data: Vec<Vec<f32>> = g
+            .inputs()
+            .map(|(id, _, _)| {
+                (0..g.node(id).numel())
+                    .map(|i| (i % 17) as f32 - 8.0)
+                    .collect()
+            })
+            .collect();
+        let feeds: Vec<Feed<'_>> = data.iter().map(|v| Feed::F32(v)).collect();
+        let mut best = [f64::INFINITY; 2];
+        for _ in 0..40 {
+            for (k, p) in programs.iter_mut().enumerate() {
+                let p = p.as_mut().map_err(|e| e.to_string())?;
+                let started = Instant::now();
+                p.run(&feeds, 0)?;
+                best[k] = best[k].min(started.elapsed().as_secs_f64());
+            }
+        }
+        println!(
+            "{what} over [{rows}, {columns}], {threads} thread(s): fused {:.3} ms, alone {:.3} ms, ratio {:.3}",
+            best[0] * 1e3,
+            best[1] * 1e3,
+            best[0] / best[1]
+        );
+    }
+    Ok(())
 }
