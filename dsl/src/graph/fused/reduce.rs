@@ -106,8 +106,158 @@ pub fn evaluate(r: &FusedReduction, value: &[f64]) -> Vec<f64> {
     out
 }
 
+/// Rows one pass of the inner loop covers: each partial vector is loaded once, has the
+/// rows' values added in row order (the same additions as one row at a time), and is
+/// stored once. Up to 4, as long as the rows span at most 2 KiB: further apart, a pass's
+/// loads from one buffer and stores into another (both page-aligned) hit addresses 4 KiB
+/// apart, which the CPU takes for dependent.
+fn rows_at_once(columns: usize) -> usize {
+    [4, 2, 1]
+        .into_iter()
+        .find(|u| u * columns * 4 <= 2048)
+        .unwrap_or(1)
+}
+
+/// What every row pass reads and computes.
+struct Group<'a> {
+    operands: &'a [OperandMap],
+    steps: &'a [FusedStep],
+    outputs: &'a [usize],
+    reductions: &'a [FusedReduction],
+    layout: Columns,
+    /// The block (the group's position).
+    block: Expr,
+}
+
+impl Group<'_> {
+    fn vectors(&self) -> usize {
+        self.layout.columns / LANES
+    }
+
+    fn first_part(&self) -> usize {
+        self.operands.len() + self.outputs.len()
+    }
+
+    /// `part{k}[block · vectors + c]`.
+    fn part_at(&self, c: &Expr) -> Expr {
+        bin(
+            BinaryOp::Add,
+            mul(self.block.clone(), self.vectors()),
+            c.clone(),
+        )
+    }
+
+    /// The loop setting every partial to its reduction's initial value.
+    fn init_parts(&self, code: &mut Code) -> Stmt {
+        let column = code.local("c".into(), Ty::U32);
+        let c = Expr::new(ExprKind::Local(column), Ty::U32, SpanId::NONE);
+        let inits = self
+            .reductions
+            .iter()
+            .enumerate()
+            .map(|(k, r)| {
+                store(
+                    self.first_part() + k,
+                    self.part_at(&c),
+                    splat(f(init(r.op))),
+                )
+            })
+            .collect();
+        for_loop(column, self.vectors(), inits)
+    }
+
+    /// The statements for the rows `rows` (bound locals, in order): their per-row operands,
+    /// then the loop over the row's vectors computing and storing every row's steps and
+    /// adding their values to the partials in row order.
+    fn rows(&self, code: &mut Code, rows: &[Expr]) -> Vec<Stmt> {
+        let column = code.local("c".into(), Ty::U32);
+        let c = Expr::new(ExprKind::Local(column), Ty::U32, SpanId::NONE);
+        let places: Vec<Place> = rows
+            .iter()
+            .map(|row| Place {
+                row: row.clone(),
+                column: c.clone(),
+                // Written out at every access, not bound to a local: the CPU backend
+                // proves an access `r · vectors + c` in bounds once per loop only in that
+                // form.
+                at: bin(BinaryOp::Add, mul(row.clone(), self.vectors()), c.clone()),
+                layout: self.layout,
+            })
+            .collect();
+        // Operands constant along a row are read once per row, the others per vector.
+        let mut loads: Vec<Vec<Expr>> = vec![vec![f(0.0); self.operands.len()]; rows.len()];
+        for (place, loads) in places.iter().zip(&mut loads) {
+            for (k, m) in self
+                .operands
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| place.per_row(m))
+            {
+                let v = place.load(code, k, m);
+                loads[k] = code.bind(format!("a{k}"), v);
+            }
+        }
+        let mut outer = std::mem::take(&mut code.stmts);
+        let values: Vec<Vec<Expr>> = places
+            .iter()
+            .zip(&mut loads)
+            .map(|(place, loads)| self.row_values(code, place, loads))
+            .collect();
+        for (k, r) in self.reductions.iter().enumerate() {
+            let at = self.part_at(&c);
+            let mut acc = code.bind(
+                format!("p{k}"),
+                load(self.first_part() + k, at.clone(), vec4()),
+            );
+            for row in &values {
+                let next = accumulate(code, r.op, acc, row[k].clone());
+                acc = code.bind(format!("p{k}"), next);
+            }
+            code.stmts.push(store(self.first_part() + k, at, acc));
+        }
+        outer.push(for_loop(
+            column,
+            self.vectors(),
+            std::mem::take(&mut code.stmts),
+        ));
+        outer
+    }
+
+    /// One row's vector: its operands read, its steps computed, its outputs stored; the
+    /// value each reduction adds.
+    fn row_values(&self, code: &mut Code, place: &Place, loads: &mut [Expr]) -> Vec<Expr> {
+        for (k, m) in self
+            .operands
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| !place.per_row(m))
+        {
+            let v = place.load(code, k, m);
+            loads[k] = code.bind(format!("a{k}"), v);
+        }
+        let mut vals: Vec<Expr> = Vec::with_capacity(self.steps.len());
+        for (s, step) in self.steps.iter().enumerate() {
+            let v = step_value(code, step, loads, &vals);
+            vals.push(code.bind(format!("s{s}"), widen(v)));
+        }
+        for (j, &s) in self.outputs.iter().enumerate() {
+            let out = store(self.operands.len() + j, place.at.clone(), vals[s].clone());
+            code.stmts.push(out);
+        }
+        self.reductions
+            .iter()
+            .map(|r| match r.arg {
+                FusedArg::Step(s) => vals[s].clone(),
+                FusedArg::Operand(o) => widen(loads[o].clone()),
+                FusedArg::Constant { value, dtype } => splat(f(dtype.round(value as f32))),
+            })
+            .collect()
+    }
+}
+
 /// The kernel: for its block's rows, the steps on each row's vectors, the elementwise
-/// `outputs` stored, the `reductions` added into their partials.
+/// `outputs` stored, the `reductions` added into their partials. Rows go
+/// [`rows_at_once`] at a time, then the rest one by one.
 pub fn lower(
     name: &str,
     operands: &[OperandMap],
@@ -117,89 +267,55 @@ pub fn lower(
     layout: Columns,
 ) -> Kernel {
     let mut code = Code::default();
-    let vectors = layout.columns / LANES;
-    let first_part = operands.len() + outputs.len();
+    let at_once = rows_at_once(layout.columns);
     let block = code.bind("b".into(), builtin(Builtin::GroupPos(Some(Axis::X))));
     let first = code.bind("r0".into(), mul(block.clone(), layout.block));
     let end = row_end(&mut code, &first, layout);
-    let mut body = std::mem::take(&mut code.stmts);
-    // The partials start at the reductions' initial value.
-    let column = code.local("c".into(), Ty::U32);
-    let c = Expr::new(ExprKind::Local(column), Ty::U32, SpanId::NONE);
-    let part_at = bin(BinaryOp::Add, mul(block.clone(), vectors), c.clone());
-    let inits = reductions
-        .iter()
-        .enumerate()
-        .map(|(k, r)| store(first_part + k, part_at.clone(), splat(f(init(r.op)))))
-        .collect();
-    body.push(for_loop(column, vectors, inits));
-    let row = code.local("r".into(), Ty::U32);
-    let row_expr = Expr::new(ExprKind::Local(row), Ty::U32, SpanId::NONE);
-    let column = code.local("c".into(), Ty::U32);
-    let c = Expr::new(ExprKind::Local(column), Ty::U32, SpanId::NONE);
-    let place = Place {
-        row: row_expr,
-        column: c.clone(),
-        // Written out at every access, not bound to a local: the CPU backend proves an
-        // access `r · vectors + c` in bounds once before the loop only in that form.
-        at: bin(
-            BinaryOp::Add,
-            mul(
-                Expr::new(ExprKind::Local(row), Ty::U32, SpanId::NONE),
-                vectors,
-            ),
-            c.clone(),
-        ),
+    let count = bin(BinaryOp::Sub, end.clone(), first.clone());
+    let passes = code.bind("n".into(), div(count, at_once));
+    let rest = code.bind(
+        "r1".into(),
+        bin(BinaryOp::Add, first.clone(), mul(passes.clone(), at_once)),
+    );
+    let group = Group {
+        operands,
+        steps,
+        outputs,
+        reductions,
         layout,
+        block,
     };
-    // Operands constant along a row are read once per row, the others per vector.
-    let mut loads: Vec<Expr> = vec![f(0.0); operands.len()];
-    for (k, m) in operands
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| place.per_row(m))
-    {
-        let v = place.load(&mut code, k, m);
-        loads[k] = code.bind(format!("a{k}"), v);
-    }
-    let row_stmts = std::mem::take(&mut code.stmts);
-    for (k, m) in operands
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| !place.per_row(m))
-    {
-        let v = place.load(&mut code, k, m);
-        loads[k] = code.bind(format!("a{k}"), v);
-    }
-    let mut vals: Vec<Expr> = Vec::with_capacity(steps.len());
-    for (s, step) in steps.iter().enumerate() {
-        let v = step_value(&mut code, step, &loads, &vals);
-        vals.push(code.bind(format!("s{s}"), widen(v)));
-    }
-    for (j, &s) in outputs.iter().enumerate() {
-        code.stmts
-            .push(store(operands.len() + j, place.at.clone(), vals[s].clone()));
-    }
-    let part_at = bin(BinaryOp::Add, mul(block, vectors), c);
-    for (k, r) in reductions.iter().enumerate() {
-        let value = match r.arg {
-            FusedArg::Step(s) => vals[s].clone(),
-            FusedArg::Operand(o) => widen(loads[o].clone()),
-            FusedArg::Constant { value, dtype } => splat(f(dtype.round(value as f32))),
-        };
-        let acc = code.bind(
-            format!("p{k}"),
-            load(first_part + k, part_at.clone(), vec4()),
-        );
-        let next = accumulate(&mut code, r.op, acc, value);
-        code.stmts
-            .push(store(first_part + k, part_at.clone(), next));
-    }
-    let mut row_body = row_stmts;
-    row_body.push(for_loop(column, vectors, std::mem::take(&mut code.stmts)));
+    let mut body = std::mem::take(&mut code.stmts);
+    body.push(group.init_parts(&mut code));
+    // Passes of several rows: row `r0 + q·at_once + u`.
+    let pass = code.local("q".into(), Ty::U32);
+    let q = Expr::new(ExprKind::Local(pass), Ty::U32, SpanId::NONE);
+    let base = code.bind("rq".into(), bin(BinaryOp::Add, first, mul(q, at_once)));
+    let rows: Vec<Expr> = (0..at_once)
+        .map(|u| match u {
+            0 => base.clone(),
+            u => {
+                let row = bin(BinaryOp::Add, base.clone(), Expr::lit_u32(u as u32));
+                code.bind(format!("rq{u}"), row)
+            }
+        })
+        .collect();
+    let mut pass_body = std::mem::take(&mut code.stmts);
+    pass_body.extend(group.rows(&mut code, &rows));
+    body.push(stmt(StmtKind::For {
+        var: pass,
+        start: Expr::lit_u32(0),
+        end: passes,
+        step: Expr::lit_u32(1),
+        body: pass_body,
+    }));
+    // The rest, one row at a time.
+    let row = code.local("r".into(), Ty::U32);
+    let r = Expr::new(ExprKind::Local(row), Ty::U32, SpanId::NONE);
+    let row_body = group.rows(&mut code, &[r]);
     body.push(stmt(StmtKind::For {
         var: row,
-        start: first,
+        start: rest,
         end,
         step: Expr::lit_u32(1),
         body: row_body,
