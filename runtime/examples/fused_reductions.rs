@@ -4,7 +4,7 @@
 //!
 //! `cargo run --release -p vibee-runtime --example fused_reductions -- [layers dim heads block batch threads [steps]]`
 //! (default: the anchor's small shape on 1 thread, `4 128 4 128 16 1 20`); `steps` 0 instead
-//! times the two patterns alone on `[batch · block, dim]`: a bias gradient `Σ (a + b)` and
+//! times the two patterns alone on `[batch · block, dim]`: a bias gradient `Σ(a + b + c)` and
 //! a norm's `Σ dy`, `Σ dy · x̂` beside `dy · γ`.
 
 use std::time::Instant;
@@ -73,8 +73,10 @@ fn main() -> Result<()> {
         );
     }
     for step in 0..steps + 2 {
-        for (k, p) in programs.iter_mut().enumerate() {
-            let p = p.as_mut().map_err(|e| e.to_string())?;
+        // A/B, then B/A: neither program always runs right after the other.
+        let order = if step % 2 == 0 { [0, 1] } else { [1, 0] };
+        for k in order {
+            let p = programs[k].as_mut().map_err(|e| e.to_string())?;
             let bound = model.bind_inputs(p, &["tokens", "targets"])?;
             let feeds: Vec<Feed<'_>> = p
                 .inputs()
@@ -193,7 +195,9 @@ fn micro(threads: usize, [rows, columns]: [usize; 2]) -> Result<()> {
     let shape = [rows, columns];
     let a = bias.input("a", &shape, DType::F32, InputRole::Data)?;
     let b = bias.input("b", &shape, DType::F32, InputRole::Data)?;
+    let c = bias.input("c", &shape, DType::F32, InputRole::Data)?;
     let dy = bias.add(a, b)?;
+    let dy = bias.add(dy, c)?;
     let db = bias.sum(dy, &[0], false)?;
     bias.outputs.extend([dy, db]);
     let mut norm = Graph::new();
@@ -205,7 +209,10 @@ fn micro(threads: usize, [rows, columns]: [usize; 2]) -> Result<()> {
     let dgamma = norm.sum(t, &[0], false)?;
     let dxhat = norm.mul(dy, gamma)?;
     norm.outputs.extend([dxhat, dgamma, dbeta]);
-    for (what, g) in [("bias Σ(a + b)", &bias), ("norm Σdy, Σdy·x̂, dy·γ", &norm)] {
+    for (what, g) in [
+        ("bias Σ(a + b + c)", &bias),
+        ("norm Σdy, Σdy·x̂, dy·γ", &norm),
+    ] {
         let mut programs = [true, false].map(|on| {
             Program::compile_with_fusion(
                 g,
