@@ -7,32 +7,30 @@
 //! results (`part{r}[block · columns + column]`, set to the reduction's initial value
 //! first). The executor then combines the blocks' partials in block order.
 //!
+//! That is the order the executor's own column reduction sums in (each block of rows
+//! accumulated row by row, then the blocks in order, with the same block size): a fused
+//! reduction gives the unfused bits, on any number of threads.
+//!
 //! Rows are walked along memory, not down columns: a unit owning a few columns and walking
 //! down the rows reads one cache line per row whose addresses, a row's length apart, fall
 //! into a handful of cache sets, and ran 2–3× slower than the unfused ops on
 //! `[2048, 128]`. The inner loop's accesses are affine in its column (`r · vectors + c`),
 //! so the CPU backend checks their bounds once per row rather than per access.
 //!
-//! That is the order the executor's own column reduction sums in (each block of rows
-//! accumulated row by row, then the blocks in order, with the same block size): a fused
-//! reduction gives the unfused bits, on any number of threads.
-//!
-//! Only plain arithmetic runs on whole vectors (`+ − × ÷`, `√`, negation, scaling, casts
-//! to f32), whose lanes round exactly as scalars do; functions built on comparisons, `exp`
-//! or `max` (whose vector forms differ from the scalar ones in the last bit or in NaN and
-//! signed-zero handling) and reduced-precision steps run lane by lane.
+//! Vector arithmetic and the lane-by-lane fallback are in [`lanes`].
 
-use super::scalar::{Code, bin, cast, f};
-use super::{FusedArg, FusedFn, FusedReduction, FusedStep, OperandMap};
-use crate::graph::ir::{BinaryOp as GBin, DType, ReduceOp, UnaryOp as GUn};
-use crate::kernel::{Axis, BinaryOp, BufRef, Builtin, Elem, Expr, ExprKind, Grid, Kernel, Local};
-use crate::kernel::{Param, ParamId, ParamKind, SpanId, Stmt, StmtKind, Ty, VarId};
+mod lanes;
+
+use self::lanes::{LANES, accumulate, builtin, construct, div, init, load, mul, params};
+use self::lanes::{select, splat, step_value, stmt, store, vec4, widen};
+use super::scalar::{Code, bin, f};
+use super::{FusedArg, FusedReduction, FusedStep, OperandMap};
+use crate::graph::ir::ReduceOp;
+use crate::kernel::{Axis, BinaryOp, Builtin, Expr, ExprKind, Grid, Kernel};
+use crate::kernel::{SpanId, Stmt, StmtKind, Ty, VarId};
 
 /// Elements a block of rows holds (about): blocks of `PARTIAL_ELEMENTS / columns` rows.
 pub const PARTIAL_ELEMENTS: usize = 1 << 14;
-
-/// Lanes a unit computes at once.
-const LANES: usize = 4;
 
 /// Rows per block when reducing rows of `columns` elements: the block size of the
 /// executor's column reduction, which combines the blocks in order.
@@ -424,203 +422,5 @@ impl Place {
             })
             .collect();
         construct(lanes)
-    }
-}
-
-/// The value of one step on four lanes: whole vectors for plain arithmetic, else lane by
-/// lane (see the module docs).
-fn step_value(code: &mut Code, step: &FusedStep, loads: &[Expr], vals: &[Expr]) -> Expr {
-    let arg = |a: &FusedArg| match *a {
-        FusedArg::Operand(k) => loads[k].clone(),
-        FusedArg::Step(s) => vals[s].clone(),
-        FusedArg::Constant { value, dtype } => f(dtype.round(value as f32)),
-    };
-    let args: Vec<Expr> = step.args.iter().map(arg).collect();
-    if exact_on_vectors(step) {
-        return apply(code, step, args);
-    }
-    let lanes = (0..LANES)
-        .map(|l| {
-            let lane: Vec<Expr> = args.iter().map(|a| extract(a, l)).collect();
-            let v = apply(code, step, lane);
-            code.bind(format!("t{}", code.locals.len()), v)
-        })
-        .collect();
-    construct(lanes)
-}
-
-/// The step's function of `args`, rounded to its dtype.
-fn apply(code: &mut Code, step: &FusedStep, args: Vec<Expr>) -> Expr {
-    let mut args = args.into_iter();
-    let mut next = || args.next().unwrap_or_else(|| f(0.0));
-    let v = match step.op {
-        FusedFn::Unary(u) => code.unary(u, next()),
-        FusedFn::Binary(b) => {
-            let x = next();
-            code.binary(b, x, next())
-        }
-        FusedFn::Cast => next(),
-    };
-    match step.dtype {
-        DType::BF16 => cast(cast(v, Elem::BF16), Elem::F32),
-        DType::F16 => cast(cast(v, Elem::F16), Elem::F32),
-        DType::F32 | DType::U32 => v,
-    }
-}
-
-/// Whether `step` computes the same bits on 4-lane vectors as on scalars.
-fn exact_on_vectors(step: &FusedStep) -> bool {
-    let plain = match step.op {
-        FusedFn::Unary(u) => matches!(
-            u,
-            GUn::Neg | GUn::Sqrt | GUn::Square | GUn::Recip | GUn::Scale(_) | GUn::AddScalar(_)
-        ),
-        FusedFn::Binary(b) => matches!(b, GBin::Add | GBin::Sub | GBin::Mul | GBin::Div),
-        FusedFn::Cast => true,
-    };
-    plain && matches!(step.dtype, DType::F32)
-}
-
-/// `acc ⊕ value` for reduction `op`; a maximum lane by lane, as the executor's `f32::max`.
-fn accumulate(code: &mut Code, op: ReduceOp, acc: Expr, value: Expr) -> Expr {
-    if op != ReduceOp::Max {
-        return bin(BinaryOp::Add, acc, value);
-    }
-    let lanes = (0..LANES)
-        .map(|l| {
-            let m = bin(BinaryOp::Max, extract(&acc, l), extract(&value, l));
-            code.bind(format!("t{}", code.locals.len()), m)
-        })
-        .collect();
-    construct(lanes)
-}
-
-fn init(op: ReduceOp) -> f32 {
-    if op == ReduceOp::Max {
-        f32::NEG_INFINITY
-    } else {
-        0.0
-    }
-}
-
-/// A scalar repeated over four lanes; a vector as it is.
-fn widen(v: Expr) -> Expr {
-    if v.ty.is_vector() { v } else { splat(v) }
-}
-
-fn splat(v: Expr) -> Expr {
-    construct(vec![v; LANES])
-}
-
-fn construct(lanes: Vec<Expr>) -> Expr {
-    Expr::new(ExprKind::Construct(lanes), vec4(), SpanId::NONE)
-}
-
-/// Lane `l` of a vector; a scalar as it is.
-fn extract(v: &Expr, l: usize) -> Expr {
-    if !v.ty.is_vector() {
-        return v.clone();
-    }
-    Expr::new(
-        ExprKind::Extract {
-            vector: Box::new(v.clone()),
-            lane: l as u8,
-        },
-        Ty::F32,
-        SpanId::NONE,
-    )
-}
-
-fn vec4() -> Ty {
-    Ty::vector(Elem::F32, LANES as u8)
-}
-
-fn select(cond: Expr, a: Expr, b: Expr) -> Expr {
-    let ty = a.ty;
-    Expr::new(
-        ExprKind::Select {
-            cond: Box::new(cond),
-            then_value: Box::new(a),
-            else_value: Box::new(b),
-        },
-        ty,
-        SpanId::NONE,
-    )
-}
-
-fn builtin(b: Builtin) -> Expr {
-    Expr::new(ExprKind::Builtin(b), Ty::U32, SpanId::NONE)
-}
-
-fn mul(a: Expr, c: usize) -> Expr {
-    if c == 1 {
-        a
-    } else {
-        bin(BinaryOp::Mul, a, Expr::lit_u32(c as u32))
-    }
-}
-
-fn div(a: Expr, c: usize) -> Expr {
-    if c == 1 {
-        a
-    } else {
-        bin(BinaryOp::Div, a, Expr::lit_u32(c as u32))
-    }
-}
-
-/// `buf[index]` of type `ty` (a vector load at vector index `index` for four lanes).
-fn load(k: usize, index: Expr, ty: Ty) -> Expr {
-    Expr::new(
-        ExprKind::Load {
-            buf: BufRef::Param(ParamId(k as u32)),
-            index: Box::new(index),
-        },
-        ty,
-        SpanId::NONE,
-    )
-}
-
-fn store(param: usize, index: Expr, value: Expr) -> Stmt {
-    stmt(StmtKind::Store {
-        buf: BufRef::Param(ParamId(param as u32)),
-        index,
-        value,
-    })
-}
-
-/// `in{k}` (read only), `out{j}`, then `part{r}` buffers, all f32.
-fn params(n_in: usize, n_out: usize, n_red: usize) -> Vec<Param> {
-    let buffer = |name: String, mutable: bool| Param {
-        name,
-        kind: ParamKind::Buffer {
-            elem: Elem::F32,
-            mutable,
-        },
-        span: SpanId::NONE,
-    };
-    let ins = (0..n_in).map(|k| buffer(format!("in{k}"), false));
-    let outs = (0..n_out).map(|j| buffer(format!("out{j}"), true));
-    let parts = (0..n_red).map(|r| buffer(format!("part{r}"), true));
-    ins.chain(outs).chain(parts).collect()
-}
-
-fn stmt(kind: StmtKind) -> Stmt {
-    Stmt {
-        kind,
-        span: SpanId::NONE,
-    }
-}
-
-impl Code {
-    /// A declared local (a loop variable), not bound by a statement.
-    fn local(&mut self, name: String, ty: Ty) -> VarId {
-        let var = VarId(self.locals.len() as u32);
-        self.locals.push(Local {
-            name,
-            ty,
-            mutable: false,
-            span: SpanId::NONE,
-        });
-        var
     }
 }
