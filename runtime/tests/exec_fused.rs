@@ -315,3 +315,138 @@ fn the_fused_program_of_a_gpt_block() {
         insta::assert_snapshot!("fused_add_gelu", vibee_dsl::kernel::pretty::print(&gelu));
     });
 }
+
+/// `g` with no fusion at all, or fused as the CPU fuses by default (column reductions in).
+fn compile_cpu(g: &Graph, threads: usize, fuse: bool) -> Program {
+    let options = CompileOptions {
+        fuse,
+        ..CompileOptions::default()
+    };
+    Program::compile_with_options(g, threads, options).unwrap()
+}
+
+fn reductions_left(p: &Program) -> usize {
+    let g = p.graph();
+    g.nodes
+        .iter()
+        .filter(|n| matches!(n.op, Op::Reduce { .. }))
+        .count()
+}
+
+/// Column reductions inside fused kernels sum in the executor's blocks of rows and combine
+/// the blocks in its order, so they give the unfused bits — on 1, 2 or 3 threads, with a
+/// ragged last block (300 rows of 64: blocks of 256), blocks of 3 rows (rows of 4100),
+/// sums, means and maxima, a bias, a per-row operand and a bf16 result.
+#[test]
+fn fused_column_reductions_give_the_unfused_bits_on_any_thread_count() {
+    for (rows, columns) in [(300, 64), (7, 4100), (2, 8)] {
+        let mut g = Graph::new();
+        let a = input(&mut g, "a", &[rows, columns]);
+        let b = input(&mut g, "b", &[rows, columns]);
+        let bias = input(&mut g, "bias", &[columns]);
+        let col = input(&mut g, "col", &[rows, 1]);
+        let dy = g.add(a, b).unwrap();
+        let t = g.mul(dy, bias).unwrap();
+        let t = g.binary(BinaryOp::Sub, t, col).unwrap();
+        let m = g.binary(BinaryOp::Maximum, t, a).unwrap();
+        let h = g.cast(t, DType::BF16).unwrap();
+        let sums = [
+            g.sum(dy, &[0], false).unwrap(),
+            g.mean(t, &[0], true).unwrap(),
+            g.max(m, &[0], false).unwrap(),
+            g.sum(h, &[0], false).unwrap(),
+        ];
+        g.outputs.push(t);
+        g.outputs.extend(sums);
+        let data: Vec<Vec<f32>> = (0..4)
+            .map(|k| {
+                let n = compile_cpu(&g, 1, false).inputs()[k].shape.iter().product();
+                values(n, -3.0, 3.0, k)
+            })
+            .collect();
+        let feeds: Vec<Feed<'_>> = data.iter().map(|v| Feed::F32(v)).collect();
+        let mut plain = compile_cpu(&g, 1, false);
+        plain.run(&feeds, 0).unwrap();
+        for threads in [1, 2, 3] {
+            let mut fused = compile_cpu(&g, threads, true);
+            assert_eq!(reductions_left(&fused), 0, "{}", fused.graph());
+            fused.run(&feeds, 0).unwrap();
+            for k in 0..g.outputs.len() {
+                let what = format!("{rows}×{columns}, {threads} threads, output {k}");
+                assert_same(fused.output(k), plain.output(k), &what);
+            }
+        }
+    }
+}
+
+/// The GPT step's norm-parameter gradients are summed inside the kernel computing `dy·γ`
+/// (the biases' sums stay: each reads one add, or GELU's gradient, which the CPU leaves
+/// unfused, or the QKV gradient, read through a permute), with the same loss and gradients
+/// as unfused.
+#[test]
+fn a_gpt_step_sums_its_norm_gradients_in_fused_kernels() {
+    let cfg = GptConfig {
+        vocab_size: 32,
+        n_layer: 2,
+        n_head: 2,
+        d_model: 16,
+        block_size: 8,
+        rope_theta: None,
+    };
+    let model = vibee_runtime::nn::Gpt::new(cfg, 3).unwrap();
+    let g = model.trace_loss(4, 8, true).unwrap();
+    let with = |on: bool, threads: usize| {
+        Program::compile_with_fusion(&g, threads, Recompute::None, CPU_FUSION.with_reductions(on))
+            .unwrap()
+    };
+    let (alone, fused) = (
+        reductions_left(&with(false, 1)),
+        reductions_left(&with(true, 1)),
+    );
+    // γ and β of 2 norms per block and of the final norm join; per block the biases of
+    // QKV, the attention output, the MLP's input and output, and the position embedding's
+    // gradient (a sum over the batch) stay.
+    let (joined, left) = (2 * 2 * 2 + 2, 2 * 4 + 1);
+    assert_eq!((alone - fused, fused), (joined, left), "{}", with(true, 1).graph());
+    let (loss, grads, _, _) = gpt_step(false, 2, None);
+    let (f_loss, f_grads, _, _) = gpt_step(true, 2, None);
+    assert_eq!(loss.to_bits(), f_loss.to_bits());
+    for (k, (a, b)) in f_grads.iter().zip(&grads).enumerate() {
+        assert_same(a, b, &format!("gradient {k}"));
+    }
+}
+
+/// The kernel of a bias gradient's sum fused with the adds producing it.
+#[test]
+fn the_kernel_of_a_fused_bias_gradient() {
+    let mut g = Graph::new();
+    let a = input(&mut g, "a", &[2, 3, 8]);
+    let b = input(&mut g, "b", &[2, 3, 8]);
+    let c = input(&mut g, "c", &[2, 3, 8]);
+    let w = input(&mut g, "w", &[8, 8]);
+    let dy = g.add(a, b).unwrap();
+    let dy = g.add(dy, c).unwrap();
+    let db = g.sum(dy, &[0, 1], false).unwrap();
+    let dx = g.matmul(dy, w, false, false).unwrap();
+    g.outputs.extend([dx, db]);
+    let p = compile_cpu(&g, 1, true);
+    let kernel = p
+        .graph()
+        .nodes
+        .iter()
+        .find_map(|n| match &n.op {
+            Op::Fused(f) => Some(f.kernel.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("../../snapshots/ir");
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| {
+        insta::assert_snapshot!(
+            "fused_add_add_sum",
+            vibee_dsl::kernel::pretty::print(&kernel)
+        );
+    });
+}

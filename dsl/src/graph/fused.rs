@@ -7,16 +7,23 @@
 //! executor's f32 arithmetic operation for operation ([`kernel`]), so a backend that uses
 //! the same scalar functions computes the same bits as the unfused ops.
 //!
+//! A group may also end in column reductions ([`FusedReduction`]: sums, means or maxima of
+//! one of its values, or of an operand, over the leading axes, as a bias gradient reduces
+//! over rows): its kernel then accumulates those values as it computes them ([`reduce`])
+//! instead of storing them for a separate reduction to read back.
+//!
 //! In the graph, an [`Op::Fused`](super::Op::Fused) node is the group's first output; every
 //! further output (a member read outside the group, such as a forward value the backward
-//! reads) is an [`Op::FusedOutput`](super::Op::FusedOutput) node right after it.
+//! reads, then each reduction) is an [`Op::FusedOutput`](super::Op::FusedOutput) node right
+//! after it.
 
 pub mod kernel;
+pub mod reduce;
 mod scalar;
 
 use serde::{Deserialize, Serialize};
 
-use super::ir::{BinaryOp, DType, UnaryOp};
+use super::ir::{BinaryOp, DType, ReduceOp, UnaryOp};
 use super::reference;
 use crate::kernel::{Grid, Kernel};
 
@@ -123,6 +130,20 @@ pub struct FusedStep {
     pub dtype: DType,
 }
 
+/// A reduction the group's kernel accumulates: `op` of the value `arg` over the leading
+/// `rows` of the group's `rows × columns` elements, one result per column.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FusedReduction {
+    /// What it reduces (a step, or a full-size operand).
+    pub arg: FusedArg,
+    /// Sum, mean or maximum.
+    pub op: ReduceOp,
+    /// The rows reduced (the product of the reduced leading axes).
+    pub rows: usize,
+    /// Its dtype (a reduced-precision result is rounded once, at the end).
+    pub dtype: DType,
+}
+
 /// A fused elementwise group: its operands, its steps, its outputs and its kernel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FusedOp {
@@ -130,14 +151,19 @@ pub struct FusedOp {
     pub operands: Vec<OperandMap>,
     /// Member ops in graph order; each reads operands and earlier steps only.
     pub steps: Vec<FusedStep>,
-    /// The step behind each output; output 0 is the fused node's own value.
+    /// The step behind each elementwise output; output 0 is the fused node's own value.
     pub outputs: Vec<usize>,
+    /// Column reductions, outputs `outputs.len()..` in order; all over the same rows.
+    #[serde(default)]
+    pub reductions: Vec<FusedReduction>,
     /// Elements computed.
     pub numel: usize,
     /// Row length of the kernel's `rows × width` layout ([`kernel::row_width`]).
     pub width: usize,
     /// One unit per element: reads the operands (`in0`, …), writes the outputs (`out0`,
-    /// `out1`, …); launched over [`FusedOp::grid`].
+    /// `out1`, …); launched over [`FusedOp::grid`]. With reductions, one unit per four
+    /// columns and block of rows instead, also writing each reduction's partial results
+    /// (`part0`, …; see [`reduce`]).
     pub kernel: Kernel,
 }
 
@@ -151,13 +177,34 @@ impl FusedOp {
         outputs: Vec<usize>,
         shape: &[usize],
     ) -> Self {
+        Self::with_reductions(name, operands, steps, outputs, Vec::new(), shape)
+    }
+
+    /// [`FusedOp::new`] whose kernel also accumulates `reductions` (all over the same
+    /// leading rows of `shape`, whose remaining elements per row [`reduce::lowers`] must
+    /// accept).
+    pub fn with_reductions(
+        name: &str,
+        operands: Vec<OperandMap>,
+        steps: Vec<FusedStep>,
+        outputs: Vec<usize>,
+        reductions: Vec<FusedReduction>,
+        shape: &[usize],
+    ) -> Self {
         let numel = shape.iter().product();
         let width = kernel::row_width(&operands, shape);
-        let kernel = kernel::lower(name, &operands, &steps, &outputs, numel, width);
+        let kernel = match reductions.first() {
+            None => kernel::lower(name, &operands, &steps, &outputs, numel, width),
+            Some(r) => {
+                let layout = reduce::Columns::new(r.rows, numel / r.rows.max(1));
+                reduce::lower(name, &operands, &steps, &outputs, &reductions, layout)
+            }
+        };
         Self {
             operands,
             steps,
             outputs,
+            reductions,
             numel,
             width,
             kernel,
@@ -166,12 +213,38 @@ impl FusedOp {
 
     /// The grid that runs [`FusedOp::kernel`] over every element.
     pub fn grid(&self) -> Grid {
-        kernel::grid(self.numel, self.width)
+        match self.columns() {
+            Some(layout) => layout.grid(),
+            None => kernel::grid(self.numel, self.width),
+        }
+    }
+
+    /// The `rows × columns` layout of the reductions (`None` without reductions).
+    pub fn columns(&self) -> Option<reduce::Columns> {
+        let r = self.reductions.first()?;
+        Some(reduce::Columns::new(r.rows, self.numel / r.rows.max(1)))
+    }
+
+    /// Outputs: the elementwise ones, then one per reduction.
+    pub fn output_count(&self) -> usize {
+        self.outputs.len() + self.reductions.len()
+    }
+
+    /// Elements of output `k`: the group's for an elementwise output, a reduction's columns.
+    pub fn output_len(&self, k: usize) -> Option<usize> {
+        if k < self.outputs.len() {
+            return Some(self.numel);
+        }
+        self.reductions.get(k - self.outputs.len())?;
+        Some(self.columns()?.columns)
     }
 
     /// The dtype of output `k`.
     pub fn output_dtype(&self, k: usize) -> Option<DType> {
-        Some(self.steps.get(*self.outputs.get(k)?)?.dtype)
+        match self.outputs.get(k) {
+            Some(&s) => Some(self.steps.get(s)?.dtype),
+            None => Some(self.reductions.get(k - self.outputs.len())?.dtype),
+        }
     }
 
     /// Every output over `numel` elements in f64, as the reference evaluator computes the
@@ -198,7 +271,18 @@ impl FusedOp {
                 .collect();
             vals.push(v);
         }
-        self.outputs.iter().map(|&s| vals[s].clone()).collect()
+        let mut outs: Vec<Vec<f64>> = self.outputs.iter().map(|&s| vals[s].clone()).collect();
+        for r in &self.reductions {
+            let value: Vec<f64> = match r.arg {
+                FusedArg::Step(s) => vals[s].clone(),
+                FusedArg::Operand(k) => (0..numel)
+                    .map(|i| operands[k][self.operands[k].index(i)])
+                    .collect(),
+                FusedArg::Constant { value, dtype } => vec![round(dtype, value); numel],
+            };
+            outs.push(reduce::evaluate(r, &value));
+        }
+        outs
     }
 
     /// One line per step (`$1 = gelu($0)`; `#k` is operand `k`) and the outputs.
@@ -222,14 +306,19 @@ impl FusedOp {
                 format!("${s} = {name}({})", args.join(", "))
             })
             .collect();
-        let outs: Vec<String> = self.outputs.iter().map(|s| format!("${s}")).collect();
+        let mut outs: Vec<String> = self.outputs.iter().map(|s| format!("${s}")).collect();
+        outs.extend(
+            self.reductions
+                .iter()
+                .map(|r| format!("{:?}({}) over {} rows", r.op, arg(&r.arg), r.rows)),
+        );
         parts.push(format!("-> {}", outs.join(", ")));
         parts.join("; ")
     }
 }
 
 /// The reference's rounding of a value of `dtype` (f32 values keep f64 precision).
-fn round(dtype: DType, v: f64) -> f64 {
+pub(crate) fn round(dtype: DType, v: f64) -> f64 {
     match dtype {
         DType::BF16 | DType::F16 => f64::from(dtype.round(v as f32)),
         DType::F32 | DType::U32 => v,

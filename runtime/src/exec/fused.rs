@@ -6,9 +6,14 @@
 //! (parameters such as a bias) are read in place, its output slots written in place, with
 //! no cache lookup and no copy. The backend spreads the grid's groups over the rayon pool
 //! the program runs in.
+//!
+//! A group with column reductions writes each reduction's per-block partial results into
+//! scratch buffers; [`run`] then combines them in block order ([`super::reduce::finish_columns`],
+//! the executor's own order) into the reductions' output slots.
 
 use vibee_dsl::graph::error::site_string;
-use vibee_dsl::graph::{Graph, GraphError, Op};
+use vibee_dsl::graph::fused::FusedOp;
+use vibee_dsl::graph::{DType, Graph, GraphError, Op};
 use vibee_dsl::kernel::{Grid, Kernel};
 
 use crate::LaunchError;
@@ -48,7 +53,7 @@ pub(super) fn outputs_by_node(g: &Graph) -> Result<Vec<Vec<usize>>, GraphError> 
     }
     for (i, n) in g.nodes.iter().enumerate() {
         if let Op::Fused(f) = &n.op
-            && (outs[i].len() != f.outputs.len() || outs[i].contains(&usize::MAX))
+            && (outs[i].len() != f.output_count() || outs[i].contains(&usize::MAX))
         {
             return Err(GraphError::Shape {
                 op: n.op.name(),
@@ -56,7 +61,7 @@ pub(super) fn outputs_by_node(g: &Graph) -> Result<Vec<Vec<usize>>, GraphError> 
                 shapes: vec![n.shape.clone()],
                 reason: format!(
                     "needs one `fused_output` node for each of outputs 1..{}",
-                    f.outputs.len()
+                    f.output_count()
                 ),
             });
         }
@@ -70,13 +75,40 @@ pub(super) fn compile(kernel: &Kernel) -> Result<CompiledKernel, LaunchError> {
 }
 
 /// Runs `kernel` over `grid`, reading `operands`, writing its outputs into the slots
-/// `outputs` (which no operand reads).
+/// `outputs` (which no operand reads); with `group` (a fused group with reductions), the
+/// last of `outputs` are its reductions', finished from the kernel's partial results.
 pub(super) fn run(
     kernel: &CompiledKernel,
     grid: Grid,
     operands: &[Operand<'_>],
     outputs: &[usize],
     slots: &mut [Vec<f32>],
+    group: Option<&FusedOp>,
+) -> Result<(), LaunchError> {
+    let Some((f, layout)) = group.and_then(|f| Some((f, f.columns()?))) else {
+        return launch(kernel, grid, operands, outputs, slots, &mut []);
+    };
+    let (elementwise, reduced) = outputs.split_at(f.outputs.len().min(outputs.len()));
+    let mut parts: Vec<Vec<f32>> = vec![vec![0.0; layout.blocks() * layout.columns]; reduced.len()];
+    launch(kernel, grid, operands, elementwise, slots, &mut parts)?;
+    for ((r, part), &s) in f.reductions.iter().zip(&parts).zip(reduced) {
+        let out = &mut slots[s][..layout.columns];
+        super::reduce::finish_columns(r.op, part, layout.rows, out);
+        if matches!(r.dtype, DType::BF16 | DType::F16) {
+            super::elementwise::round_to(r.dtype, out);
+        }
+    }
+    Ok(())
+}
+
+/// Launches `kernel` with `operands`, the slots `outputs`, then `scratch` buffers.
+fn launch(
+    kernel: &CompiledKernel,
+    grid: Grid,
+    operands: &[Operand<'_>],
+    outputs: &[usize],
+    slots: &mut [Vec<f32>],
+    scratch: &mut [Vec<f32>],
 ) -> Result<(), LaunchError> {
     // The outputs leave their slots for the launch, so the operands can borrow the rest.
     let mut outs: Vec<Vec<f32>> = outputs
@@ -92,6 +124,7 @@ pub(super) fn run(
             })
             .collect();
         args.extend(outs.iter_mut().map(|o| SliceArg::write(&mut o[..])));
+        args.extend(scratch.iter_mut().map(|o| SliceArg::write(&mut o[..])));
         kernel.launch_slices(grid, &args)
     };
     // Hand every slot back whatever happened.

@@ -344,9 +344,9 @@ impl Program {
     fn run_kernel(&mut self, i: usize, feeds: &[Feed<'_>]) -> Result<(), ExecError> {
         let started = self.profile.is_some().then(std::time::Instant::now);
         let node = &self.graph.nodes[i];
-        let (kernel, grid) = match (&node.op, &self.kernels[i]) {
-            (Op::Fused(f), Some(kernel)) => (kernel, f.grid()),
-            (Op::Call(c), Some(kernel)) => (kernel, c.grid()),
+        let (kernel, grid, group) = match (&node.op, &self.kernels[i]) {
+            (Op::Fused(f), Some(kernel)) => (kernel, f.grid(), Some(f.as_ref())),
+            (Op::Call(c), Some(kernel)) => (kernel, c.grid(), None),
             _ => return Ok(()),
         };
         let operands: Vec<Operand<'_>> = node
@@ -369,7 +369,7 @@ impl Program {
             .iter()
             .filter_map(|&o| self.plan.slot[o])
             .collect();
-        fused::run(kernel, grid, &operands, &outputs, &mut self.slots)
+        fused::run(kernel, grid, &operands, &outputs, &mut self.slots, group)
             .map_err(|source| ExecError::Kernel { node: i, source })?;
         if let (Some(t0), Some(times)) = (started, self.profile.as_mut()) {
             times[i] += t0.elapsed().as_secs_f64();

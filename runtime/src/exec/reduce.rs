@@ -1,10 +1,14 @@
 //! Reductions. Contiguous runs of axes become `[outer, reduced, inner]`: rows reduce
 //! along memory (`inner == 1`) in independent lanes, columns (bias gradients,
 //! `outer == 1`) accumulate whole rows at a time into row vectors. Each output is summed
-//! in a fixed order, so results do not depend on the thread count.
+//! in a fixed order, so results do not depend on the thread count. Columns are summed in
+//! blocks of [`partial_rows`] rows, the blocks' partial sums then combined in order: a
+//! fused group's kernel accumulates its column reductions in the same blocks and
+//! [`finish_columns`] combines them the same way, so fused and unfused give the same bits.
 
 use rayon::prelude::*;
 use vibee_dsl::graph::ReduceOp;
+use vibee_dsl::graph::fused::reduce::partial_rows;
 use vibee_dsl::graph::layout::{offset_of, strides};
 
 use super::math::{max, sum, wide};
@@ -77,7 +81,7 @@ fn rows(op: ReduceOp, x: &[f32], red: usize, out: &mut [f32]) {
 /// (so the order does not depend on the thread count), each group accumulated into a row
 /// vector in parallel, then the groups' vectors combined in order.
 fn columns(op: ReduceOp, x: &[f32], outer: usize, red: usize, inner: usize, out: &mut [f32]) {
-    let group = (TASK / inner).max(1);
+    let group = partial_rows(inner);
     for o in 0..outer {
         let block = &x[o * red * inner..(o + 1) * red * inner];
         let partials: Vec<Vec<f32>> = block
@@ -91,16 +95,36 @@ fn columns(op: ReduceOp, x: &[f32], outer: usize, red: usize, inner: usize, out:
                 acc
             })
             .collect();
-        let dst = &mut out[o * inner..(o + 1) * inner];
-        dst.fill(init(op));
-        wide(
-            #[inline(always)]
-            || {
-                for p in &partials {
-                    accumulate(op, dst, p);
-                }
-            },
+        combine_partials(
+            op,
+            partials.iter().map(Vec::as_slice),
+            &mut out[o * inner..(o + 1) * inner],
         );
+    }
+}
+
+/// `out` = the blocks' partial results combined in order, from the reduction's initial
+/// value.
+fn combine_partials<'a>(op: ReduceOp, partials: impl Iterator<Item = &'a [f32]>, out: &mut [f32]) {
+    out.fill(init(op));
+    wide(
+        #[inline(always)]
+        || {
+            for p in partials {
+                accumulate(op, out, p);
+            }
+        },
+    );
+}
+
+/// A fused column reduction's result from its kernel's `partials` (one row of `out.len()`
+/// per block of rows, in order) over `rows` rows: combined as [`reduce`] combines its own
+/// blocks, then divided by `rows` for a mean.
+pub(super) fn finish_columns(op: ReduceOp, partials: &[f32], rows: usize, out: &mut [f32]) {
+    combine_partials(op, partials.chunks(out.len().max(1)), out);
+    if op == ReduceOp::Mean {
+        let count = rows as f32;
+        out.iter_mut().for_each(|o| *o /= count);
     }
 }
 

@@ -194,9 +194,14 @@ pub(super) fn f(v: f32) -> Expr {
     )
 }
 
-/// `a op b`; comparisons are bool, everything else has `a`'s type.
+/// `a op b`; comparisons are bool, everything else has `a`'s element type and the lanes
+/// of the wider side (a scalar against a vector is repeated over its lanes).
 pub(super) fn bin(op: BinaryOp, a: Expr, b: Expr) -> Expr {
-    let ty = if op.is_comparison() { Ty::BOOL } else { a.ty };
+    let ty = if op.is_comparison() {
+        Ty::BOOL
+    } else {
+        Ty::vector(a.ty.elem, a.ty.lanes.max(b.ty.lanes))
+    };
     Expr::new(
         ExprKind::Binary(op, Box::new(a), Box::new(b)),
         ty,
@@ -229,5 +234,6 @@ fn select(cond: Expr, a: Expr, b: Expr) -> Expr {
 
 /// `x` converted to `elem` (a rounding to f16/bf16, or back to f32).
 pub(super) fn cast(x: Expr, elem: Elem) -> Expr {
-    Expr::new(ExprKind::Cast(Box::new(x)), Ty::scalar(elem), SpanId::NONE)
+    let ty = Ty::vector(elem, x.ty.lanes);
+    Expr::new(ExprKind::Cast(Box::new(x)), ty, SpanId::NONE)
 }
