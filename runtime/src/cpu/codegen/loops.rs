@@ -2,7 +2,9 @@
 //! the loop variable (`x[row * cols + j]`), one test before the loop checks the largest index
 //! each can reach, and a copy of the loop without per-access bounds checks runs when every
 //! test passes. The checked copy runs otherwise, so out-of-bounds reads still yield 0 and
-//! out-of-bounds writes are still dropped exactly where the interpreter says.
+//! out-of-bounds writes are still dropped exactly where the interpreter says. In the unchecked
+//! copy, a body that maps consecutive elements runs four iterations per step first
+//! ([`super::vectorize`]).
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{Block, InstBuilder, Value, types};
@@ -81,7 +83,12 @@ impl Lower<'_, '_> {
                     .iter()
                     .map(|a| (a.buf, std::ptr::from_ref(a.index), a.lanes)),
             );
-            let r = self.loop_copy(&l, body, exit);
+            let vector = if unit_step {
+                self.vector_steps(var, [counter, end_var], body, &accesses)
+            } else {
+                Ok(())
+            };
+            let r = vector.and_then(|()| self.loop_copy(&l, body, exit));
             self.loop_facts.truncate(outer);
             r?;
             self.b.switch_to_block(checked);
