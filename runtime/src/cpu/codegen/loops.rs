@@ -75,7 +75,9 @@ impl Lower<'_, '_> {
         } else {
             let inside = self.all_inside(&accesses, end_var)?;
             let [fast, checked] = [(); 2].map(|()| self.b.create_block());
-            self.b.ins().brif(inside, fast, &[], checked, &[]);
+            // On the failure, so the fast copy comes first in the machine code.
+            let outside = self.b.ins().icmp_imm_u(IntCC::Equal, inside, 0);
+            self.b.ins().brif(outside, checked, &[], fast, &[]);
             self.b.switch_to_block(fast);
             let outer = self.loop_facts.len();
             self.loop_facts.extend(
