@@ -177,3 +177,66 @@ fn loops_that_carry_values_through_locals_match_the_interpreter() {
         check(&k, Grid::linear(1, 1), &args);
     }
 }
+
+/// `acc = max(acc, x[row·cols + j])` (or `min`, or the operands swapped) from `acc = a0`,
+/// then `out[row] = acc` and `last[row] = j`.
+fn reduction_kernel(op: BinaryOp, acc_first: bool) -> Kernel {
+    let mut kb = Kb::new("reduce_rows");
+    let x = kb.buf("x", Elem::F32);
+    let out = kb.buf_mut("out", Elem::F32);
+    let last = kb.buf_mut("last", Elem::U32);
+    let cols = kb.scalar("cols", Elem::U32);
+    let a0 = kb.scalar("a0", Elem::F32);
+    let [row, j] = ["row", "j"].map(|n| kb.local(n, Ty::U32));
+    let acc = kb.local("acc", Ty::F32);
+    let xj = kb.load(x, add(mul(kb.get(row), cols.clone()), kb.get(j)), 1);
+    let folded = if acc_first {
+        bin(op, kb.get(acc), xj)
+    } else {
+        bin(op, xj, kb.get(acc))
+    };
+    let body = vec![
+        let_(row, gid()),
+        let_(acc, a0),
+        let_(j, u32c(99)),
+        for_(j, u32c(0), cols, u32c(1), vec![assign(acc, folded)]),
+        store(out, kb.get(row), kb.get(acc)),
+        store(last, kb.get(row), kb.get(j)),
+    ];
+    kb.finish(body)
+}
+
+/// Rows whose extreme is a number, a zero of either sign (first seen in any lane), NaN
+/// everywhere, or absent.
+fn reduction_rows(cols: usize) -> Vec<f32> {
+    let rows: [&dyn Fn(usize) -> f32; 6] = [
+        &|i| (i * 7 % 13) as f32 - 6.0,
+        &|i| if i % 3 == 1 { -0.0 } else { -(i as f32) - 1.0 },
+        &|i| if i % 2 == 0 { 0.0 } else { -0.0 },
+        &|i| if i % 5 == 2 { f32::NAN } else { i as f32 * 0.5 },
+        &|_| f32::NAN,
+        &|i| if i == 3 { 0.0 } else { -0.0 },
+    ];
+    rows.iter().flat_map(|row| (0..cols).map(row)).collect()
+}
+
+#[test]
+fn min_max_reductions_match_the_interpreter_for_zeros_nans_and_every_tail() {
+    for op in [BinaryOp::Max, BinaryOp::Min] {
+        for acc_first in [true, false] {
+            let k = reduction_kernel(op, acc_first);
+            for cols in 0..=13u32 {
+                for a0 in [f32::NEG_INFINITY, f32::INFINITY, f32::NAN, 0.0, -0.0, 2.5] {
+                    let args = vec![
+                        f32s(&reduction_rows(cols as usize)),
+                        f32s(&[7.0; 6]),
+                        u32s(&[0; 6]),
+                        Arg::Scalar(Scalar::U32(cols)),
+                        Arg::Scalar(Scalar::F32(a0)),
+                    ];
+                    check(&k, Grid::linear(2, 3), &args);
+                }
+            }
+        }
+    }
+}

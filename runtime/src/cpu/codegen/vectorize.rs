@@ -11,8 +11,13 @@
 //! what the scalar code computes for its iteration); a buffer that is written is accessed at
 //! one offset only, so no iteration reads or writes what another one writes; the `let`s are
 //! not read after the loop; the loop variable ends with the value the scalar loop leaves.
+//!
+//! A body `acc = max(acc, value)` (or `min`) with such a `value` runs as four running
+//! extremes in vector lanes, combined after the steps; the result is exact whenever it is
+//! neither zero nor NaN (see [`Lower::vector_reduction`]), and otherwise the scalar loop
+//! redoes the whole range.
 
-use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value, types};
 use cranelift_frontend::Variable;
 use vibee_dsl::kernel::{
@@ -52,6 +57,9 @@ impl Lower<'_, '_> {
             body,
             accesses,
         };
+        if let Some(r) = self.reduction(&map) {
+            return self.vector_reduction(&map, &r, [counter, end]);
+        }
         if !self.is_map(&map) {
             return Ok(());
         }
@@ -234,6 +242,102 @@ impl Lower<'_, '_> {
             && map.accesses.iter().any(|a| {
                 std::ptr::eq(a.index, index) && a.lanes == 1 && matches!(a.scale, Scale::One)
             })
+    }
+}
+
+/// A body `acc = max(acc, value)` (or `min`, either operand order) over `f32`.
+struct Reduction<'e> {
+    acc: VarId,
+    min: bool,
+    /// `acc` is the first operand (which wins ties).
+    acc_first: bool,
+    value: &'e Expr,
+}
+
+impl Lower<'_, '_> {
+    /// The body as a min/max reduction whose other operand maps consecutive elements.
+    fn reduction<'e>(&self, map: &MapLoop<'_, 'e>) -> Option<Reduction<'e>> {
+        let [stmt] = map.body else {
+            return None;
+        };
+        let StmtKind::Assign { var: acc, value } = &stmt.kind else {
+            return None;
+        };
+        let ExprKind::Binary(op @ (BinaryOp::Min | BinaryOp::Max), a, b) = &value.kind else {
+            return None;
+        };
+        let is_acc = |e: &Expr| matches!(e.kind, ExprKind::Local(v) if v == *acc);
+        let (acc_first, other) = match (is_acc(a), is_acc(b)) {
+            (true, false) => (true, &**b),
+            (false, true) => (false, &**a),
+            _ => return None,
+        };
+        let acc_ty = self.kernel.locals.get(acc.0 as usize).map(|l| l.ty);
+        (acc_ty == Some(Ty::F32) && *acc != map.var && self.map_value(map, other, &[])).then_some(
+            Reduction {
+                acc: *acc,
+                min: *op == BinaryOp::Min,
+                acc_first,
+                value: other,
+            },
+        )
+    }
+
+    /// Four running minima (maxima) in the lanes of a vector, one per iteration modulo 4,
+    /// then combined. The order of a fold of `min`/`max` only shows in which of several
+    /// equal operands wins, and equal floats have equal bits except `0.0` and `-0.0`; NaN
+    /// operands never win once the accumulator holds a number. So the combined value is the
+    /// scalar loop's exactly unless it is a zero or NaN: then the steps are discarded and
+    /// the scalar loop runs every iteration from the start.
+    fn vector_reduction(
+        &mut self,
+        map: &MapLoop<'_, '_>,
+        r: &Reduction<'_>,
+        [counter, end]: [Variable; 2],
+    ) -> Result<(), String> {
+        let [step, done, after] = [(); 3].map(|()| self.b.create_block());
+        let acc_var = self.locals[r.acc.0 as usize];
+        let (first, start_acc) = (self.b.use_var(counter), self.b.use_var(acc_var));
+        let lanes = self.b.declare_var(types::F32X4);
+        let splat = self.b.ins().splat(types::F32X4, start_acc);
+        self.b.def_var(lanes, splat);
+        let stop = self.vector_stop(counter, end);
+        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, first, stop);
+        self.b.ins().brif(more, step, &[], after, &[]);
+
+        self.b.switch_to_block(step);
+        let i = self.b.use_var(counter);
+        self.set_local(map.var, i)?;
+        let v = self.lanes(map, r.value, &[])?;
+        let (v, acc) = (self.each(v), self.b.use_var(lanes));
+        let (a, b) = if r.acc_first { (acc, v) } else { (v, acc) };
+        let folded = self.vector_min_max(r.min, a, b);
+        self.b.def_var(lanes, folded);
+        let next = self.b.ins().iadd_imm_u(i, 4);
+        self.b.def_var(counter, next);
+        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, next, stop);
+        self.b.ins().brif(more, step, &[], done, &[]);
+
+        self.b.switch_to_block(done);
+        let acc = self.b.use_var(lanes);
+        let mut result = self.b.ins().extractlane(acc, 0);
+        for k in 1..4 {
+            let lane = self.b.ins().extractlane(acc, k);
+            result = self.float_min_max(r.min, result, lane);
+        }
+        // Ordered and not equal to zero: neither a NaN nor a zero of either sign.
+        let zero = self.b.ins().f32const(0.0);
+        let exact = self.b.ins().fcmp(FloatCC::OrderedNotEqual, result, zero);
+        let acc = self.b.ins().select(exact, result, start_acc);
+        self.set_local(r.acc, acc)?;
+        let resume = self.b.ins().select(exact, stop, first);
+        self.b.def_var(counter, resume);
+        // The scalar loop's value when it runs no iteration after the steps.
+        let last = self.b.ins().iadd_imm_u(stop, -1);
+        self.set_local(map.var, last)?;
+        self.b.ins().jump(after, &[]);
+        self.b.switch_to_block(after);
+        Ok(())
     }
 }
 
