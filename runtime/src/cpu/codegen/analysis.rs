@@ -253,7 +253,7 @@ fn affine<'e>(
 
 /// Whether `e` has one value through the whole loop: no memory reads, no calls, no locals
 /// the body sets, not the loop variable.
-fn invariant_in(e: &Expr, var: VarId, body: &[Stmt]) -> bool {
+pub(super) fn invariant_in(e: &Expr, var: VarId, body: &[Stmt]) -> bool {
     let mut ok = true;
     e.walk(&mut |x| {
         ok &= match &x.kind {

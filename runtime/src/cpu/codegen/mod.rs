@@ -7,8 +7,9 @@
 //! [`expr`] the expressions, [`ops`] the scalar semantics of every operator, [`memory`] the
 //! bounds-checked loads, stores and atomics, and [`simd`] the variant that runs four units
 //! per iteration in vector lanes (its accesses in [`simd_memory`]), with [`analysis`] the
-//! static facts it and the per-group and per-loop bounds versioning use. Every local is a `cranelift_frontend::Variable`, so
-//! values stay in SSA registers.
+//! static facts it and the per-group and per-loop bounds versioning use, and [`vectorize`]
+//! the loops that run four iterations per step. Every local is a
+//! `cranelift_frontend::Variable`, so values stay in SSA registers.
 
 mod analysis;
 mod expr;
@@ -20,6 +21,7 @@ mod simd;
 mod simd_memory;
 mod skeleton;
 mod stmt;
+mod vectorize;
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -166,7 +166,7 @@ impl Lower<'_, '_> {
     /// operands (`0.0` and `-0.0`) the first wins, as Rust's own code does on x86.
     /// `b < a` and `a < b` (not `b > a`) are the shapes Cranelift lowers to one `minss` or
     /// `maxss` instead of a branch; only the rarely taken NaN test stays a branch.
-    fn float_min_max(&mut self, min: bool, a: Value, b: Value) -> Value {
+    pub(super) fn float_min_max(&mut self, min: bool, a: Value, b: Value) -> Value {
         let b_wins = if min {
             self.b.ins().fcmp(FloatCC::LessThan, b, a)
         } else {

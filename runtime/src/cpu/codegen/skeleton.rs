@@ -47,7 +47,11 @@ impl Lower<'_, '_> {
             // position runs a copy of the body without those bounds checks.
             let ok = self.group_inside(&pos, gv, &in_bounds);
             let [fast, checked] = [(); 2].map(|()| self.b.create_block());
-            self.b.ins().brif(ok, fast, &[], checked, &[]);
+            // Branching on the failure puts the fast copy first in the machine code, next to
+            // the test (blocks are laid out in reverse postorder): the common path touches
+            // fewer cache lines.
+            let outside = self.b.ins().icmp_imm_u(IntCC::Equal, ok, 0);
+            self.b.ins().brif(outside, checked, &[], fast, &[]);
             self.set_in_bounds(in_bounds);
             self.unit_loop(&pos, simd, fast, group_next)?;
             self.set_in_bounds(Vec::new());
@@ -230,7 +234,9 @@ impl Lower<'_, '_> {
 
     /// Loads every buffer's base and length and every scalar once, at the entry.
     fn hoist(&mut self, ctx: Value, shared: Value) -> Result<(), String> {
-        let flags = MemFlagsData::trusted().with_readonly();
+        // The context and argument slots never change during a call: the loads may move,
+        // merge, and vanish where unused (a kernel rarely reads every size of the grid).
+        let flags = MemFlagsData::trusted().with_readonly().with_can_move();
         self.ctx_ptr = Some(ctx);
         self.shared_base = Some(shared);
         let args = self
@@ -267,7 +273,7 @@ impl Lower<'_, '_> {
     /// Declares the position variables and loads the grid's sizes.
     fn positions(&mut self) -> Result<Positions, String> {
         let ctx = self.ctx_ptr.ok_or("no context")?;
-        let flags = MemFlagsData::trusted().with_readonly();
+        let flags = MemFlagsData::trusted().with_readonly().with_can_move();
         let load = |b: &mut Self, base: usize, axis: usize| {
             b.b.ins()
                 .load(types::I32, flags, ctx, (base + 4 * axis) as i32)
