@@ -407,7 +407,12 @@ fn a_gpt_step_sums_its_norm_gradients_in_fused_kernels() {
     // QKV, the attention output, the MLP's input and output, and the position embedding's
     // gradient (a sum over the batch) stay.
     let (joined, left) = (2 * 2 * 2 + 2, 2 * 4 + 1);
-    assert_eq!((alone - fused, fused), (joined, left), "{}", with(true, 1).graph());
+    assert_eq!(
+        (alone - fused, fused),
+        (joined, left),
+        "{}",
+        with(true, 1).graph()
+    );
     let (loss, grads, _, _) = gpt_step(false, 2, None);
     let (f_loss, f_grads, _, _) = gpt_step(true, 2, None);
     assert_eq!(loss.to_bits(), f_loss.to_bits());
