@@ -6,93 +6,14 @@
 // Helpers outside `#[test]` functions unwrap too: a broken invariant should fail loudly.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
-
 use vibee_dsl::graph::autodiff::gradients;
-use vibee_dsl::graph::fused::FusedOp;
 use vibee_dsl::graph::passes::{fuse_elementwise, plan_memory};
-use vibee_dsl::graph::reference::evaluate;
 use vibee_dsl::graph::{BinaryOp, DType, Graph, GraphError, InputRole, NodeId, Op, UnaryOp};
-use vibee_dsl::kernel::interp::{self, InterpArg};
-use vibee_dsl::kernel::{HostBuffer, validate::validate};
 
-fn input(g: &mut Graph, name: &str, shape: &[usize]) -> NodeId {
-    g.input(name, shape, DType::F32, InputRole::Data).unwrap()
-}
+#[path = "graph_fuse/support.rs"]
+mod support;
 
-/// Deterministic values in about `[-2, 2]` for every input of `g`.
-fn feeds(g: &Graph) -> HashMap<String, Vec<f64>> {
-    g.inputs()
-        .enumerate()
-        .map(|(k, (id, name, _))| {
-            let n = g.node(id).numel();
-            let v = (0..n)
-                .map(|i| ((i * 7 + k * 13) % 23) as f64 / 5.5 - 2.0)
-                .collect();
-            (name.to_string(), v)
-        })
-        .collect()
-}
-
-fn fused_nodes(g: &Graph) -> Vec<(NodeId, &FusedOp)> {
-    g.nodes
-        .iter()
-        .enumerate()
-        .filter_map(|(i, n)| match &n.op {
-            Op::Fused(f) => Some((NodeId(i as u32), f.as_ref())),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Fuses `g`, checks the fused graph against the original in the reference evaluator
-/// (bit for bit: same f64 operations in the same order), and every fused kernel against
-/// the reference through the kernel interpreter (f32 against f64: 1e-5 relative).
-fn fuse_and_check(g: &Graph) -> Graph {
-    let fused = fuse_elementwise(g).unwrap();
-    let feeds = feeds(g);
-    let want = evaluate(g, &feeds, 0).unwrap();
-    let got = evaluate(&fused, &feeds, 0).unwrap();
-    for (a, b) in g.outputs.iter().zip(&fused.outputs) {
-        let same = |x: &f64, y: &f64| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
-        let (w, o) = (&want[a.index()], &got[b.index()]);
-        assert!(
-            w.len() == o.len() && w.iter().zip(o).all(|(x, y)| same(x, y)),
-            "output {a} differs after fusion: {w:?} vs {o:?}"
-        );
-    }
-    for (id, f) in fused_nodes(&fused) {
-        assert!(validate(&f.kernel).is_empty(), "{:?}", validate(&f.kernel));
-        interpret_and_compare(&fused, id, f, &got);
-    }
-    fused
-}
-
-fn interpret_and_compare(g: &Graph, id: NodeId, f: &FusedOp, vals: &[Vec<f64>]) {
-    let node = g.node(id);
-    let mut args: Vec<InterpArg> = node
-        .inputs
-        .iter()
-        .map(|j| HostBuffer::F32(vals[j.index()].iter().map(|&v| v as f32).collect()))
-        .map(InterpArg::Buffer)
-        .collect();
-    args.extend(
-        (0..f.outputs.len()).map(|_| InterpArg::Buffer(HostBuffer::F32(vec![0.0; f.numel]))),
-    );
-    let report = interp::run(&f.kernel, f.grid(), &mut args).unwrap();
-    assert_eq!((report.oob_reads, report.oob_writes), (0, 0));
-    let extra: Vec<NodeId> = (0..g.nodes.len())
-        .filter(|&u| matches!(g.nodes[u].op, Op::FusedOutput { .. }) && g.nodes[u].inputs[0] == id)
-        .map(|u| NodeId(u as u32))
-        .collect();
-    for (k, out) in std::iter::once(id).chain(extra).enumerate() {
-        let got = args[node.inputs.len() + k].buffer().unwrap().to_f64_vec();
-        for (i, (&a, &b)) in got.iter().zip(&vals[out.index()]).enumerate() {
-            let close = (a - b).abs() <= 1e-5 * (1.0 + b.abs()) || (a.is_nan() && b.is_nan());
-            assert!(close, "{}: output {k}[{i}] {a} vs {b}", f.kernel.name);
-        }
-    }
-}
+use support::{fuse_and_check, fused_nodes, input};
 
 #[test]
 fn a_chain_with_a_bias_becomes_one_kernel_reading_each_operand_once() {

@@ -131,14 +131,20 @@ fn needed_nodes(g: &Graph, loss: NodeId, wrt: &[NodeId]) -> Vec<bool> {
         .collect()
 }
 
-/// Builds gradient nodes at the forward node's call site.
-struct At<'g> {
-    g: &'g mut Graph,
-    site: Option<CallSite>,
+/// Builds nodes at one call site: gradient nodes at their forward node's (and
+/// [`super::passes::expand_attention`]'s primitive ops at the expanded node's).
+pub(crate) struct At<'g> {
+    pub(crate) g: &'g mut Graph,
+    pub(crate) site: Option<CallSite>,
 }
 
 impl At<'_> {
-    fn op(&mut self, op: Op, inputs: &[NodeId], given: &[usize]) -> Result<NodeId, GraphError> {
+    pub(crate) fn op(
+        &mut self,
+        op: Op,
+        inputs: &[NodeId],
+        given: &[usize],
+    ) -> Result<NodeId, GraphError> {
         self.g.push_at(op, inputs, given, self.site.clone())
     }
     fn un(&mut self, u: UnaryOp, x: NodeId) -> Result<NodeId, GraphError> {

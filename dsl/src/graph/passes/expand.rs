@@ -2,8 +2,9 @@
 //! (head slicing, [`Op::MatMul`], [`Op::CausalSoftmax`], [`Op::SoftmaxGrad`]), for
 //! executors without a fused attention: the device programs run these one kernel per op.
 
+use crate::graph::autodiff::At;
 use crate::graph::error::GraphError;
-use crate::graph::ir::{CallSite, Graph, NodeId, Op};
+use crate::graph::ir::{Graph, NodeId, Op};
 
 /// `g` with every self-attention node and its gradient expanded into primitive ops; the
 /// same graph when it has none.
@@ -37,17 +38,8 @@ pub fn expand_attention(g: &Graph) -> Result<Graph, GraphError> {
     Ok(out)
 }
 
-/// Appends ops at the expanded node's call site.
-struct At<'g> {
-    g: &'g mut Graph,
-    site: Option<CallSite>,
-}
-
+// Methods of the autodiff's node builder that only the expansion needs.
 impl At<'_> {
-    fn op(&mut self, op: Op, inputs: &[NodeId], given: &[usize]) -> Result<NodeId, GraphError> {
-        self.g.push_at(op, inputs, given, self.site.clone())
-    }
-
     fn matmul(&mut self, a: NodeId, b: NodeId, ta: bool, tb: bool) -> Result<NodeId, GraphError> {
         self.op(
             Op::MatMul {
