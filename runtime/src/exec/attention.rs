@@ -1,8 +1,8 @@
 //! Fused causal self-attention ([`vibee_dsl::graph::Op::SelfAttention`]) and its gradient,
 //! straight from the `qkv: [B, T, 3·C]` projection: each (batch row, head) is one task that
-//! reads its queries, keys and values in place (strided), keeps its `T×T` probabilities
-//! in a scratch block (in cache: 64 KiB at `T = 128`), and writes its columns of the
-//! output. Nothing moves the heads and nothing stores the probabilities between forward
+//! reads its queries, keys and values in place (strided views of causal attention's block
+//! products, [`Block`]), keeps its `T×T` probabilities in a scratch block (in cache: 64 KiB
+//! at `T = 128`), and copies its `T × hd` results into its columns of the output. Nothing moves the heads and nothing stores the probabilities between forward
 //! and backward (the backward recomputes them: one more `q·kᵀ` of the five products).
 //!
 //! The triangle is cut in blocks of rows (and columns, [`block_rows`]): a block of rows
@@ -12,7 +12,8 @@
 
 use rayon::prelude::*;
 
-use super::math::{fast_exp, max_map, sum, wide};
+use super::math::{fast_exp, max_map, sum, sum_zip, wide};
+use super::matmul::{Block, View};
 
 /// Rows (and columns) per block of the causal triangle: about the head width (measured
 /// on the anchor's shapes: 32 for heads of 32, 64 for heads of 64), as a block's
@@ -62,7 +63,7 @@ impl Dims {
     }
 }
 
-/// A raw pointer the tasks share; each writes only its own (batch, head) columns.
+/// The output's buffer, which every task writes its own (batch, head) columns of.
 #[derive(Clone, Copy)]
 struct Shared(*mut f32);
 // SAFETY: tasks write disjoint elements (distinct (batch, head) column ranges) and nothing
@@ -72,57 +73,42 @@ unsafe impl Send for Shared {}
 unsafe impl Sync for Shared {}
 
 impl Shared {
-    /// The pointer (a method, so closures capture the whole `Send + Sync` wrapper).
-    fn ptr(self) -> *mut f32 {
-        self.0
+    /// Copies `src` (`T` rows of `hd`, contiguous) to the rows `stride` apart from `offset`.
+    ///
+    /// # Safety
+    /// Those rows must lie inside the buffer and be written by no other task.
+    unsafe fn write(self, offset: usize, stride: usize, src: &[f32], d: Dims) {
+        for (r, row) in src.chunks_exact(d.hd).take(d.t).enumerate() {
+            // SAFETY: row `r` of this task's columns (the caller's contract).
+            let dst =
+                unsafe { std::slice::from_raw_parts_mut(self.0.add(offset + r * stride), d.hd) };
+            dst.copy_from_slice(row);
+        }
     }
 }
 
-/// A strided matrix view: pointer, row stride and column stride (elements).
-#[derive(Clone, Copy)]
-struct View(*const f32, isize, isize);
+/// Row-major, rows `rs` apart.
+fn rows(rs: usize) -> View {
+    View { rs, cs: 1 }
+}
 
-/// `dst (m×n, rows dst_rs apart) = a (m×k) · b (k×n)` on this thread.
-///
-/// # Safety
-/// Every element the views and `dst` address for these sizes must be in bounds, and `dst`
-/// must not overlap `a` or `b`.
-unsafe fn product(m: usize, n: usize, k: usize, dst: *mut f32, dst_rs: usize, a: View, b: View) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        for i in 0..m {
-            // SAFETY: row `i` of `dst` is in bounds (caller's contract).
-            unsafe { std::slice::from_raw_parts_mut(dst.add(i * dst_rs), n).fill(0.0) };
-        }
-        return;
-    }
-    // SAFETY: forwarded from the caller; `gemm` reads `a`/`b` and writes `dst` through
-    // exactly these strides.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst,
-            1,
-            dst_rs as isize,
-            false,
-            a.0,
-            a.2,
-            a.1,
-            b.0,
-            b.2,
-            b.1,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
+/// The transpose of a row-major matrix whose rows are `rs` apart.
+fn transposed(rs: usize) -> View {
+    View { rs: 1, cs: rs }
+}
+
+/// `dst[rows, cols] = op(a)[rows, inner] · op(b)[inner, cols]`, `dst`'s rows `dst_rs` apart.
+#[allow(clippy::too_many_arguments)] // (reason: the block's ranges, its operands, the result)
+fn product(
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+    inner: std::ops::Range<usize>,
+    (a, va): (&[f32], View),
+    (b, vb): (&[f32], View),
+    dst: &mut [f32],
+    dst_rs: usize,
+) {
+    Block { rows, cols, inner }.run(dst, dst_rs, a, va, b, vb);
 }
 
 /// `y = attention(qkv)`, `y: [B, T, C]`.
@@ -130,37 +116,29 @@ pub(super) fn forward(qkv: &[f32], y: &mut [f32], d: Dims, scale: f32) {
     assert!(qkv.len() >= d.b * d.t * 3 * d.c && y.len() >= d.b * d.t * d.c);
     let out = Shared(y.as_mut_ptr());
     (0..d.b * d.heads).into_par_iter().for_each_init(
-        || vec![0.0f32; d.t * d.t],
-        |p, bh| {
+        || vec![0.0f32; d.t * d.t + d.t * d.hd],
+        |scratch, bh| {
             let (b, h) = (bh / d.heads, bh % d.heads);
+            let (p, yh) = scratch.split_at_mut(d.t * d.t);
             probabilities(qkv, p, d, b, h, scale);
-            let t = d.t as isize;
+            let v = (&qkv[d.qkv(b, h, 2, 0)..], rows(3 * d.c));
             for (i0, i1) in d.blocks() {
-                let v = View(qkv[d.qkv(b, h, 2, 0)..].as_ptr(), 3 * d.c as isize, 1);
-                // SAFETY: rows i0..i1 of P (t apart, columns < i1 ≤ t) and of V (3C
-                // apart, hd columns) are inside `p`/`qkv`; this task's y columns are
-                // inside `y` and written by no other task.
-                unsafe {
-                    let dst = out.ptr().add(d.y(b, h, i0));
-                    let pv = View(p.as_ptr().add(i0 * d.t), t, 1);
-                    product(i1 - i0, d.hd, i1, dst, d.c, pv, v);
-                }
+                product(i0..i1, 0..d.hd, 0..i1, (p, rows(d.t)), v, yh, d.hd);
             }
+            // SAFETY: this task's rows of head `h` in batch `b` of `y` (checked above).
+            unsafe { out.write(d.y(b, h, 0), d.c, yh, d) };
         },
     );
 }
 
 /// Causal softmax probabilities of head `h` of batch `b` into `p` (`T×T`, row-major): row
 /// `i` holds `i + 1` probabilities, then zeros up to its block's end (later columns are
-/// never read).
+/// never written, so stay zero).
 fn probabilities(qkv: &[f32], p: &mut [f32], d: Dims, b: usize, h: usize, scale: f32) {
-    let rs = 3 * d.c as isize;
+    let q = (&qkv[d.qkv(b, h, 0, 0)..], rows(3 * d.c));
+    let k_t = (&qkv[d.qkv(b, h, 1, 0)..], transposed(3 * d.c));
     for (i0, i1) in d.blocks() {
-        let q = View(qkv[d.qkv(b, h, 0, i0)..].as_ptr(), rs, 1);
-        let k_t = View(qkv[d.qkv(b, h, 1, 0)..].as_ptr(), 1, rs);
-        // SAFETY: rows i0..i1 of Q and 0..i1 of K (hd columns, 3C apart) lie in `qkv`;
-        // the destination rows i0..i1, columns 0..i1 lie in `p` (T×T).
-        unsafe { product(i1 - i0, i1, d.hd, p[i0 * d.t..].as_mut_ptr(), d.t, q, k_t) };
+        product(i0..i1, 0..i1, 0..d.hd, q, k_t, p, d.t);
         wide(
             #[inline(always)]
             || {
@@ -191,21 +169,27 @@ pub(super) fn backward(qkv: &[f32], dy: &[f32], dqkv: &mut [f32], d: Dims, scale
     let n = d.b * d.t * 3 * d.c;
     assert!(qkv.len() >= n && dqkv.len() >= n && dy.len() >= d.b * d.t * d.c);
     let out = Shared(dqkv.as_mut_ptr());
+    let (tt, th) = (d.t * d.t, d.t * d.hd);
     (0..d.b * d.heads).into_par_iter().for_each_init(
-        || vec![0.0f32; 2 * d.t * d.t],
+        || vec![0.0f32; 2 * tt + 3 * th],
         |scratch, bh| {
             let (b, h) = (bh / d.heads, bh % d.heads);
-            let (p, ds) = scratch.split_at_mut(d.t * d.t);
+            let (p, rest) = scratch.split_at_mut(tt);
+            let (ds, grads) = rest.split_at_mut(tt);
             probabilities(qkv, p, d, b, h, scale);
             score_grads(qkv, dy, p, ds, d, b, h, scale);
-            // SAFETY: `out` is `dqkv`, checked above to hold every row this task writes.
-            unsafe { operand_grads(qkv, dy, p, ds, out, d, b, h) };
+            operand_grads(qkv, dy, p, ds, grads, d, b, h);
+            for (part, g) in grads.chunks_exact(th).enumerate() {
+                // SAFETY: this task's rows of part `part` of head `h` in batch `b` of
+                // `dqkv` (checked above).
+                unsafe { out.write(d.qkv(b, h, part, 0), 3 * d.c, g, d) };
+            }
         },
     );
 }
 
 /// `ds = scale · P ∘ (dP − rowsum(P ∘ dP))` with `dP = dy·vᵀ`, on the triangle's blocks.
-#[allow(clippy::too_many_arguments)] // (reason: operands, scratch, dims and position)
+#[allow(clippy::too_many_arguments)] // (reason: operands, scratch, dims, position, scale)
 fn score_grads(
     qkv: &[f32],
     dy: &[f32],
@@ -216,19 +200,17 @@ fn score_grads(
     h: usize,
     scale: f32,
 ) {
+    let g = (&dy[d.y(b, h, 0)..], rows(d.c));
+    let v_t = (&qkv[d.qkv(b, h, 2, 0)..], transposed(3 * d.c));
     for (i0, i1) in d.blocks() {
-        let g = View(dy[d.y(b, h, i0)..].as_ptr(), d.c as isize, 1);
-        let v_t = View(qkv[d.qkv(b, h, 2, 0)..].as_ptr(), 1, 3 * d.c as isize);
-        // SAFETY: rows i0..i1 of dy (C apart), rows 0..i1 of V, and rows i0..i1, columns
-        // 0..i1 of `ds` (T×T) are in bounds.
-        unsafe { product(i1 - i0, i1, d.hd, ds[i0 * d.t..].as_mut_ptr(), d.t, g, v_t) };
+        product(i0..i1, 0..i1, 0..d.hd, g, v_t, ds, d.t);
         wide(
             #[inline(always)]
             || {
                 for i in i0..i1 {
                     let (pr, dr) = (&p[i * d.t..][..i + 1], &mut ds[i * d.t..][..i1]);
                     let (live, masked) = dr.split_at_mut(i + 1);
-                    let dot = super::math::sum_zip(pr, live, |a, b| a * b);
+                    let dot = sum_zip(pr, live, |a, b| a * b);
                     for (g, &y) in live.iter_mut().zip(pr) {
                         *g = scale * y * (*g - dot);
                     }
@@ -239,44 +221,30 @@ fn score_grads(
     }
 }
 
-/// `dq = ds·k`, `dk = dsᵀ·q`, `dv = Pᵀ·dy`, written into this head's columns of `dqkv`.
-///
-/// # Safety
-/// `out` must point at a `[B, T, 3·C]` buffer no other task writes these columns of.
-#[allow(clippy::too_many_arguments)] // (reason: operands, scratch, output, dims and position)
-unsafe fn operand_grads(
+/// `dq = ds·k`, `dk = dsᵀ·q` and `dv = Pᵀ·dy` (each `T × hd`, in that order in `grads`).
+#[allow(clippy::too_many_arguments)] // (reason: operands, scratch, results, dims, position)
+fn operand_grads(
     qkv: &[f32],
     dy: &[f32],
     p: &[f32],
     ds: &[f32],
-    out: Shared,
+    grads: &mut [f32],
     d: Dims,
     b: usize,
     h: usize,
 ) {
-    let (t, rs) = (d.t as isize, 3 * d.c as isize);
-    let dst = |part: usize, row: usize| {
-        // SAFETY: the offset is inside the `[B, T, 3·C]` buffer `out` points at.
-        unsafe { out.ptr().add(d.qkv(b, h, part, row)) }
-    };
+    let (dq, rest) = grads.split_at_mut(d.t * d.hd);
+    let (dk, dv) = rest.split_at_mut(d.t * d.hd);
+    let q = (&qkv[d.qkv(b, h, 0, 0)..], rows(3 * d.c));
+    let k = (&qkv[d.qkv(b, h, 1, 0)..], rows(3 * d.c));
+    let g = (&dy[d.y(b, h, 0)..], rows(d.c));
     for (i0, i1) in d.blocks() {
         // Rows i0..i1 of dq need ds's rows i0..i1 over the keys 0..i1.
-        let k = View(qkv[d.qkv(b, h, 1, 0)..].as_ptr(), rs, 1);
-        let dsr = View(ds[i0 * d.t..].as_ptr(), t, 1);
-        // SAFETY: all views and destinations are in bounds (see `forward`).
-        unsafe { product(i1 - i0, d.hd, i1, dst(0, i0), 3 * d.c, dsr, k) };
-        // Rows j0..j1 of dk and dv need columns j0..j1 of ds and P over rows j0..T
-        // (zero above the diagonal within the blocks, never read past them).
+        product(i0..i1, 0..d.hd, 0..i1, (ds, rows(d.t)), k, dq, d.hd);
+        // Rows j0..j1 of dk and dv need columns j0..j1 of ds and P over rows j0..T (zero
+        // above the diagonal within the blocks, never written past them).
         let (j0, j1) = (i0, i1);
-        let rows = d.t - j0;
-        let q = View(qkv[d.qkv(b, h, 0, j0)..].as_ptr(), rs, 1);
-        let g = View(dy[d.y(b, h, j0)..].as_ptr(), d.c as isize, 1);
-        let ds_t = View(ds[j0 * d.t + j0..].as_ptr(), 1, t);
-        let p_t = View(p[j0 * d.t + j0..].as_ptr(), 1, t);
-        // SAFETY: as above.
-        unsafe {
-            product(j1 - j0, d.hd, rows, dst(1, j0), 3 * d.c, ds_t, q);
-            product(j1 - j0, d.hd, rows, dst(2, j0), 3 * d.c, p_t, g);
-        }
+        product(j0..j1, 0..d.hd, j0..d.t, (ds, transposed(d.t)), q, dk, d.hd);
+        product(j0..j1, 0..d.hd, j0..d.t, (p, transposed(d.t)), g, dv, d.hd);
     }
 }

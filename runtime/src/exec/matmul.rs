@@ -6,7 +6,7 @@ use gemm::Parallelism;
 
 mod causal;
 
-pub(super) use causal::{Causal, plan as causal_plan};
+pub(super) use causal::{Block, Causal, View, plan as causal_plan};
 
 /// `dst[m×n] = op(a)[m×k] · op(b)[k×n]` for row-major operands, `ta`/`tb` meaning the
 /// stored matrix is the transpose (`[k, m]` / `[n, k]`).

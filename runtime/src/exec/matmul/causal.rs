@@ -79,9 +79,9 @@ fn lower_triangular(g: &Graph, i: usize) -> bool {
 
 /// Strides of a matrix operand as the product reads it (`op(x)[i, j]` at `i·rs + j·cs`).
 #[derive(Debug, Clone, Copy)]
-struct View {
-    rs: usize,
-    cs: usize,
+pub(in crate::exec) struct View {
+    pub rs: usize,
+    pub cs: usize,
 }
 
 impl View {
@@ -129,15 +129,26 @@ pub(super) fn triangular(
     }
 }
 
-/// A sub-product: `dst[rows, cols] = Σ_{p ∈ inner} op(a)[rows, p]·op(b)[p, cols]`.
-struct Block {
-    rows: std::ops::Range<usize>,
-    cols: std::ops::Range<usize>,
-    inner: std::ops::Range<usize>,
+/// A sub-product: `dst[rows, cols] = Σ_{p ∈ inner} op(a)[rows, p]·op(b)[p, cols]`, on
+/// the calling thread.
+pub(in crate::exec) struct Block {
+    pub rows: std::ops::Range<usize>,
+    pub cols: std::ops::Range<usize>,
+    pub inner: std::ops::Range<usize>,
 }
 
 impl Block {
-    fn run(&self, dst: &mut [f32], dst_rs: usize, a: &[f32], va: View, b: &[f32], vb: View) {
+    /// Runs the sub-product; `dst`'s rows are `dst_rs` apart. Panics if a view reaches
+    /// past its slice.
+    pub(in crate::exec) fn run(
+        &self,
+        dst: &mut [f32],
+        dst_rs: usize,
+        a: &[f32],
+        va: View,
+        b: &[f32],
+        vb: View,
+    ) {
         let (m, n, k) = (self.rows.len(), self.cols.len(), self.inner.len());
         if m == 0 || n == 0 {
             return;
