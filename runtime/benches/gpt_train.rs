@@ -117,16 +117,7 @@ struct Measured {
 fn count_ops(model: &mut CpuGpt, b: usize, t: usize) -> BenchResult<(usize, usize)> {
     use vibee_dsl::graph::Op;
     let g = model.training_program(b, t)?.graph();
-    let ops = g
-        .nodes
-        .iter()
-        .filter(|n| {
-            !matches!(
-                n.op,
-                Op::Input { .. } | Op::Reshape | Op::FusedOutput { .. }
-            )
-        })
-        .count();
+    let ops = g.nodes.iter().filter(|n| n.op.computes()).count();
     let fused = g
         .nodes
         .iter()

@@ -156,16 +156,7 @@ fn main() -> Result<()> {
 
 /// Computed nodes, reductions left on their own, and the groups that took reductions in.
 fn describe(what: &str, g: &Graph) {
-    let computed = g
-        .nodes
-        .iter()
-        .filter(|n| {
-            !matches!(
-                n.op,
-                Op::Input { .. } | Op::Reshape | Op::FusedOutput { .. }
-            )
-        })
-        .count();
+    let computed = g.nodes.iter().filter(|n| n.op.computes()).count();
     let alone = g
         .nodes
         .iter()

@@ -244,12 +244,7 @@ fn gpt_step(
         .graph()
         .nodes
         .iter()
-        .filter(|n| {
-            !matches!(
-                n.op,
-                Op::Input { .. } | Op::Reshape | Op::FusedOutput { .. }
-            )
-        })
+        .filter(|n| n.op.computes())
         .count();
     (loss, grads, ops, fused_count(program))
 }
@@ -306,14 +301,19 @@ fn the_fused_program_of_a_gpt_block() {
             _ => None,
         })
         .unwrap();
+    ir_snapshots().bind(|| {
+        insta::assert_snapshot!("fused_gpt_block", text);
+        insta::assert_snapshot!("fused_add_gelu", vibee_dsl::kernel::pretty::print(&gelu));
+    });
+}
+
+/// Snapshots of IR, stored in `snapshots/ir/` under their own names.
+fn ir_snapshots() -> insta::Settings {
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path("../../snapshots/ir");
     settings.set_prepend_module_to_snapshot(false);
     settings.set_omit_expression(true);
-    settings.bind(|| {
-        insta::assert_snapshot!("fused_gpt_block", text);
-        insta::assert_snapshot!("fused_add_gelu", vibee_dsl::kernel::pretty::print(&gelu));
-    });
+    settings
 }
 
 /// `g` with no fusion at all, or fused as the CPU fuses by default (column reductions in).
@@ -444,11 +444,7 @@ fn the_kernel_of_a_fused_bias_gradient() {
             _ => None,
         })
         .unwrap();
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path("../../snapshots/ir");
-    settings.set_prepend_module_to_snapshot(false);
-    settings.set_omit_expression(true);
-    settings.bind(|| {
+    ir_snapshots().bind(|| {
         insta::assert_snapshot!(
             "fused_add_add_sum",
             vibee_dsl::kernel::pretty::print(&kernel)

@@ -342,6 +342,15 @@ pub enum Op {
 }
 
 impl Op {
+    /// Whether running a graph computes this node itself: not an input (fed), a reshape
+    /// (its operand's buffer) or a fused node's extra output (written by that node).
+    pub fn computes(&self) -> bool {
+        !matches!(
+            self,
+            Op::Input { .. } | Op::Reshape | Op::FusedOutput { .. }
+        )
+    }
+
     /// Short name used in errors and the pretty printer.
     pub fn name(&self) -> &'static str {
         match self {

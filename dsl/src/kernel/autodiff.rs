@@ -284,19 +284,6 @@ fn math(f: MathFn, args: Vec<Expr>) -> Expr {
     Expr::new(ExprKind::Math(f, args), ty, SpanId::NONE)
 }
 
-fn select(cond: Expr, a: Expr, b: Expr) -> Expr {
-    let ty = a.ty;
-    Expr::new(
-        ExprKind::Select {
-            cond: Box::new(cond),
-            then_value: Box::new(a),
-            else_value: Box::new(b),
-        },
-        ty,
-        SpanId::NONE,
-    )
-}
-
 fn var_of(e: &Expr) -> Option<VarId> {
     match e.kind {
         ExprKind::Local(v) => Some(v),
@@ -358,8 +345,8 @@ fn partials(kind: &ExprKind, g: Expr, t: Expr) -> Result<Vec<(VarId, Expr)>, Str
             Min | Max => {
                 let cmp = if *op == Min { Le } else { Ge };
                 let a_wins = bin(cmp, (**a).clone(), (**b).clone());
-                push(a, select(a_wins.clone(), g.clone(), lit(0.0, &g)));
-                push(b, select(a_wins, lit(0.0, &g), g));
+                push(a, Expr::select(a_wins.clone(), g.clone(), lit(0.0, &g)));
+                push(b, Expr::select(a_wins, lit(0.0, &g), g));
             }
             other => return Err(format!("`{}` has no derivative here", other.symbol())),
         },
@@ -380,9 +367,9 @@ fn partials(kind: &ExprKind, g: Expr, t: Expr) -> Result<Vec<(VarId, Expr)>, Str
         } => {
             push(
                 then_value,
-                select((**cond).clone(), g.clone(), lit(0.0, &g)),
+                Expr::select((**cond).clone(), g.clone(), lit(0.0, &g)),
             );
-            push(else_value, select((**cond).clone(), lit(0.0, &g), g));
+            push(else_value, Expr::select((**cond).clone(), lit(0.0, &g), g));
         }
         _ => return Err("this expression has no derivative".into()),
     }
@@ -436,7 +423,7 @@ fn math_partials(f: MathFn, args: &[Expr], g: Expr, t: Expr, push: &mut impl FnM
                 a.ty,
                 SpanId::NONE,
             );
-            push(&a, select(nonneg, g, neg_g));
+            push(&a, Expr::select(nonneg, g, neg_g));
         }
         MathFn::Powf => {
             let b = args[1].clone();

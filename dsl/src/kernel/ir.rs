@@ -524,6 +524,16 @@ impl Expr {
     pub fn lit_f(v: f64, elem: Elem) -> Expr {
         Expr::new(ExprKind::Lit(Lit::Float(v)), Ty::scalar(elem), SpanId::NONE)
     }
+    /// `if cond { a } else { b }`, of `a`'s type, with no source span (generated code).
+    pub fn select(cond: Expr, a: Expr, b: Expr) -> Expr {
+        let ty = a.ty;
+        let kind = ExprKind::Select {
+            cond: Box::new(cond),
+            then_value: Box::new(a),
+            else_value: Box::new(b),
+        };
+        Expr::new(kind, ty, SpanId::NONE)
+    }
     /// Calls `f` on this expression and every sub-expression, parents first.
     pub fn walk(&self, f: &mut impl FnMut(&Expr)) {
         f(self);

@@ -306,14 +306,12 @@ impl Program {
     fn execute(&mut self, feeds: &[Feed<'_>], step: u64) -> Result<(), ExecError> {
         for i in 0..self.graph.nodes.len() {
             let node = &self.graph.nodes[i];
-            match node.op {
-                // Written by their fused node.
-                Op::Input { .. } | Op::Reshape | Op::FusedOutput { .. } => continue,
-                Op::Fused(_) | Op::Call(_) => {
-                    self.run_kernel(i, feeds)?;
-                    continue;
-                }
-                _ => {}
+            if !node.op.computes() {
+                continue;
+            }
+            if matches!(node.op, Op::Fused(_) | Op::Call(_)) {
+                self.run_kernel(i, feeds)?;
+                continue;
             }
             let s = self.plan.slot[i].expect("the memory plan gives every computed node a slot");
             let started = self.profile.is_some().then(std::time::Instant::now);

@@ -17,7 +17,7 @@ use super::scalar::{Code, bin, cast, f};
 use super::{FusedArg, FusedFn, FusedStep, OperandMap};
 use crate::graph::ir::DType;
 use crate::kernel::{Axis, BinaryOp, BufRef, Builtin, Elem, Expr, ExprKind, Grid, Kernel};
-use crate::kernel::{Param, ParamId, ParamKind, SpanId, Stmt, StmtKind, Ty};
+use crate::kernel::{ParamId, SpanId, Stmt, StmtKind, Ty};
 
 /// Units per group along a row (a multiple of 4, so the CPU backend's 4-lane variant runs).
 pub const GROUP_WIDTH: usize = 256;
@@ -126,7 +126,7 @@ pub fn lower(
     }
     Kernel {
         name: name.to_string(),
-        params: params(operands.len(), outputs.len()),
+        params: super::reduce::params(operands.len(), outputs.len(), 0),
         locals: code.locals,
         shared: Vec::new(),
         body,
@@ -248,21 +248,6 @@ fn step_value(code: &mut Code, step: &FusedStep, loads: &[Expr], vals: &[Expr]) 
         DType::F16 => cast(cast(v, Elem::F16), Elem::F32),
         DType::F32 | DType::U32 => v,
     }
-}
-
-/// `a{k}` buffers (read only) then `out{j}` buffers, all f32.
-fn params(n_in: usize, n_out: usize) -> Vec<Param> {
-    let buffer = |name: String, mutable: bool| Param {
-        name,
-        kind: ParamKind::Buffer {
-            elem: Elem::F32,
-            mutable,
-        },
-        span: SpanId::NONE,
-    };
-    let ins = (0..n_in).map(|k| buffer(format!("in{k}"), false));
-    let outs = (0..n_out).map(|j| buffer(format!("out{j}"), true));
-    ins.chain(outs).collect()
 }
 
 fn group_pos(axis: Axis) -> Expr {

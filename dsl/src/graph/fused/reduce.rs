@@ -21,8 +21,9 @@
 
 mod lanes;
 
-use self::lanes::{LANES, accumulate, builtin, construct, div, init, load, mul, params};
-use self::lanes::{select, splat, step_value, stmt, store, vec4, widen};
+pub(super) use self::lanes::params;
+use self::lanes::{LANES, accumulate, builtin, construct, div, init, load, mul};
+use self::lanes::{splat, step_value, stmt, store, vec4, widen};
 use super::scalar::{Code, bin, f};
 use super::{FusedArg, FusedReduction, FusedStep, OperandMap};
 use crate::graph::ir::ReduceOp;
@@ -355,7 +356,7 @@ fn row_end(code: &mut Code, first: &Expr, layout: Columns) -> Expr {
     let rows = Expr::lit_u32(layout.rows as u32);
     let next = code.bind("r1".into(), next);
     let fits = bin(BinaryOp::Lt, next.clone(), rows.clone());
-    code.bind("r2".into(), select(fits, next, rows))
+    code.bind("r2".into(), Expr::select(fits, next, rows))
 }
 
 /// Where a unit is: its row, its vector column, and its vector index in a full-size

@@ -91,24 +91,24 @@ impl Code {
             GBin::Mul => bin(BinaryOp::Mul, x, y),
             GBin::Div => bin(BinaryOp::Div, x, y),
             GBin::Maximum => bin(BinaryOp::Max, x, y),
-            GBin::Equal => select(bin(BinaryOp::Eq, x, y), f(1.0), f(0.0)),
+            GBin::Equal => Expr::select(bin(BinaryOp::Eq, x, y), f(1.0), f(0.0)),
             GBin::GeluGrad => {
                 let g = self.gelu_grad(x);
                 bin(BinaryOp::Mul, y, g)
             }
-            GBin::ReluGrad => select(bin(BinaryOp::Gt, x, f(0.0)), y, f(0.0)),
+            GBin::ReluGrad => Expr::select(bin(BinaryOp::Gt, x, f(0.0)), y, f(0.0)),
         }
     }
 
     /// `x.clamp(-TANH_CLAMP, TANH_CLAMP)`, then the rational function: `x·p(x²)/q(x²)`.
     fn tanh(&mut self, x: Expr) -> Expr {
         let x = self.tmp(x);
-        let low = self.tmp(select(
+        let low = self.tmp(Expr::select(
             bin(BinaryOp::Lt, x.clone(), f(-TANH_CLAMP)),
             f(-TANH_CLAMP),
             x,
         ));
-        let x = self.tmp(select(
+        let x = self.tmp(Expr::select(
             bin(BinaryOp::Gt, low.clone(), f(TANH_CLAMP)),
             f(TANH_CLAMP),
             low,
@@ -217,19 +217,6 @@ fn neg(x: Expr) -> Expr {
 fn math(fun: MathFn, x: Expr) -> Expr {
     let ty = x.ty;
     Expr::new(ExprKind::Math(fun, vec![x]), ty, SpanId::NONE)
-}
-
-fn select(cond: Expr, a: Expr, b: Expr) -> Expr {
-    let ty = a.ty;
-    Expr::new(
-        ExprKind::Select {
-            cond: Box::new(cond),
-            then_value: Box::new(a),
-            else_value: Box::new(b),
-        },
-        ty,
-        SpanId::NONE,
-    )
 }
 
 /// `x` converted to `elem` (a rounding to f16/bf16, or back to f32).

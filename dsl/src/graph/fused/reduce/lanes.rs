@@ -122,19 +122,6 @@ pub(super) fn vec4() -> Ty {
     Ty::vector(Elem::F32, LANES as u8)
 }
 
-pub(super) fn select(cond: Expr, a: Expr, b: Expr) -> Expr {
-    let ty = a.ty;
-    Expr::new(
-        ExprKind::Select {
-            cond: Box::new(cond),
-            then_value: Box::new(a),
-            else_value: Box::new(b),
-        },
-        ty,
-        SpanId::NONE,
-    )
-}
-
 pub(super) fn builtin(b: Builtin) -> Expr {
     Expr::new(ExprKind::Builtin(b), Ty::U32, SpanId::NONE)
 }
@@ -175,8 +162,9 @@ pub(super) fn store(param: usize, index: Expr, value: Expr) -> Stmt {
     })
 }
 
-/// `in{k}` (read only), `out{j}`, then `part{r}` buffers, all f32.
-pub(super) fn params(n_in: usize, n_out: usize, n_red: usize) -> Vec<Param> {
+/// `in{k}` (read only), `out{j}`, then `part{r}` buffers (a reduction's partial sums), all
+/// f32: the parameters of every fused kernel.
+pub(in crate::graph::fused) fn params(n_in: usize, n_out: usize, n_red: usize) -> Vec<Param> {
     let buffer = |name: String, mutable: bool| Param {
         name,
         kind: ParamKind::Buffer {
