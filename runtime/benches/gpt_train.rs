@@ -12,7 +12,9 @@
 //! the planned peak of the step's intermediate memory (with buffer reuse, and without; and
 //! with selective and full activation recomputation), and tokens/s, planned peak and op
 //! count without elementwise fusion (the same steps again, timed right after; fusion is
-//! the default). When `torch` cannot be imported the PyTorch side is skipped with the
+//! the default). On 2 threads vibee splits the batch between them (`Split::Batch`, the
+//! default); each round also times the same model with every op split over the threads
+//! instead (`Split::Ops`). When `torch` cannot be imported the PyTorch side is skipped with the
 //! reason printed.
 //!
 //! `cargo bench -p vibee-runtime --bench gpt_train`. The Python is `$VIBEE_PYTHON`, else
@@ -29,7 +31,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use vibee_dsl::graph::passes::Recompute;
 use vibee_runtime::exec::{gemm_f32, gemm_isa};
-use vibee_runtime::nn::{CpuGpt, GptConfig};
+use vibee_runtime::nn::{CpuGpt, GptConfig, Split};
 use vibee_runtime::optim::{Adam, AdamConfig, Optimizer, ParamSet};
 use vibee_runtime::train::model::Trainable;
 
@@ -111,6 +113,9 @@ struct Measured {
     /// Ops of the training program (inputs and reshapes not counted) without and with fusion,
     /// and the fused kernels among the latter.
     ops: [usize; 3],
+    /// On several threads, tokens/s of each round with every op split over the threads
+    /// instead of the batch ([`Split::Ops`]), timed right after the default.
+    op_split: Vec<f64>,
 }
 
 /// Ops of `model`'s training program, and its fused kernels.
@@ -225,10 +230,22 @@ fn measure(
     let unfused_peak = tr.model.planned_memory(b, t)?.0;
     let (unfused_ops, _) = count_ops(&mut tr.model, b, t)?;
     tr.model.set_fusion(true);
+    // The same model with each op, not the batch, split over the threads.
+    let mut by_op = match threads {
+        1 => None,
+        _ => Some(Trainer::new(shape, threads)?),
+    };
+    if let Some(other) = &mut by_op {
+        other.model.set_split(Split::Ops);
+    }
     let mut vibee_rounds = Vec::with_capacity(rounds);
+    let mut op_split = Vec::new();
     let mut torch_rounds: Result<Vec<f64>, String> = Ok(Vec::with_capacity(rounds));
     for _ in 0..rounds {
         vibee_rounds.push(tr.tokens_per_s(steps)?);
+        if let Some(other) = &mut by_op {
+            op_split.push(other.tokens_per_s(steps)?);
+        }
         if let Ok(list) = &mut torch_rounds {
             match torch(shape, threads, steps) {
                 Ok(tps) => list.push(tps),
@@ -257,6 +274,7 @@ fn measure(
         recomputed,
         unfused: (unfused_tps, unfused_peak),
         ops: [unfused_ops, fused_ops, kernels],
+        op_split,
     };
     Ok((measured, torch_rounds))
 }
@@ -409,6 +427,15 @@ fn report(shape: &Shape, v: &Measured, torch: &Result<Vec<f64>, String>, peak: f
         v.ops[1],
         v.ops[2]
     );
+    if !v.op_split.is_empty() {
+        let each = median(&v.op_split);
+        println!(
+            "{:<5}        each op split over the threads (not the batch) {each:>9.0} tokens/s median of [{}] (batch split {:.2}x that)",
+            shape.name,
+            list(&v.op_split),
+            tps / each
+        );
+    }
     let target = if shape.name == "small" {
         "1.5x"
     } else {

@@ -16,7 +16,7 @@ mod model;
 mod param;
 
 pub use block::{Block, BlockConfig, CausalSelfAttention, CausalSelfAttentionConfig};
-pub use cpu_gpt::CpuGpt;
+pub use cpu_gpt::{CpuGpt, Split};
 pub use gpt::{Gpt, GptConfig};
 pub use io::{WeightsError, load_safetensors, save_safetensors};
 pub use layers::{

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use vibee_dsl::graph::reference::evaluate;
-use vibee_runtime::nn::{CpuGpt, Gpt, GptConfig, Module, NnError};
+use vibee_runtime::nn::{CpuGpt, Gpt, GptConfig, Module, NnError, Split};
 use vibee_runtime::optim::{Adam, AdamConfig, Optimizer, ParamSet};
 use vibee_runtime::train::model::Trainable;
 
@@ -305,4 +305,51 @@ fn bf16_autocast_trains_close_to_f32() {
         .map(|n| n.dtype)
         .collect();
     assert!(!products.is_empty() && products.iter().all(|d| *d == DType::BF16));
+}
+
+/// Loss and gradients of one step of a fresh model (seed 3) on `threads` threads.
+fn one_step(threads: usize, split: Split, batch: usize) -> (f32, Vec<Vec<f32>>) {
+    let cfg = GptConfig {
+        vocab_size: 32,
+        n_layer: 2,
+        n_head: 2,
+        d_model: 16,
+        block_size: 8,
+        rope_theta: None,
+    };
+    let n = batch * 8;
+    let tokens: Vec<u32> = (0..n).map(|i| ((i * 7 + 3) % 32) as u32).collect();
+    let targets: Vec<u32> = (0..n).map(|i| ((i * 5 + 1) % 32) as u32).collect();
+    let mut m = CpuGpt::new(cfg, 3, threads).unwrap();
+    m.set_split(split);
+    let mut grads: Vec<Vec<f32>> = m.params().iter().map(|p| vec![0.0; p.len()]).collect();
+    let loss = m
+        .loss_and_grad(&tokens, &targets, batch, 8, &mut grads)
+        .unwrap();
+    (loss, grads)
+}
+
+#[test]
+fn a_batch_split_over_threads_gives_the_whole_batch_mean() {
+    // Shares of 2 + 2 rows, and uneven ones (2 + 2 + 1) weighted by their rows.
+    for (threads, batch) in [(2, 4), (3, 5)] {
+        let (loss, grads) = one_step(1, Split::Batch, batch);
+        let (l_split, g_split) = one_step(threads, Split::Batch, batch);
+        assert!(
+            (loss - l_split).abs() <= 1e-6 * loss.abs(),
+            "{threads} threads: {loss} vs {l_split}"
+        );
+        for (k, (a, b)) in grads.iter().zip(&g_split).enumerate() {
+            let scale = a.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+            for (x, y) in a.iter().zip(b) {
+                assert!((x - y).abs() <= 1e-5 * scale, "gradient {k}: {x} vs {y}");
+            }
+        }
+        // Deterministic for a fixed thread count.
+        let again = one_step(threads, Split::Batch, batch);
+        assert_eq!((l_split, &g_split), (again.0, &again.1));
+    }
+    // Splitting each op instead runs one program over the whole batch.
+    let (l_ops, _) = one_step(2, Split::Ops, 4);
+    assert!((l_ops - one_step(1, Split::Batch, 4).0).abs() <= 1e-6 * l_ops.abs());
 }

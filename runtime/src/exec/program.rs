@@ -159,14 +159,7 @@ impl Program {
         let plan = plan_memory(&graph);
         let slots = plan.slot_len.iter().map(|&n| vec![0.0; n]).collect();
         let threads = threads.max(1);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .map_err(|e| ExecError::Threads {
-                threads,
-                reason: e.to_string(),
-            })?;
-        let pool = std::sync::Arc::new(pool);
+        let pool = worker_pool(threads)?;
         let fused_outputs = fused::outputs_by_node(&graph)?;
         let causal = causal_plan(&graph);
         let kernels = graph
@@ -195,6 +188,25 @@ impl Program {
             fused_outputs,
             kernels,
             causal,
+            profile: None,
+        })
+    }
+
+    /// An independent copy that can run at the same time as this one: the same optimised
+    /// graph, plan and compiled kernels, its own buffers and its own worker threads.
+    pub fn replica(&self) -> Result<Self, ExecError> {
+        let threads = self.threads;
+        Ok(Self {
+            graph: self.graph.clone(),
+            plan: self.plan.clone(),
+            slots: self.plan.slot_len.iter().map(|&n| vec![0.0; n]).collect(),
+            inputs: self.inputs.clone(),
+            input_of_node: self.input_of_node.clone(),
+            pool: worker_pool(threads)?,
+            threads,
+            fused_outputs: self.fused_outputs.clone(),
+            kernels: self.kernels.clone(),
+            causal: self.causal.clone(),
             profile: None,
         })
     }
@@ -385,6 +397,18 @@ impl Program {
             None => Val::F(self.float_value(id)),
         }
     }
+}
+
+/// A program's own pool of `threads` workers.
+fn worker_pool(threads: usize) -> Result<std::sync::Arc<rayon::ThreadPool>, ExecError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map(std::sync::Arc::new)
+        .map_err(|e| ExecError::Threads {
+            threads,
+            reason: e.to_string(),
+        })
 }
 
 /// Outputs that alias an input (directly or through reshapes) get a copy node, so every

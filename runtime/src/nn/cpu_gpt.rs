@@ -1,5 +1,14 @@
-//! [`Gpt`] on the CPU executor, as the training loop drives it: one compiled [`Program`]
-//! per `(batch, seq)` shape (forward + backward, or forward only), cached.
+//! [`Gpt`] on the CPU executor, as the training loop drives it: compiled [`Program`]s per
+//! `(batch, seq)` shape (forward + backward, or forward only), cached.
+//!
+//! On several threads the batch is split by default ([`Split::Batch`]): each thread runs
+//! its own single-threaded copy of the program over its share of the rows, and the shares'
+//! losses and gradients are added with weights (rows share ÷ batch) in a fixed order. Data
+//! parallelism across cores, as across GPUs: every product and every op runs at one
+//! thread's full speed with no synchronisation inside the step, where splitting each op's
+//! work ([`Split::Ops`]) pays for a fork and join per op and gives products half-sized
+//! blocks. The math is the same; the sums are ordered differently, so results depend on
+//! the thread count (and are deterministic for a fixed one).
 
 use std::collections::HashMap;
 
@@ -27,6 +36,34 @@ struct Compiled {
     sources: Vec<Source>,
 }
 
+/// How a [`CpuGpt`] on several threads uses them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Split {
+    /// One single-threaded program per thread, each over an equal share of the batch's rows
+    /// (shares differ by at most a row); losses and gradients added in a fixed order.
+    #[default]
+    Batch,
+    /// One program over the whole batch; every op splits its own work across the threads.
+    Ops,
+}
+
+/// One share of the batch: its first row, its rows, and the program that runs them.
+#[derive(Debug)]
+struct Part {
+    row: usize,
+    rows: usize,
+    compiled: Compiled,
+}
+
+/// The rows of each share of a batch of `batch` split `split`-wise over `threads` threads.
+fn shares(batch: usize, threads: usize, split: Split) -> Vec<usize> {
+    let n = match split {
+        Split::Batch => threads.min(batch).max(1),
+        Split::Ops => 1,
+    };
+    (0..n).map(|k| batch / n + usize::from(k < batch % n)).collect()
+}
+
 /// A [`Gpt`] with its compiled programs; implements [`Trainable`].
 ///
 /// ```
@@ -44,7 +81,8 @@ pub struct CpuGpt {
     recompute: Recompute,
     fuse: bool,
     precision: Option<DType>,
-    programs: HashMap<(usize, usize, bool), Compiled>,
+    split: Split,
+    programs: HashMap<(usize, usize, bool), Vec<Part>>,
     logits: Option<Compiled>,
 }
 
@@ -62,6 +100,7 @@ impl CpuGpt {
             recompute: Recompute::None,
             fuse: true,
             precision: None,
+            split: Split::default(),
             programs: HashMap::new(),
             logits: None,
         }
@@ -97,30 +136,48 @@ impl CpuGpt {
         }
     }
 
+    /// Programs compiled from now on use several threads as `split` says ([`Split::Batch`]
+    /// by default). One thread, or a batch of one row, runs one program either way.
+    pub fn set_split(&mut self, split: Split) {
+        if split != self.split {
+            self.split = split;
+            self.programs.clear();
+        }
+    }
+
     /// The model (parameters, config).
     pub fn model(&self) -> &Gpt {
         &self.model
     }
 
-    /// The planned intermediate storage of the training program for `[batch, seq]`
-    /// (compiling it if needed), and the bytes without reuse.
+    /// The planned intermediate storage of the training programs for `[batch, seq]`
+    /// (compiling them if needed), all shares of a split batch together, and the bytes
+    /// without reuse.
     pub fn planned_memory(&mut self, batch: usize, seq: usize) -> ModelResult<(usize, usize)> {
-        let c = self.program(batch, seq, true)?;
-        Ok((c.program.planned_peak_bytes(), c.program.unplanned_bytes()))
+        let parts = self.parts(batch, seq, true)?;
+        Ok(parts.iter().fold((0, 0), |(p, u), part| {
+            let program = &part.compiled.program;
+            (p + program.planned_peak_bytes(), u + program.unplanned_bytes())
+        }))
     }
 
-    /// The compiled training program for `[batch, seq]` (compiled if needed): its plan,
-    /// its graph, and per-op timing with [`Program::set_profiling`].
+    /// The compiled training program for `[batch, seq]` (compiled if needed; with the batch
+    /// split, the first share's): its plan, its graph, and per-op timing with
+    /// [`Program::set_profiling`].
     pub fn training_program(&mut self, batch: usize, seq: usize) -> Result<&mut Program, NnError> {
-        Ok(&mut self.program(batch, seq, true)?.program)
+        let parts = self.parts(batch, seq, true)?;
+        match parts.first_mut() {
+            Some(part) => Ok(&mut part.compiled.program),
+            None => Err(NnError::Batch("an empty batch has no program".into())),
+        }
     }
 
-    fn compile(&self, graph: &vibee_dsl::graph::Graph) -> Result<Compiled, NnError> {
+    fn compile(&self, graph: &vibee_dsl::graph::Graph, threads: usize) -> Result<Compiled, NnError> {
         let options = CompileOptions {
             recompute: self.recompute,
             fuse: self.fuse,
         };
-        let program = Program::compile_with_options(graph, self.threads, options)?;
+        let program = Program::compile_with_options(graph, threads, options)?;
         let bound = self.model.bind_inputs(&program, &["tokens", "targets"])?;
         let sources = program
             .inputs()
@@ -135,14 +192,34 @@ impl CpuGpt {
         Ok(Compiled { program, sources })
     }
 
-    fn program(&mut self, batch: usize, seq: usize, grads: bool) -> Result<&mut Compiled, NnError> {
+    /// The programs of `[batch, seq]`'s shares (compiled if needed): one per share, the
+    /// shares of equal size copies of one compiled program.
+    fn parts(&mut self, batch: usize, seq: usize, grads: bool) -> Result<&mut Vec<Part>, NnError> {
         let key = (batch, seq, grads);
         if !self.programs.contains_key(&key) {
-            let graph = self
-                .model
-                .trace_loss_in(batch, seq, grads, self.precision)?;
-            let compiled = self.compile(&graph)?;
-            self.programs.insert(key, compiled);
+            let rows = shares(batch, self.threads, self.split);
+            let threads = if rows.len() > 1 { 1 } else { self.threads };
+            let mut parts: Vec<Part> = Vec::with_capacity(rows.len());
+            let mut row = 0;
+            for &n in &rows {
+                let compiled = match parts.iter().find(|p| p.rows == n) {
+                    Some(p) => Compiled {
+                        program: p.compiled.program.replica()?,
+                        sources: p.compiled.sources.clone(),
+                    },
+                    None => {
+                        let graph = self.model.trace_loss_in(n, seq, grads, self.precision)?;
+                        self.compile(&graph, threads)?
+                    }
+                };
+                parts.push(Part {
+                    row,
+                    rows: n,
+                    compiled,
+                });
+                row += n;
+            }
+            self.programs.insert(key, parts);
         }
         self.programs
             .get_mut(&key)
@@ -182,7 +259,8 @@ impl CpuGpt {
         Ok(())
     }
 
-    /// Runs the `(batch, seq, grads)` program on this batch.
+    /// Runs the `(batch, seq, grads)` programs on this batch, the shares at the same time
+    /// (the first on this thread); a replica that panics re-raises its panic here.
     fn run(
         &mut self,
         tokens: &[u32],
@@ -192,24 +270,104 @@ impl CpuGpt {
         grads: bool,
     ) -> Result<(), NnError> {
         self.check_batch(tokens, targets, batch, seq)?;
-        let key = (batch, seq, grads);
-        self.program(batch, seq, grads)?;
+        self.parts(batch, seq, grads)?;
         let params = self.model.parameters();
-        let Some(c) = self.programs.get_mut(&key) else {
+        let Some(parts) = self.programs.get_mut(&(batch, seq, grads)) else {
             return Ok(());
         };
-        let feeds: Vec<Feed<'_>> = c
-            .sources
-            .iter()
-            .map(|s| match s {
-                Source::Param(i) => Feed::F32(&params[*i].data),
-                Source::Tokens => Feed::U32(tokens),
-                Source::Targets => Feed::U32(targets),
-            })
-            .collect();
-        c.program.run(&feeds, 0)?;
+        let run_part = |part: &mut Part| {
+            let rows = part.row * seq..(part.row + part.rows) * seq;
+            let (tokens, targets) = (&tokens[rows.clone()], &targets[rows]);
+            let c = &mut part.compiled;
+            let feeds: Vec<Feed<'_>> = c
+                .sources
+                .iter()
+                .map(|s| match s {
+                    Source::Param(i) => Feed::F32(&params[*i].data),
+                    Source::Tokens => Feed::U32(tokens),
+                    Source::Targets => Feed::U32(targets),
+                })
+                .collect();
+            c.program.run(&feeds, 0)
+        };
+        let Some((first, rest)) = parts.split_first_mut() else {
+            return Ok(());
+        };
+        std::thread::scope(|s| {
+            let others: Vec<_> = rest.iter_mut().map(|p| s.spawn(|| run_part(p))).collect();
+            let mut result = run_part(first);
+            for h in others {
+                let r = h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                result = result.and(r);
+            }
+            result
+        })?;
         Ok(())
     }
+
+    /// The loss (output 0) of the whole batch `(batch, seq, grads)`: the shares' means
+    /// added with their weights, in share order.
+    fn mean_loss(&self, key: (usize, usize, bool)) -> f32 {
+        let parts = &self.programs[&key];
+        match parts.as_slice() {
+            [one] => one.compiled.program.output(0)[0],
+            _ => parts.iter().fold(0.0, |acc, p| {
+                acc + weight(p, key.0) * p.compiled.program.output(0)[0]
+            }),
+        }
+    }
+}
+
+/// A share's weight in the batch's mean: its rows over the batch's.
+fn weight(part: &Part, batch: usize) -> f32 {
+    part.rows as f32 / batch as f32
+}
+
+/// `grads[k] += Σ weight · gradient k` over the shares, in share order (a single share's
+/// gradients added as they are), the parameters split over `threads` scoped threads.
+fn accumulate(grads: &mut [Vec<f32>], parts: &[Part], batch: usize, threads: usize) {
+    let add = |k: usize, g: &mut [f32]| {
+        for p in parts {
+            let d = p.compiled.program.output(1 + k);
+            if parts.len() == 1 {
+                g.iter_mut().zip(d).for_each(|(g, d)| *g += d);
+            } else {
+                let w = weight(p, batch);
+                g.iter_mut().zip(d).for_each(|(g, d)| *g += w * d);
+            }
+        }
+    };
+    let total: usize = grads.iter().map(Vec::len).sum();
+    let per_thread = total.div_ceil(threads.max(1)).max(1 << 16);
+    // Contiguous runs of parameters of about `per_thread` values each.
+    let mut groups: Vec<(usize, &mut [Vec<f32>])> = Vec::new();
+    let (mut rest, mut first) = (grads, 0);
+    while !rest.is_empty() {
+        let mut n = 0;
+        let mut len = 0;
+        while n < rest.len() && (n == 0 || len + rest[n].len() <= per_thread) {
+            len += rest[n].len();
+            n += 1;
+        }
+        let (group, tail) = std::mem::take(&mut rest).split_at_mut(n);
+        groups.push((first, group));
+        first += n;
+        rest = tail;
+    }
+    let run = |(first, group): (usize, &mut [Vec<f32>])| {
+        for (k, g) in group.iter_mut().enumerate() {
+            add(first + k, g);
+        }
+    };
+    if groups.len() == 1 {
+        groups.into_iter().for_each(run);
+        return;
+    }
+    std::thread::scope(|s| {
+        for group in groups {
+            s.spawn(move || run(group));
+        }
+    });
 }
 
 impl Trainable for CpuGpt {
@@ -255,19 +413,20 @@ impl Trainable for CpuGpt {
             ))));
         }
         self.run(tokens, targets, batch, seq, true)?;
-        let c = &self.programs[&(batch, seq, true)];
-        for (k, g) in grads.iter_mut().enumerate() {
-            let d = c.program.output(1 + k);
-            if g.len() != d.len() {
+        let key = (batch, seq, true);
+        let parts = &self.programs[&key];
+        let program = &parts[0].compiled.program;
+        for (k, g) in grads.iter().enumerate() {
+            let need = program.output(1 + k).len();
+            if g.len() != need {
                 return Err(Box::new(NnError::Batch(format!(
-                    "gradient buffer {k} holds {}, needs {}",
-                    g.len(),
-                    d.len()
+                    "gradient buffer {k} holds {}, needs {need}",
+                    g.len()
                 ))));
             }
-            g.iter_mut().zip(d).for_each(|(g, d)| *g += d);
         }
-        Ok(c.program.output(0)[0])
+        accumulate(grads, parts, batch, self.threads);
+        Ok(self.mean_loss(key))
     }
 
     fn loss(
@@ -278,7 +437,7 @@ impl Trainable for CpuGpt {
         seq: usize,
     ) -> ModelResult<f32> {
         self.run(tokens, targets, batch, seq, false)?;
-        Ok(self.programs[&(batch, seq, false)].program.output(0)[0])
+        Ok(self.mean_loss((batch, seq, false)))
     }
 
     fn next_logits(&mut self, context: &[u32]) -> ModelResult<Vec<f32>> {
@@ -300,7 +459,7 @@ impl Trainable for CpuGpt {
         }
         if self.logits.is_none() {
             let g = self.model.trace_logits()?;
-            self.logits = Some(self.compile(&g)?);
+            self.logits = Some(self.compile(&g, self.threads)?);
         }
         let params = self.model.parameters();
         let Some(c) = self.logits.as_mut() else {
