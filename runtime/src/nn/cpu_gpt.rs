@@ -61,7 +61,9 @@ fn shares(batch: usize, threads: usize, split: Split) -> Vec<usize> {
         Split::Batch => threads.min(batch).max(1),
         Split::Ops => 1,
     };
-    (0..n).map(|k| batch / n + usize::from(k < batch % n)).collect()
+    (0..n)
+        .map(|k| batch / n + usize::from(k < batch % n))
+        .collect()
 }
 
 /// A [`Gpt`] with its compiled programs; implements [`Trainable`].
@@ -157,7 +159,10 @@ impl CpuGpt {
         let parts = self.parts(batch, seq, true)?;
         Ok(parts.iter().fold((0, 0), |(p, u), part| {
             let program = &part.compiled.program;
-            (p + program.planned_peak_bytes(), u + program.unplanned_bytes())
+            (
+                p + program.planned_peak_bytes(),
+                u + program.unplanned_bytes(),
+            )
         }))
     }
 
@@ -172,7 +177,11 @@ impl CpuGpt {
         }
     }
 
-    fn compile(&self, graph: &vibee_dsl::graph::Graph, threads: usize) -> Result<Compiled, NnError> {
+    fn compile(
+        &self,
+        graph: &vibee_dsl::graph::Graph,
+        threads: usize,
+    ) -> Result<Compiled, NnError> {
         let options = CompileOptions {
             recompute: self.recompute,
             fuse: self.fuse,
@@ -297,7 +306,9 @@ impl CpuGpt {
             let others: Vec<_> = rest.iter_mut().map(|p| s.spawn(|| run_part(p))).collect();
             let mut result = run_part(first);
             for h in others {
-                let r = h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                let r = h
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
                 result = result.and(r);
             }
             result
