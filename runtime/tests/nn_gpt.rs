@@ -231,16 +231,8 @@ fn learns_a_repetitive_sequence(rope_theta: Option<f64>) {
 #[test]
 fn recomputation_keeps_gradients_and_lowers_the_planned_peak() {
     use vibee_dsl::graph::passes::Recompute;
-    let cfg = GptConfig {
-        vocab_size: 32,
-        n_layer: 3,
-        n_head: 2,
-        d_model: 16,
-        block_size: 8,
-        rope_theta: None,
-    };
-    let tokens: Vec<u32> = (0..32).map(|i| (i * 7 + 3) % 32).collect();
-    let targets: Vec<u32> = (0..32).map(|i| (i * 5 + 1) % 32).collect();
+    let cfg = small(3);
+    let (tokens, targets) = batch_of(4);
     let run = |policy| {
         let mut m = CpuGpt::new(cfg.clone(), 5, 2).unwrap();
         m.set_recompute(policy);
@@ -264,16 +256,8 @@ fn recomputation_keeps_gradients_and_lowers_the_planned_peak() {
 #[test]
 fn bf16_autocast_trains_close_to_f32() {
     use vibee_dsl::graph::DType;
-    let cfg = GptConfig {
-        vocab_size: 32,
-        n_layer: 2,
-        n_head: 2,
-        d_model: 16,
-        block_size: 8,
-        rope_theta: None,
-    };
-    let tokens: Vec<u32> = (0..32).map(|i| (i * 7 + 3) % 32).collect();
-    let targets: Vec<u32> = (0..32).map(|i| (i * 5 + 1) % 32).collect();
+    let cfg = small(2);
+    let (tokens, targets) = batch_of(4);
     let run = |precision| {
         let mut m = CpuGpt::new(cfg.clone(), 5, 1).unwrap();
         m.set_precision(precision);
@@ -307,20 +291,30 @@ fn bf16_autocast_trains_close_to_f32() {
     assert!(!products.is_empty() && products.iter().all(|d| *d == DType::BF16));
 }
 
-/// Loss and gradients of one step of a fresh model (seed 3) on `threads` threads.
-fn one_step(threads: usize, split: Split, batch: usize) -> (f32, Vec<Vec<f32>>) {
-    let cfg = GptConfig {
+/// A 32-token vocabulary, 2 heads of 8, context 8, `n_layer` blocks.
+fn small(n_layer: usize) -> GptConfig {
+    GptConfig {
         vocab_size: 32,
-        n_layer: 2,
+        n_layer,
         n_head: 2,
         d_model: 16,
         block_size: 8,
         rope_theta: None,
-    };
-    let n = batch * 8;
-    let tokens: Vec<u32> = (0..n).map(|i| ((i * 7 + 3) % 32) as u32).collect();
-    let targets: Vec<u32> = (0..n).map(|i| ((i * 5 + 1) % 32) as u32).collect();
-    let mut m = CpuGpt::new(cfg, 3, threads).unwrap();
+    }
+}
+
+/// `rows` rows of 8 tokens for [`small`] and their targets.
+fn batch_of(rows: usize) -> (Vec<u32>, Vec<u32>) {
+    let n = rows as u32 * 8;
+    let tokens = (0..n).map(|i| (i * 7 + 3) % 32).collect();
+    let targets = (0..n).map(|i| (i * 5 + 1) % 32).collect();
+    (tokens, targets)
+}
+
+/// Loss and gradients of one step of a fresh [`small`] model (seed 3) on `threads` threads.
+fn one_step(threads: usize, split: Split, batch: usize) -> (f32, Vec<Vec<f32>>) {
+    let (tokens, targets) = batch_of(batch);
+    let mut m = CpuGpt::new(small(2), 3, threads).unwrap();
     m.set_split(split);
     let mut grads: Vec<Vec<f32>> = m.params().iter().map(|p| vec![0.0; p.len()]).collect();
     let loss = m
