@@ -147,26 +147,8 @@ impl Shared {
             // SAFETY: row `r` of this task's columns (the caller's contract).
             let dst =
                 unsafe { std::slice::from_raw_parts_mut(self.0.add(offset + r * stride), d.hd) };
-            copy_row(dst, row);
+            dst.copy_from_slice(row);
         }
-    }
-}
-
-/// `dst = src` for a head's row: the usual widths as fixed-size copies, which compile to
-/// a few vector moves — a `memmove` call per row of a few hundred bytes cost about 15% of
-/// the tiled path.
-#[inline]
-fn copy_row(dst: &mut [f32], src: &[f32]) {
-    #[inline(always)]
-    fn fixed<const N: usize>(dst: &mut [f32], src: &[f32]) {
-        dst[..N].copy_from_slice(&src[..N]);
-    }
-    match src.len() {
-        16 => fixed::<16>(dst, src),
-        32 => fixed::<32>(dst, src),
-        48 => fixed::<48>(dst, src),
-        64 => fixed::<64>(dst, src),
-        _ => dst.copy_from_slice(src),
     }
 }
 

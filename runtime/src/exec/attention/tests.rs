@@ -110,15 +110,15 @@ fn attention_speed() {
         let qkv = values(b * t * 3 * d.c, 1);
         let dy = values(b * t * d.c, 2);
         let (mut y, mut dq) = (vec![0.0; dy.len()], vec![0.0; qkv.len()]);
-        let mut times = [[0.0f64; 15]; 4];
-        for rep in 0..15 {
+        let mut times: [Vec<f64>; 4] = Default::default();
+        for _ in 0..15 {
             for (k, path) in [Path::Gemm, path_tiled()].into_iter().enumerate() {
                 let start = std::time::Instant::now();
                 pool.install(|| forward_on(path, &qkv, &mut y, d, 0.1));
-                times[k][rep] = start.elapsed().as_secs_f64() * 1e3;
+                times[k].push(start.elapsed().as_secs_f64() * 1e3);
                 let start = std::time::Instant::now();
                 pool.install(|| backward_on(path, (&qkv, &dy), &mut dq, d, 0.1));
-                times[2 + k][rep] = start.elapsed().as_secs_f64() * 1e3;
+                times[2 + k].push(start.elapsed().as_secs_f64() * 1e3);
             }
         }
         let flops = 2.0 * (b * heads) as f64 * (t * (t + 1) / 2) as f64 * hd as f64;

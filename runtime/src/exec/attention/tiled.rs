@@ -13,9 +13,9 @@
 //! `dk` and `dv` over the blocks.
 
 use super::super::math::sum_zip;
+use super::Dims;
 use super::gemm_path::softmax_in_place;
 use super::kernels::{MR, Mat, NR, rows_times, scores, transposed_times};
-use super::{Dims, copy_row};
 
 /// Query rows per block: a multiple of the tile's 4 rows, and small enough that two
 /// blocks of scores (probabilities and their gradient) fit L1 together at `T = 128`.
@@ -75,7 +75,7 @@ pub(super) fn backward_scratch(d: Dims) -> usize {
 #[target_feature(enable = "avx2,fma")]
 fn pack_rows(src: &[f32], offset: usize, stride: usize, d: Dims, dst: &mut [f32]) {
     for (i, row) in dst.chunks_exact_mut(d.hd).take(d.t).enumerate() {
-        copy_row(row, &src[offset + i * stride..][..d.hd]);
+        row.copy_from_slice(&src[offset + i * stride..][..d.hd]);
     }
 }
 
