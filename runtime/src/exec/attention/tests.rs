@@ -113,6 +113,11 @@ fn attention_speed() {
         let mut times: [Vec<f64>; 4] = Default::default();
         for _ in 0..15 {
             for (k, path) in [Path::Gemm, path_tiled()].into_iter().enumerate() {
+                // `ATTENTION_SPEED=gemm` (or `tiled`) times one path only, for `perf stat`.
+                let only = std::env::var("ATTENTION_SPEED").unwrap_or_default();
+                if !only.is_empty() && only != ["gemm", "tiled"][k] {
+                    continue;
+                }
                 let start = std::time::Instant::now();
                 pool.install(|| forward_on(path, &qkv, &mut y, d, 0.1));
                 times[k].push(start.elapsed().as_secs_f64() * 1e3);
@@ -127,6 +132,9 @@ fn attention_speed() {
             .enumerate()
         {
             let row = &mut times[k];
+            if row.is_empty() {
+                continue;
+            }
             row.sort_by(f64::total_cmp);
             let products = if k < 2 { 2.0 } else { 5.0 };
             println!(
