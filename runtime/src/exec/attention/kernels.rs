@@ -14,7 +14,8 @@ use std::arch::x86_64::{
     _mm256_storeu_ps,
 };
 
-/// Rows of a tile.
+/// Rows of a tile. Six rows (twelve accumulators, the most the 16 registers hold) measured
+/// no faster on the anchor's shapes: eight independent FMAs already cover their latency.
 pub(super) const MR: usize = 4;
 /// Columns of a tile (two AVX2 vectors), and the width of a packed key panel.
 pub(super) const NR: usize = 16;
