@@ -1,0 +1,182 @@
+//! The tiled path's three register-tiled AVX2 + FMA micro-kernels. Each computes a tile of
+//! 4 rows × 16 columns (eight 8-lane accumulators) from operands [`super::tiled`] packed
+//! once per head, so no kernel packs anything: per step of the inner sum, two vector loads
+//! and four broadcasts feed eight FMAs. The sums run in a fixed order, so results are
+//! deterministic.
+//!
+//! The kernels are safe to call from code compiled for AVX2 and FMA (the tiled path's
+//! `#[target_feature]` functions, entered once per head after run-time detection).
+//! Every kernel checks that the last element its tile touches lies inside each slice and
+//! then reads through raw pointers: the inner loops stay free of bounds checks.
+
+use std::arch::x86_64::{
+    __m256, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps,
+    _mm256_storeu_ps,
+};
+
+/// Rows of a tile. Six rows (twelve accumulators, the most the 16 registers hold) measured
+/// no faster on the anchor's shapes: eight independent FMAs already cover their latency.
+pub(super) const MR: usize = 4;
+/// Columns of a tile (two AVX2 vectors), and the width of a packed key panel.
+pub(super) const NR: usize = 16;
+
+/// A matrix in a slice: element `(r, c)` at `r·rs + c`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Mat<'a> {
+    pub data: &'a [f32],
+    pub rs: usize,
+}
+
+/// Scores of 4 rows against `panels` panels of 16 keys:
+/// `out[r, 16p + l] = Σ_d a[r, d] · panel_p[d, l]` for `d < hd`, where `kt` holds the
+/// panels one after the other, each `hd × 16` (the keys transposed).
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn scores(a: Mat, kt: &[f32], hd: usize, panels: usize, out: &mut [f32], ors: usize) {
+    if panels == 0 || hd == 0 {
+        return;
+    }
+    assert!((MR - 1) * a.rs + hd <= a.data.len(), "scores: a");
+    assert!(panels * hd * NR <= kt.len(), "scores: kt");
+    assert!((MR - 1) * ors + panels * NR <= out.len(), "scores: out");
+    let (ap, op) = (a.data.as_ptr(), out.as_mut_ptr());
+    for p in 0..panels {
+        let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+        // SAFETY: the asserts above bound every offset: rows < MR of `a` up to column hd,
+        // panel p < panels of `kt`, and the tile's columns of `out`.
+        unsafe {
+            let bp = kt.as_ptr().add(p * hd * NR);
+            for d in 0..hd {
+                let b = [
+                    _mm256_loadu_ps(bp.add(d * NR)),
+                    _mm256_loadu_ps(bp.add(d * NR + 8)),
+                ];
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let x = _mm256_broadcast_ss(&*ap.add(r * a.rs + d));
+                    fma2(acc, x, b);
+                }
+            }
+            store(op.add(p * NR), ors, &acc);
+        }
+    }
+}
+
+/// `out[r, c] = Σ_{j < k} a[r, j] · b[j, c]` for 4 rows and every column `c < width`
+/// (a multiple of 16): probabilities times values, score gradients times keys.
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn rows_times(a: Mat, b: Mat, k: usize, width: usize, out: &mut [f32], ors: usize) {
+    if k == 0 || width == 0 {
+        return;
+    }
+    assert!(width.is_multiple_of(NR), "rows_times: width");
+    assert!((MR - 1) * a.rs + k <= a.data.len(), "rows_times: a");
+    assert!((k - 1) * b.rs + width <= b.data.len(), "rows_times: b");
+    assert!((MR - 1) * ors + width <= out.len(), "rows_times: out");
+    let (ap, bp, op) = (a.data.as_ptr(), b.data.as_ptr(), out.as_mut_ptr());
+    for c in (0..width).step_by(NR) {
+        let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+        // SAFETY: the asserts above bound rows < MR of `a` below column k, rows < k of `b`
+        // below column width, and the tile in `out`.
+        unsafe {
+            for j in 0..k {
+                let row = bp.add(j * b.rs + c);
+                let y = [_mm256_loadu_ps(row), _mm256_loadu_ps(row.add(8))];
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let x = _mm256_broadcast_ss(&*ap.add(r * a.rs + j));
+                    fma2(acc, x, y);
+                }
+            }
+            store(op.add(c), ors, &acc);
+        }
+    }
+}
+
+/// `out[jj, c] += Σ_{r ∈ rows} a[r, j0 + jj] · b[r, c]` for the 4 columns `j0..j0 + 4` of
+/// `a` and every column `c < width` of `b` (a multiple of 16): the transposed products
+/// `dsᵀ·q` and `Pᵀ·dy`, accumulated over the blocks of rows.
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn transposed_times(
+    a: Mat,
+    j0: usize,
+    rows: std::ops::Range<usize>,
+    b: Mat,
+    width: usize,
+    out: &mut [f32],
+) {
+    if rows.is_empty() || width == 0 {
+        return;
+    }
+    assert!(width.is_multiple_of(NR), "transposed_times: width");
+    assert!(
+        (rows.end - 1) * a.rs + j0 + MR <= a.data.len(),
+        "transposed_times: a"
+    );
+    assert!(
+        (rows.end - 1) * b.rs + width <= b.data.len(),
+        "transposed_times: b"
+    );
+    assert!(
+        (MR - 1) * width + width <= out.len(),
+        "transposed_times: out"
+    );
+    let (ap, bp, op) = (a.data.as_ptr(), b.data.as_ptr(), out.as_mut_ptr());
+    for c in (0..width).step_by(NR) {
+        // SAFETY: the asserts above bound rows < rows.end of `a` (columns j0..j0 + 4) and
+        // of `b` (below column width), and `out`'s 4 rows of `width`.
+        unsafe {
+            let mut acc = load(op.add(c), width);
+            for r in rows.clone() {
+                let row = bp.add(r * b.rs + c);
+                let y = [_mm256_loadu_ps(row), _mm256_loadu_ps(row.add(8))];
+                for (jj, acc) in acc.iter_mut().enumerate() {
+                    let x = _mm256_broadcast_ss(&*ap.add(r * a.rs + j0 + jj));
+                    fma2(acc, x, y);
+                }
+            }
+            store(op.add(c), width, &acc);
+        }
+    }
+}
+
+/// `acc += x · y` lane-wise, for both halves of a tile row.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn fma2(acc: &mut [__m256; 2], x: __m256, y: [__m256; 2]) {
+    acc[0] = _mm256_fmadd_ps(x, y[0], acc[0]);
+    acc[1] = _mm256_fmadd_ps(x, y[1], acc[1]);
+}
+
+/// The tile at `p` (4 rows `rs` apart, 16 columns).
+///
+/// # Safety
+/// The 4 × 16 floats must be readable.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn load(p: *const f32, rs: usize) -> [[__m256; 2]; MR] {
+    let mut t = [[_mm256_setzero_ps(); 2]; MR];
+    for (r, v) in t.iter_mut().enumerate() {
+        // SAFETY: the caller's contract.
+        unsafe {
+            *v = [
+                _mm256_loadu_ps(p.add(r * rs)),
+                _mm256_loadu_ps(p.add(r * rs + 8)),
+            ]
+        };
+    }
+    t
+}
+
+/// Stores a tile to `p` (4 rows `rs` apart, 16 columns).
+///
+/// # Safety
+/// The 4 × 16 floats must be writable.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn store(p: *mut f32, rs: usize, acc: &[[__m256; 2]; MR]) {
+    for (r, v) in acc.iter().enumerate() {
+        // SAFETY: the caller's contract.
+        unsafe {
+            _mm256_storeu_ps(p.add(r * rs), v[0]);
+            _mm256_storeu_ps(p.add(r * rs + 8), v[1]);
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The tiled kernels against the `gemm` path, head by head, on every kind of tail: `T`
+//! below, at and past a tile, a panel and a block, and every head width the kernels take.
+
+use super::{Dims, Path, backward_on, forward_on};
+
+/// Deterministic values in `[-1.5, 1.5)` (xorshift).
+fn values(n: usize, mut seed: u64) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            3.0 * ((seed >> 40) as f32 / (1u64 << 24) as f32) - 1.5
+        })
+        .collect()
+}
+
+/// Forward and backward of `path` on random `qkv` and `dy`.
+fn run(path: Path, d: Dims) -> (Vec<f32>, Vec<f32>) {
+    let scale = 1.0 / (d.hd as f32).sqrt();
+    let qkv = values(d.b * d.t * 3 * d.c, 0x9E37_79B9_7F4A_7C15);
+    let dy = values(d.b * d.t * d.c, 0x2545_F491_4F6C_DD1D);
+    let mut y = vec![f32::NAN; dy.len()];
+    forward_on(path, &qkv, &mut y, d, scale);
+    let mut dqkv = vec![f32::NAN; qkv.len()];
+    backward_on(path, (&qkv, &dy), &mut dqkv, d, scale);
+    (y, dqkv)
+}
+
+fn assert_close(a: &[f32], b: &[f32], what: &str) {
+    let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= 2e-5 * scale,
+            "{what}[{i}]: tiled {x} vs gemm {y}"
+        );
+    }
+}
+
+#[test]
+fn tiled_matches_gemm_on_every_tail() {
+    let tiled = cfg!(target_arch = "x86_64") && Path::for_dims(dims(1, 32, 32, 1)) != Path::Gemm;
+    if !tiled {
+        eprintln!("this host runs the gemm path only; nothing to compare");
+        return;
+    }
+    for (t, hd, heads) in [
+        (1, 32, 2),
+        (3, 16, 1),
+        (4, 32, 1),
+        (17, 32, 2),
+        (31, 64, 1),
+        (33, 48, 2),
+        (77, 32, 3),
+        (130, 64, 2),
+    ] {
+        let d = dims(2, t, hd, heads);
+        assert_eq!(Path::for_dims(d), path_tiled(), "T {t}, hd {hd}");
+        let (y, g) = run(path_tiled(), d);
+        let (y0, g0) = run(Path::Gemm, d);
+        assert!(y.iter().chain(&g).all(|v| v.is_finite()), "T {t}, hd {hd}");
+        assert_close(&y, &y0, &format!("y (T {t}, hd {hd})"));
+        assert_close(&g, &g0, &format!("dqkv (T {t}, hd {hd})"));
+        assert_eq!(
+            (y, g),
+            run(path_tiled(), d),
+            "T {t}, hd {hd}: not deterministic"
+        );
+    }
+}
+
+/// Heads whose width is no multiple of 16 fall back to `gemm`.
+#[test]
+fn odd_head_widths_take_the_gemm_path() {
+    for hd in [1, 8, 24, 40] {
+        assert_eq!(Path::for_dims(dims(1, 9, hd, 2)), Path::Gemm, "hd {hd}");
+    }
+}
+
+fn dims(b: usize, t: usize, hd: usize, heads: usize) -> Dims {
+    Dims {
+        b,
+        t,
+        c: hd * heads,
+        heads,
+        hd,
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn path_tiled() -> Path {
+    Path::Tiled
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn path_tiled() -> Path {
+    Path::Gemm
+}
+
+/// Not a check: times both paths on the anchor's shapes, interleaved on one thread (so
+/// drift slows both alike), and prints each one's best and median of 15.
+/// `cargo test --release -p vibee-runtime --lib attention_speed -- --ignored --nocapture`
+#[test]
+#[ignore = "a timing, run by hand"]
+fn attention_speed() {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build();
+    let Ok(pool) = pool else { return };
+    for (b, t, hd, heads) in [(16, 128, 32, 4), (8, 256, 64, 6)] {
+        let d = dims(b, t, hd, heads);
+        let qkv = values(b * t * 3 * d.c, 1);
+        let dy = values(b * t * d.c, 2);
+        let (mut y, mut dq) = (vec![0.0; dy.len()], vec![0.0; qkv.len()]);
+        let mut times: [Vec<f64>; 4] = Default::default();
+        for _ in 0..15 {
+            for (k, path) in [Path::Gemm, path_tiled()].into_iter().enumerate() {
+                // `ATTENTION_SPEED=gemm` (or `tiled`) times one path only, for `perf stat`.
+                let only = std::env::var("ATTENTION_SPEED").unwrap_or_default();
+                if !only.is_empty() && only != ["gemm", "tiled"][k] {
+                    continue;
+                }
+                let start = std::time::Instant::now();
+                pool.install(|| forward_on(path, &qkv, &mut y, d, 0.1));
+                times[k].push(start.elapsed().as_secs_f64() * 1e3);
+                let start = std::time::Instant::now();
+                pool.install(|| backward_on(path, (&qkv, &dy), &mut dq, d, 0.1));
+                times[2 + k].push(start.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        let flops = 2.0 * (b * heads) as f64 * (t * (t + 1) / 2) as f64 * hd as f64;
+        for (k, name) in ["fwd gemm", "fwd tiled", "bwd gemm", "bwd tiled"]
+            .iter()
+            .enumerate()
+        {
+            let row = &mut times[k];
+            if row.is_empty() {
+                continue;
+            }
+            row.sort_by(f64::total_cmp);
+            let products = if k < 2 { 2.0 } else { 5.0 };
+            println!(
+                "T {t} hd {hd} {name}: best {:.2} ms ({:.1} GFLOP/s), median {:.2} ms",
+                row[0],
+                products * flops / row[0] / 1e6,
+                row[7]
+            );
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The fused self-attention (`Op::SelfAttention` and its gradient) through the CPU
+//! executor against the f64 reference and against its expansion into primitive ops (whose
+//! products run through `gemm`), on every kind of tail the executor's per-head kernels
+//! have: `T` below, at and past a 4-row tile, a 16-key panel and a 32-row block; heads 32
+//! and 64 wide (the tiled AVX2 kernels on hosts that run them) and 24 and 8 wide (which
+//! take the `gemm` path everywhere).
+
+// A failed unwrap in a test is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+
+use vibee_dsl::graph::autodiff::gradients;
+use vibee_dsl::graph::reference::evaluate;
+use vibee_dsl::graph::{DType, Graph, InputRole, NodeId};
+use vibee_runtime::exec::{Feed, Program};
+
+/// Values in `[lo, hi)` from a xorshift stream.
+fn values(n: usize, mut seed: u64, lo: f32, hi: f32) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            lo + (hi - lo) * ((seed >> 40) as f32 / (1u64 << 24) as f32)
+        })
+        .collect()
+}
+
+/// `loss = Σ attention(qkv) ∘ r`; outputs: the attention, the loss, `∂loss/∂qkv`.
+fn graph(b: usize, t: usize, hd: usize, heads: usize) -> Graph {
+    let c = hd * heads;
+    let mut g = Graph::new();
+    let qkv = g
+        .input("qkv", &[b, t, 3 * c], DType::F32, InputRole::Param)
+        .unwrap();
+    let y = g.self_attention(qkv, heads).unwrap();
+    let r = g
+        .input("r", &[b, t, c], DType::F32, InputRole::Data)
+        .unwrap();
+    let w = g.mul(y, r).unwrap();
+    let loss = g.sum(w, &[0, 1, 2], false).unwrap();
+    let grads: Vec<NodeId> = gradients(&mut g, loss, &[qkv]).unwrap();
+    g.outputs = [y, loss].into_iter().chain(grads).collect();
+    g
+}
+
+/// The graph's inputs for a shape: `qkv` spread like a trained model's projections, so
+/// some rows' softmax is sharp, and the loss weights `r`.
+fn feeds(b: usize, t: usize, hd: usize, heads: usize) -> [Vec<f32>; 2] {
+    let c = hd * heads;
+    [
+        values(b * t * 3 * c, 0x2545_F491_4F6C_DD1D, -2.0, 2.0),
+        values(b * t * c, 0x9E37_79B9_7F4A_7C15, -1.0, 1.0),
+    ]
+}
+
+/// The graph's outputs on `threads` threads.
+fn run(g: &Graph, inputs: &[Vec<f32>; 2], threads: usize) -> Vec<Vec<f32>> {
+    let mut p = Program::compile(g, threads).unwrap();
+    let bound: Vec<Feed<'_>> = p
+        .inputs()
+        .iter()
+        .map(|s| match s.name.as_str() {
+            "qkv" => Feed::F32(&inputs[0]),
+            _ => Feed::F32(&inputs[1]),
+        })
+        .collect();
+    p.run(&bound, 0).unwrap();
+    (0..g.outputs.len()).map(|k| p.output(k).to_vec()).collect()
+}
+
+/// Every output within `tol` (relative to the output's largest magnitude) of `want`.
+fn assert_near(got: &[Vec<f32>], want: &[Vec<f64>], tol: f64, what: &str) {
+    for (k, (a, b)) in got.iter().zip(want).enumerate() {
+        assert_eq!(a.len(), b.len(), "{what}: output {k}");
+        let scale = b.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (f64::from(x) - y).abs() <= tol * scale,
+                "{what}: output {k}[{i}] is {x}, expected {y}"
+            );
+        }
+    }
+}
+
+/// The shapes `(batch, T, head width, heads)` every test covers.
+const SHAPES: [(usize, usize, usize, usize); 8] = [
+    (2, 1, 32, 2),
+    (1, 3, 32, 1),
+    (2, 17, 32, 2),
+    (1, 33, 64, 2),
+    (2, 77, 32, 3),
+    (1, 130, 64, 2),
+    (2, 21, 24, 2),
+    (1, 40, 8, 3),
+];
+
+#[test]
+fn fused_attention_matches_the_f64_reference() {
+    for (b, t, hd, heads) in SHAPES {
+        let g = graph(b, t, hd, heads);
+        let inputs = feeds(b, t, hd, heads);
+        let f64s = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<_>>();
+        let feeds64 = HashMap::from([
+            ("qkv".to_string(), f64s(&inputs[0])),
+            ("r".to_string(), f64s(&inputs[1])),
+        ]);
+        let all = evaluate(&g, &feeds64, 0).unwrap();
+        let want: Vec<Vec<f64>> = g.outputs.iter().map(|o| all[o.index()].clone()).collect();
+        for threads in [1, 2] {
+            let what = format!("B {b}, T {t}, hd {hd}, {heads} heads, {threads} threads");
+            assert_near(&run(&g, &inputs, threads), &want, 2e-5, &what);
+        }
+    }
+}
+
+#[test]
+fn fused_attention_matches_its_gemm_expansion_and_is_thread_independent() {
+    for (b, t, hd, heads) in SHAPES {
+        let g = graph(b, t, hd, heads);
+        let inputs = feeds(b, t, hd, heads);
+        let one = run(&g, &inputs, 1);
+        let what = format!("B {b}, T {t}, hd {hd}, {heads} heads");
+        assert_eq!(
+            one,
+            run(&g, &inputs, 2),
+            "{what}: thread count changed bits"
+        );
+        let expanded = vibee_dsl::graph::passes::expand_attention(&g).unwrap();
+        let want: Vec<Vec<f64>> = run(&expanded, &inputs, 1)
+            .iter()
+            .map(|o| o.iter().map(|&x| f64::from(x)).collect())
+            .collect();
+        assert_near(&one, &want, 1e-5, &format!("{what}, against the expansion"));
+    }
+}
