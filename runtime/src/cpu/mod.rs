@@ -15,8 +15,10 @@
 //! - loop-free kernels of that kind also compile to a variant that runs four units per
 //!   iteration in the lanes of 128-bit vectors (`if` as masks, with an unmasked copy for
 //!   the usual case of a condition true in all four lanes; consecutive accesses as one
-//!   vector load or store), used when the group size is a multiple of 4 (two copies of the
-//!   body per iteration when it is a multiple of 8);
+//!   vector load or store), used when the group size is a multiple of 4 (four copies of the
+//!   body per iteration when the units of a loop are a multiple of 16). A kernel that reads
+//!   no position but the global one runs all the groups of a call as one loop when every
+//!   group indexes inside its buffers;
 //! - kernels with barriers compile to a *resumable* function: every local lives in a
 //!   per-unit state slot across barriers, a barrier saves the unit's state and returns its
 //!   resume point, and the driver runs every unit of a group up to the barrier before it

@@ -159,10 +159,10 @@ impl Lower<'_, '_> {
     }
 
     /// The loops over a group's units, from the empty block `entry` to `after`, with the
-    /// body copied per iteration (two copies of the four-units body, four of the one-unit
-    /// body) when the group size is a multiple of the units they cover: less counting and
-    /// branching per unit, and the copies' independent work can overlap. A group of
-    /// another size runs one copy per iteration.
+    /// body copied four times per iteration (of the one-unit or the four-units body) when
+    /// the group size is a multiple of the units they cover: less counting and branching
+    /// per unit, and the copies' independent work can overlap. A group of another size
+    /// runs one copy per iteration.
     fn unrolled_unit_loops(
         &mut self,
         pos: &Positions,
@@ -170,7 +170,7 @@ impl Lower<'_, '_> {
         entry: Block,
         after: Block,
     ) -> Result<(), String> {
-        let (lanes, copies) = if simd { (4, 2) } else { (1, 4) };
+        let (lanes, copies) = if simd { (4, 4) } else { (1, 4) };
         let [unrolled, single] = [(); 2].map(|()| self.b.create_block());
         self.b.switch_to_block(entry);
         let rest = self
