@@ -23,19 +23,34 @@ use vibee_runtime::buffer::RawBuffer;
 use vibee_runtime::cpu::SliceArg;
 use vibee_runtime::{ArgRef, Device, KernelSource, LaunchError};
 
-/// Best time of each of `fs`, run round-robin (after a warm-up round) for at least
-/// `min_time` each and three rounds, so every variant meets the same load on a shared
-/// machine.
+/// Shortest time one sample of [`best_of`] should take: a call of a few hundred
+/// nanoseconds is repeated until a sample lasts this long, so the clock's granularity (tens
+/// of nanoseconds) does not round small sizes' times.
+const MIN_SAMPLE: Duration = Duration::from_micros(20);
+
+/// Best time per call of each of `fs`, run round-robin (after a warm-up round that also
+/// sets how many calls one sample makes) for at least `min_time` each and three rounds, so
+/// every variant meets the same load on a shared machine.
 fn best_of(fs: &mut [&mut (dyn FnMut() + Send)], min_time: Duration) -> Vec<Duration> {
-    fs.iter_mut().for_each(|f| f());
+    let reps: Vec<u32> = fs
+        .iter_mut()
+        .map(|f| {
+            // The first call compiles (or faults pages in); the second one is timed.
+            f();
+            let t = Instant::now();
+            f();
+            let once = t.elapsed().max(Duration::from_nanos(1));
+            (MIN_SAMPLE.as_nanos() / once.as_nanos()).clamp(1, 10_000) as u32
+        })
+        .collect();
     let mut best = vec![Duration::MAX; fs.len()];
     let start = Instant::now();
     let mut rounds = 0;
     while rounds < 3 || start.elapsed() < min_time * fs.len() as u32 {
-        for (f, b) in fs.iter_mut().zip(&mut best) {
+        for ((f, b), &n) in fs.iter_mut().zip(&mut best).zip(&reps) {
             let t = Instant::now();
-            f();
-            *b = (*b).min(t.elapsed());
+            (0..n).for_each(|_| f());
+            *b = (*b).min(t.elapsed() / n);
         }
         rounds += 1;
     }

@@ -24,8 +24,11 @@ fn axpy_kernels_match_the_interpreter() {
     check(&axpy(4), Grid::cover(n / 4, 256), &args);
 }
 
+/// The scalar kernels' loops are vectorized, with the inline `exp` (within `EXP_ULPS` of
+/// `expf`) in every iteration; their sums are not reassociated, so the outputs stay within
+/// a few ulps.
 #[test]
-fn scalar_softmax_kernels_match_the_interpreter_bit_for_bit() {
+fn scalar_softmax_kernels_match_the_interpreter_within_a_few_ulps() {
     let (r, cols) = (70, 96);
     let x = rows(r, cols);
     let args = [
@@ -34,7 +37,7 @@ fn scalar_softmax_kernels_match_the_interpreter_bit_for_bit() {
         Arg::Scalar(Scalar::U32(cols as u32)),
     ];
     for algorithm in [Softmax::Plain, Softmax::OnePass] {
-        let out = check(&softmax(algorithm), Grid::cover(r, 64), &args);
+        let out = check_within_ulps(&softmax(algorithm), Grid::cover(r, 64), &args, 4 * EXP_ULPS);
         let row_sum: f32 = as_f32(&out[1])[..cols].iter().sum();
         assert!(
             (row_sum - 1.0).abs() < 1e-5,

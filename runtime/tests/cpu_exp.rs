@@ -2,7 +2,8 @@
 //! a dense sweep over the whole `f32` line through every shape of generated code. Scalar
 //! `exp` (one unit at a time, or four units in vector lanes) calls `expf` and must be
 //! bit-identical; `exp` of a 4-lane vector value is generated inline and must stay within
-//! the documented bound [`EXP_ULPS`].
+//! the documented bound [`EXP_ULPS`], and so must scalar `exp` in a loop the vectorizer
+//! runs four iterations per step, whose every iteration computes the inline `exp`.
 
 mod cpu_support;
 
@@ -166,4 +167,49 @@ fn interpreter_and_cpu_agree_within_the_bound_on_a_softmax_like_kernel() {
         &[f32s(&xs), f32s(&[0.0; 1000])],
         EXP_ULPS,
     );
+}
+
+/// `for j in 0..n { y[j] = exp(x[j]) }` in one unit: a loop the vectorizer runs four
+/// iterations per step, the last `n % 4` one at a time.
+fn exp_loop_kernel() -> Kernel {
+    let mut kb = Kb::new("exp_loop");
+    let x = kb.buf("x", Elem::F32);
+    let y = kb.buf_mut("y", Elem::F32);
+    let n = kb.scalar("n", Elem::U32);
+    let j = kb.local("j", Ty::U32);
+    let value = math(MathFn::Exp, vec![kb.load(x, kb.get(j), 1)]);
+    let body = vec![for_(
+        j,
+        u32c(0),
+        n,
+        u32c(1),
+        vec![store(y, kb.get(j), value)],
+    )];
+    kb.finish(body)
+}
+
+#[test]
+fn vectorized_loops_compute_the_inline_exp_in_every_iteration() {
+    let x = inputs();
+    let (lanes, _) = sweep(&x, 4, 64);
+    let k = exp_loop_kernel();
+    // Every tail length: the scalar iterations after the steps give the steps' results.
+    for cut in 0..4 {
+        let n = x.len() - cut;
+        let args = [
+            f32s(&x),
+            f32s(&vec![0.0; x.len()]),
+            Arg::Scalar(Scalar::U32(n as u32)),
+        ];
+        let out = run_cpu(&k, Grid::linear(1, 1), &args).unwrap_or_else(|e| panic!("{e}"));
+        let y = as_f32(&out[1]);
+        for (i, (&got, &want)) in y[..n].iter().zip(&lanes).enumerate() {
+            assert_eq!(
+                got.to_bits(),
+                want.to_bits(),
+                "exp({:e}) at {i} of {n}: loop {got:e}, vector kernel {want:e}",
+                x[i]
+            );
+        }
+    }
 }

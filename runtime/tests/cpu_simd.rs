@@ -360,3 +360,30 @@ fn a_scalar_operand_of_a_vector_operation_is_broadcast_to_every_lane() {
         );
     }
 }
+
+#[test]
+fn groups_wholly_inside_run_as_one_range_in_every_chunk() {
+    // `y[i] = x[i] * group_size + num_groups` with buffers that fit the grid exactly (every
+    // group inside: the groups of a call run as one loop), one element short (the last
+    // group checked), and large enough to be spread over threads in chunks of groups.
+    let mut kb = Kb::new("flat_range");
+    let x = kb.buf("x", Elem::F32);
+    let y = kb.buf_mut("y", Elem::F32);
+    let i = kb.local("i", Ty::U32);
+    let scale = cast(builtin(Builtin::GroupSize(None)), Elem::F32);
+    let offset = cast(builtin(Builtin::NumGroups(None)), Elem::F32);
+    let value = add(mul(kb.load(x, kb.get(i), 1), scale), offset);
+    let body = vec![let_(i, gid()), store(y, kb.get(i), value)];
+    let k = kb.finish(body);
+    for (groups, group) in [(5, 1), (7, 3), (6, 4), (9, 8), (4, 12), (700, 64)] {
+        let n = (groups * group) as usize;
+        for short in [0, 1] {
+            let xs: Vec<f32> = (0..n - short).map(|v| v as f32 * 0.25 - 3.0).collect();
+            check(
+                &k,
+                Grid::linear(groups, group),
+                &[f32s(&xs), f32s(&vec![1.5; n - short])],
+            );
+        }
+    }
+}

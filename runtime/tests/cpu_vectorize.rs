@@ -1,7 +1,9 @@
 //! The loop vectorizer: `for` loops whose body maps consecutive `f32` elements run four
 //! iterations per step, and must stay bit-identical to the interpreter for every tail length
 //! (0 to 3 iterations left for the scalar loop), for NaN, infinities, signed zeros and
-//! division by zero, and for the values locals hold after the loop. Loops that pass values
+//! division by zero, and for the values locals hold after the loop (`exp`, computed inline,
+//! within the documented ulps). Maps that end in a fold (`s = s + value`) fold the lanes in
+//! iteration order and must be bit-identical too. Loops that pass values
 //! from one iteration to the next (through memory or a local) must not be vectorized; if
 //! they were, these comparisons would fail.
 
@@ -237,6 +239,144 @@ fn min_max_reductions_match_the_interpreter_for_zeros_nans_and_every_tail() {
                     check(&k, Grid::linear(2, 3), &args);
                 }
             }
+        }
+    }
+}
+
+/// One unit per row: `let t = sqrt(|x|) · k; y = t; acc = acc op t` (or `t op acc`) over
+/// `row·cols + j` from `acc = a0`, then `out[row] = acc`.
+fn fold_kernel(op: BinaryOp, acc_first: bool) -> Kernel {
+    let mut kb = Kb::new("fold_rows");
+    let x = kb.buf("x", Elem::F32);
+    let y = kb.buf_mut("y", Elem::F32);
+    let out = kb.buf_mut("out", Elem::F32);
+    let cols = kb.scalar("cols", Elem::U32);
+    let a0 = kb.scalar("a0", Elem::F32);
+    let [row, j] = ["row", "j"].map(|n| kb.local(n, Ty::U32));
+    let [t, acc] = ["t", "acc"].map(|n| kb.local(n, Ty::F32));
+    let at = add(mul(kb.get(row), cols.clone()), kb.get(j));
+    let root = math(
+        MathFn::Sqrt,
+        vec![math(MathFn::Abs, vec![kb.load(x, at.clone(), 1)])],
+    );
+    let folded = if acc_first {
+        bin(op, kb.get(acc), kb.get(t))
+    } else {
+        bin(op, kb.get(t), kb.get(acc))
+    };
+    let body = vec![
+        let_(row, gid()),
+        let_(acc, a0),
+        for_(
+            j,
+            u32c(0),
+            cols,
+            u32c(1),
+            vec![
+                let_(t, mul(root, f32c(1.25))),
+                store(y, at, kb.get(t)),
+                assign(acc, folded),
+            ],
+        ),
+        store(out, kb.get(row), kb.get(acc)),
+    ];
+    kb.finish(body)
+}
+
+#[test]
+fn folds_after_a_map_match_the_interpreter_bit_for_bit() {
+    let ops = [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Min,
+        BinaryOp::Max,
+    ];
+    for op in ops {
+        for acc_first in [true, false] {
+            let k = fold_kernel(op, acc_first);
+            for cols in 0..=13u32 {
+                for a0 in [0.0, -0.0, 1.5, f32::NAN, f32::INFINITY] {
+                    let n = 6 * cols as usize;
+                    let args = vec![
+                        f32s(&awkward(n + 5)[5..]),
+                        f32s(&vec![0.0; n]),
+                        f32s(&[7.0; 6]),
+                        Arg::Scalar(Scalar::U32(cols)),
+                        Arg::Scalar(Scalar::F32(a0)),
+                    ];
+                    check(&k, Grid::linear(2, 3), &args);
+                }
+            }
+        }
+    }
+}
+
+/// A fold whose local another statement of the body reads sees its partial values: not a
+/// map, so the loop runs one iteration at a time.
+#[test]
+fn folds_read_elsewhere_in_the_body_match_the_interpreter() {
+    let mut kb = Kb::new("prefix");
+    let x = kb.buf("x", Elem::F32);
+    let y = kb.buf_mut("y", Elem::F32);
+    let n = kb.scalar("n", Elem::U32);
+    let j = kb.local("j", Ty::U32);
+    let acc = kb.local("acc", Ty::F32);
+    let body = vec![
+        let_(acc, f32c(0.25)),
+        for_(
+            j,
+            u32c(0),
+            n,
+            u32c(1),
+            vec![
+                store(y, kb.get(j), kb.get(acc)),
+                assign(acc, add(kb.get(acc), kb.load(x, kb.get(j), 1))),
+            ],
+        ),
+    ];
+    let k = kb.finish(body);
+    for n in [0, 3, 4, 9, 16] {
+        let args = vec![
+            f32s(&awkward(16)),
+            f32s(&[0.0; 16]),
+            Arg::Scalar(Scalar::U32(n)),
+        ];
+        check(&k, Grid::linear(1, 1), &args);
+    }
+}
+
+/// `y = exp(x − m) / d` over rows (the last loop of a softmax): within `EXP_ULPS` of the
+/// interpreter (one more for the division), for every tail length and special value.
+#[test]
+fn exp_maps_match_the_interpreter_within_the_exp_bound() {
+    let mut kb = Kb::new("exp_rows");
+    let x = kb.buf("x", Elem::F32);
+    let y = kb.buf_mut("y", Elem::F32);
+    let cols = kb.scalar("cols", Elem::U32);
+    let m = kb.scalar("m", Elem::F32);
+    let d = kb.scalar("d", Elem::F32);
+    let [row, j] = ["row", "j"].map(|n| kb.local(n, Ty::U32));
+    let at = add(mul(kb.get(row), cols.clone()), kb.get(j));
+    let shifted = bin(BinaryOp::Sub, kb.load(x, at.clone(), 1), m);
+    let value = bin(BinaryOp::Div, math(MathFn::Exp, vec![shifted]), d);
+    let body = vec![
+        let_(row, gid()),
+        for_(j, u32c(0), cols, u32c(1), vec![store(y, at, value)]),
+    ];
+    let k = kb.finish(body);
+    for cols in 0..=13u32 {
+        for (m, d) in [(0.0, 1.0), (2.5, 3.0), (-1.0, 0.0), (f32::NAN, 1.0)] {
+            let n = 6 * cols as usize;
+            let args = vec![
+                f32s(&awkward(n)),
+                f32s(&vec![0.0; n]),
+                Arg::Scalar(Scalar::U32(cols)),
+                Arg::Scalar(Scalar::F32(m)),
+                Arg::Scalar(Scalar::F32(d)),
+            ];
+            check_within_ulps(&k, Grid::linear(2, 3), &args, EXP_ULPS + 1);
         }
     }
 }

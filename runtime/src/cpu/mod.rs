@@ -15,18 +15,24 @@
 //! - loop-free kernels of that kind also compile to a variant that runs four units per
 //!   iteration in the lanes of 128-bit vectors (`if` as masks, with an unmasked copy for
 //!   the usual case of a condition true in all four lanes; consecutive accesses as one
-//!   vector load or store), used when the group size is a multiple of 4 (two copies of the
-//!   body per iteration when it is a multiple of 8);
+//!   vector load or store), used when the group size is a multiple of 4 (four copies of the
+//!   body per iteration when the units of a loop are a multiple of 16). A kernel that reads
+//!   no position but the global one runs all the groups of a call as one loop when every
+//!   group indexes inside its buffers;
 //! - kernels with barriers compile to a *resumable* function: every local lives in a
 //!   per-unit state slot across barriers, a barrier saves the unit's state and returns its
 //!   resume point, and the driver runs every unit of a group up to the barrier before it
 //!   resumes any. Barriers inside loops work the same way (the loop counters are state too).
 //!
 //! Semantics follow the interpreter (`vibee_dsl::kernel::interp`) exactly but for `exp` of
-//! a 4-lane `f32` vector value, which is generated inline and is within 1 ulp of the
-//! interpreter's `expf` for every `f32` input (bit-identical for 99.6% of them, and for
-//! NaN, ±inf, overflow and underflow); `exp` of a scalar calls `expf` itself: wrapping integer
-//! arithmetic, division or remainder by zero yields 0, out-of-bounds reads yield 0 and
+//! a 4-lane `f32` vector value, and `exp` of an `f32` scalar in a `for` loop that the loop
+//! vectorizer runs four iterations per step (every iteration of it, so all of them compute
+//! one function): that `exp` is generated inline and is within 1 ulp of the interpreter's
+//! `expf` for every `f32` input (bit-identical for 99.6% of them, and for NaN, ±inf,
+//! overflow and underflow). Every other scalar `exp` calls `expf` itself. The vectorizer
+//! never reassociates: a sum in such a loop (`s = s + exp(x[j] - m)`) adds the lanes in
+//! iteration order, so results are deterministic and independent of threads. As in the
+//! interpreter: wrapping integer arithmetic, division or remainder by zero yields 0, out-of-bounds reads yield 0 and
 //! out-of-bounds writes are dropped (every access is bounds-checked), float → int casts
 //! saturate, `f16`/`bf16` values are held in `f32` registers and rounded after every
 //! operation, vector values of 4 lanes use Cranelift's 128-bit SIMD types. Positions follow

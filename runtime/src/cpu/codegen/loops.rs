@@ -4,7 +4,7 @@
 //! test passes. The checked copy runs otherwise, so out-of-bounds reads still yield 0 and
 //! out-of-bounds writes are still dropped exactly where the interpreter says. In the unchecked
 //! copy, a body that maps consecutive elements runs four iterations per step first
-//! ([`super::vectorize`]).
+//! ([`super::vectorize`]), and its remaining iterations compute `exp` inline like the steps.
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{Block, InstBuilder, Value, types};
@@ -88,9 +88,15 @@ impl Lower<'_, '_> {
             let vector = if unit_step {
                 self.vector_steps(var, [counter, end_var], body, &accesses)
             } else {
-                Ok(())
+                Ok(false)
             };
-            let r = vector.and_then(|()| self.loop_copy(&l, body, exit));
+            // The last iterations of a vectorized loop compute `exp` as its steps do.
+            let r = vector.and_then(|vectorized| {
+                self.inline_exp = vectorized;
+                let r = self.loop_copy(&l, body, exit);
+                self.inline_exp = false;
+                r
+            });
             self.loop_facts.truncate(outer);
             r?;
             self.b.switch_to_block(checked);

@@ -347,6 +347,9 @@ pub(super) struct Lower<'k, 'b> {
     resume_blocks: Vec<cranelift_codegen::ir::Block>,
     /// Masks and constants of the four-units-per-iteration shape.
     simd: simd::SimdState,
+    /// Scalar `f32` `exp` is the inline one rather than a call of `expf`: set while the
+    /// scalar iterations of a vectorized loop are lowered.
+    inline_exp: bool,
 }
 
 impl<'k, 'b> Lower<'k, 'b> {
@@ -391,6 +394,7 @@ impl<'k, 'b> Lower<'k, 'b> {
             state_ptr: None,
             resume_blocks: Vec::new(),
             simd: simd::SimdState::default(),
+            inline_exp: false,
         })
     }
 

@@ -255,6 +255,7 @@ impl Lower<'_, '_> {
                 let one = self.b.ins().f32const(1.0);
                 self.b.ins().fdiv(one, s)
             }
+            MathFn::Exp if self.inline_exp && elem == Elem::F32 => self.exp_f32(x[0]),
             MathFn::Exp => self.call_helper("vibee_exp_f32", x)?,
             MathFn::Log => self.call_helper("vibee_log_f32", x)?,
             MathFn::Tanh => self.call_helper("vibee_tanh_f32", x)?,

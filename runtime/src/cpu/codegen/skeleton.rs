@@ -28,7 +28,14 @@ impl Lower<'_, '_> {
         self.b.def_var(g, p[2]);
         let [group_body, group_next, exit] = [(); 3].map(|()| self.b.create_block());
         let any = self.b.ins().icmp(IntCC::UnsignedLessThan, p[2], p[3]);
-        self.b.ins().brif(any, group_body, &[], exit, &[]);
+        if self.kernel.shared.is_empty() && only_global_position(&self.kernel.body) {
+            let flat = self.b.create_block();
+            self.b.ins().brif(any, flat, &[], exit, &[]);
+            self.b.switch_to_block(flat);
+            self.flat_units(&pos, simd, [p[2], p[3]], group_body, exit)?;
+        } else {
+            self.b.ins().brif(any, group_body, &[], exit, &[]);
+        }
 
         self.b.switch_to_block(group_body);
         let gv = self.b.use_var(g);
@@ -70,6 +77,55 @@ impl Lower<'_, '_> {
         Ok(())
     }
 
+    /// The units of groups `first..end` as one loop, for a kernel that tells groups apart
+    /// only by the global position: when every position of the range indexes inside every
+    /// buffer accessed there (one test, of the last group), the range runs like one large
+    /// group without bounds checks at the global position, so a launch pays one loop's
+    /// setup and exit rather than one per group. Otherwise it goes on at `per_group`.
+    fn flat_units(
+        &mut self,
+        pos: &Positions,
+        simd: bool,
+        [first, end]: [Value; 2],
+        per_group: Block,
+        exit: Block,
+    ) -> Result<(), String> {
+        let bufs = self.group_buffers();
+        let last = self.b.ins().iadd_imm_u(end, -1);
+        let inside = self.group_inside(pos, last, &bufs);
+        let units = self.b.ins().uextend(types::I64, pos.units_per_group);
+        let groups = self.b.ins().isub(end, first);
+        let total = self.b.ins().imul(groups, units);
+        // The unit counter is 32 bits: the range must count fewer than 2^32 units.
+        let fits = self
+            .b
+            .ins()
+            .icmp_imm_u(IntCC::UnsignedLessThan, total, 1i64 << 32);
+        let ok = self.b.ins().band(inside, fits);
+        let flat = self.b.create_block();
+        self.b.ins().brif(ok, flat, &[], per_group, &[]);
+
+        self.b.switch_to_block(flat);
+        let first32 = self.b.ins().ireduce(types::I32, first);
+        let base = self.b.ins().imul(first32, pos.units_per_group);
+        self.b.def_var(pos.global_base, base);
+        let zero = self.iconst32(0);
+        for v in pos.unit.iter().chain([&pos.unit_linear]) {
+            self.b.def_var(*v, zero);
+        }
+        let total = self.b.ins().ireduce(types::I32, total);
+        let range = Positions {
+            units_per_group: total,
+            ..*pos
+        };
+        let body = self.b.create_block();
+        self.b.ins().jump(body, &[]);
+        self.set_in_bounds(bufs);
+        self.unit_loop(&range, simd, body, exit)?;
+        self.set_in_bounds(Vec::new());
+        Ok(())
+    }
+
     /// One loop over the units of a group (one or four per iteration), starting at the
     /// empty block `unit_body` and ending at `after`.
     fn unit_loop(
@@ -103,10 +159,10 @@ impl Lower<'_, '_> {
     }
 
     /// The loops over a group's units, from the empty block `entry` to `after`, with the
-    /// body copied per iteration (two copies of the four-units body, four of the one-unit
-    /// body) when the group size is a multiple of the units they cover: less counting and
-    /// branching per unit, and the copies' independent work can overlap. A group of
-    /// another size runs one copy per iteration.
+    /// body copied four times per iteration (of the one-unit or the four-units body) when
+    /// the group size is a multiple of the units they cover: less counting and branching
+    /// per unit, and the copies' independent work can overlap. A group of another size
+    /// runs one copy per iteration.
     fn unrolled_unit_loops(
         &mut self,
         pos: &Positions,
@@ -114,7 +170,7 @@ impl Lower<'_, '_> {
         entry: Block,
         after: Block,
     ) -> Result<(), String> {
-        let (lanes, copies) = if simd { (4, 2) } else { (1, 4) };
+        let (lanes, copies) = if simd { (4, 4) } else { (1, 4) };
         let [unrolled, single] = [(); 2].map(|()| self.b.create_block());
         self.b.switch_to_block(entry);
         let rest = self
@@ -382,6 +438,25 @@ impl Lower<'_, '_> {
             Builtin::PlaneUnit => self.iconst32(0),
         })
     }
+}
+
+/// Whether the only position the body reads is the global linear one (sizes aside), so
+/// the units of consecutive groups are consecutive positions and nothing else.
+fn only_global_position(body: &[Stmt]) -> bool {
+    let mut only = true;
+    for_each_expr(body, &mut |e| {
+        if let ExprKind::Builtin(b) = e.kind {
+            only &= matches!(
+                b,
+                Builtin::GlobalPos(None)
+                    | Builtin::GroupSize(_)
+                    | Builtin::NumGroups(_)
+                    | Builtin::PlaneSize
+                    | Builtin::PlaneUnit
+            );
+        }
+    });
+    only
 }
 
 /// Whether the body reads per-axis positions of groups (`group`) or units (`!group`), so

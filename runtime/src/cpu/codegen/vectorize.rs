@@ -12,16 +12,27 @@
 //! one offset only, so no iteration reads or writes what another one writes; the `let`s are
 //! not read after the loop; the loop variable ends with the value the scalar loop leaves.
 //!
+//! `exp`, `sqrt` and `abs` of such values run in vector lanes too: `sqrt` and `abs` are the
+//! scalar instructions' lane-wise twins; `exp` is the inline one ([`super::fastmath`], within
+//! 1 ulp of `expf`), which the loop's remaining scalar iterations then use as well, so every
+//! iteration of a vectorized loop computes the same function.
+//!
 //! A body `acc = max(acc, value)` (or `min`) with such a `value` runs as four running
 //! extremes in vector lanes, combined after the steps; the result is exact whenever it is
 //! neither zero nor NaN (see [`Lower::vector_reduction`]), and otherwise the scalar loop
 //! redoes the whole range.
+//!
+//! A map whose last statement folds a value into an `f32` local (`s = s + exp(x[j] - m)`,
+//! any arithmetic operator, the local on either side) computes the value in vector lanes and
+//! folds the four lanes into the local one after another, in iteration order: the sum is
+//! not reassociated, so it is the scalar loop's bit for bit, and the expensive part of
+//! the body still runs four iterations per instruction.
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value, types};
 use cranelift_frontend::Variable;
 use vibee_dsl::kernel::{
-    BinaryOp, BufRef, Elem, Expr, ExprKind, ParamKind, Stmt, StmtKind, Ty, UnaryOp, VarId,
+    BinaryOp, BufRef, Elem, Expr, ExprKind, MathFn, ParamKind, Stmt, StmtKind, Ty, UnaryOp, VarId,
 };
 
 use super::Lower;
@@ -44,24 +55,30 @@ struct MapLoop<'a, 'e> {
 impl Lower<'_, '_> {
     /// Runs `body` four iterations per step while at least four remain (`counter` to
     /// `end`), leaving `counter` at the first iteration not run; does nothing unless the body
-    /// is a map the vectorizer handles.
+    /// is a map the vectorizer handles. Returns whether it vectorized the loop.
     pub(super) fn vector_steps(
         &mut self,
         var: VarId,
         [counter, end]: [Variable; 2],
         body: &[Stmt],
         accesses: &[LoopAccess<'_>],
-    ) -> Result<(), String> {
+    ) -> Result<bool, String> {
         let map = MapLoop {
             var,
             body,
             accesses,
         };
         if let Some(r) = self.reduction(&map) {
-            return self.vector_reduction(&map, &r, [counter, end]);
+            self.vector_reduction(&map, &r, [counter, end])?;
+            return Ok(false);
         }
-        if !self.is_map(&map) {
-            return Ok(());
+        let fold = self.ordered_fold(&map);
+        let mapped = match fold {
+            Some(_) => &body[..body.len() - 1],
+            None => body,
+        };
+        if !self.is_map(&map, mapped, fold.as_ref()) {
+            return Ok(false);
         }
         let [step, after] = [(); 2].map(|()| self.b.create_block());
         let stop = self.vector_stop(counter, end);
@@ -72,8 +89,11 @@ impl Lower<'_, '_> {
         let i = self.b.use_var(counter);
         self.set_local(var, i)?;
         let mut lets = Vec::new();
-        for s in body {
+        for s in mapped {
             self.vector_stmt(&map, s, &mut lets)?;
+        }
+        if let Some(f) = &fold {
+            self.fold_lanes(&map, f, &lets)?;
         }
         // The scalar loop leaves the variable at its last iteration's value.
         let last = self.b.ins().iadd_imm_u(i, 3);
@@ -83,7 +103,32 @@ impl Lower<'_, '_> {
         let more = self.b.ins().icmp(IntCC::UnsignedLessThan, next, stop);
         self.b.ins().brif(more, step, &[], after, &[]);
         self.b.switch_to_block(after);
-        Ok(())
+        Ok(true)
+    }
+
+    /// Folds the four lanes of the fold's value into its local, lane 0 first, with the
+    /// scalar operator and the operands in the body's order.
+    fn fold_lanes(
+        &mut self,
+        map: &MapLoop<'_, '_>,
+        f: &Fold<'_>,
+        lets: &[(VarId, Lanes)],
+    ) -> Result<(), String> {
+        let value = self.lanes(map, f.value, lets)?;
+        let mut acc = self.b.use_var(self.locals[f.acc.0 as usize]);
+        for k in 0..4 {
+            let lane = match value {
+                Lanes::Same(v) => v,
+                Lanes::Each(v) => self.b.ins().extractlane(v, k),
+            };
+            let (a, b) = if f.acc_first {
+                (acc, lane)
+            } else {
+                (lane, acc)
+            };
+            acc = self.binary_lane(f.op, Elem::F32, a, b)?;
+        }
+        self.set_local(f.acc, acc)
     }
 
     /// Where the four-iteration steps stop: `counter` plus the iterations left (none when
@@ -157,6 +202,16 @@ impl Lower<'_, '_> {
                 let a = self.each(a);
                 Lanes::Each(self.b.ins().fneg(a))
             }
+            ExprKind::Math(f, args) if args.len() == 1 => {
+                let a = self.lanes(map, &args[0], lets)?;
+                let a = self.each(a);
+                Lanes::Each(match f {
+                    MathFn::Exp => self.exp_f32(a),
+                    MathFn::Sqrt => self.b.ins().sqrt(a),
+                    MathFn::Abs => self.b.ins().fabs(a),
+                    _ => return Err("the vectorizer met a function it did not accept".into()),
+                })
+            }
             ExprKind::Binary(op, a, b) => {
                 let a = self.lanes(map, a, lets)?;
                 let b = self.lanes(map, b, lets)?;
@@ -183,10 +238,11 @@ impl Lower<'_, '_> {
         }
     }
 
-    /// Whether the loop's body is a map the vectorizer handles (see the module docs).
-    fn is_map(&self, map: &MapLoop<'_, '_>) -> bool {
+    /// Whether `mapped` (the loop's body, or all of it but `fold`) is a map the vectorizer
+    /// handles (see the module docs), and `fold`'s value one of its values.
+    fn is_map(&self, map: &MapLoop<'_, '_>, mapped: &[Stmt], fold: Option<&Fold<'_>>) -> bool {
         let mut lets: Vec<VarId> = Vec::new();
-        for s in map.body {
+        for s in mapped {
             let ok = match &s.kind {
                 StmtKind::Store { buf, index, value } => {
                     self.consecutive_f32(map, *buf, index) && self.map_value(map, value, &lets)
@@ -204,7 +260,9 @@ impl Lower<'_, '_> {
                 return false;
             }
         }
-        !map.body.is_empty() && written_at_one_offset(map)
+        let folds =
+            fold.is_none_or(|f| !lets.contains(&f.acc) && self.map_value(map, f.value, &lets));
+        folds && !map.body.is_empty() && written_at_one_offset(map)
     }
 
     fn map_value(&self, map: &MapLoop<'_, '_>, e: &Expr, lets: &[VarId]) -> bool {
@@ -218,6 +276,9 @@ impl Lower<'_, '_> {
             ExprKind::Local(v) => lets.contains(v),
             ExprKind::Load { buf, index } => self.consecutive_f32(map, *buf, index),
             ExprKind::Unary(UnaryOp::Neg, a) => self.map_value(map, a, lets),
+            ExprKind::Math(MathFn::Exp | MathFn::Sqrt | MathFn::Abs, args) => {
+                matches!(&args[..], [a] if self.map_value(map, a, lets))
+            }
             ExprKind::Binary(
                 BinaryOp::Add
                 | BinaryOp::Sub
@@ -242,6 +303,53 @@ impl Lower<'_, '_> {
             && map.accesses.iter().any(|a| {
                 std::ptr::eq(a.index, index) && a.lanes == 1 && matches!(a.scale, Scale::One)
             })
+    }
+}
+
+/// The last statement of a map, `acc = acc op value` (or `value op acc`) over `f32`, whose
+/// local only that statement reads and writes in the body.
+struct Fold<'e> {
+    acc: VarId,
+    op: BinaryOp,
+    /// `acc` is the first operand.
+    acc_first: bool,
+    value: &'e Expr,
+}
+
+impl Lower<'_, '_> {
+    /// The body's last statement as a [`Fold`], if it is one.
+    fn ordered_fold<'e>(&self, map: &MapLoop<'_, 'e>) -> Option<Fold<'e>> {
+        let StmtKind::Assign { var: acc, value } = &map.body.last()?.kind else {
+            return None;
+        };
+        let ExprKind::Binary(
+            op @ (BinaryOp::Add
+            | BinaryOp::Sub
+            | BinaryOp::Mul
+            | BinaryOp::Div
+            | BinaryOp::Min
+            | BinaryOp::Max),
+            a,
+            b,
+        ) = &value.kind
+        else {
+            return None;
+        };
+        let is_acc = |e: &Expr| matches!(e.kind, ExprKind::Local(v) if v == *acc);
+        let (acc_first, other) = match (is_acc(a), is_acc(b)) {
+            (true, false) => (true, &**b),
+            (false, true) => (false, &**a),
+            _ => return None,
+        };
+        let acc_ty = self.kernel.locals.get(acc.0 as usize).map(|l| l.ty);
+        let private =
+            super::analysis::definitions(map.body, *acc) == 1 && reads(map.body, *acc) == 1;
+        (acc_ty == Some(Ty::F32) && *acc != map.var && private).then_some(Fold {
+            acc: *acc,
+            op: *op,
+            acc_first,
+            value: other,
+        })
     }
 }
 
