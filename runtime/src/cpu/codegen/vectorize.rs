@@ -306,6 +306,17 @@ impl Lower<'_, '_> {
     }
 }
 
+/// For `acc = a op b`: whether `acc` is the first operand, and the other one (`None` unless
+/// exactly one operand is `acc` itself).
+fn accumulating<'e>(acc: VarId, a: &'e Expr, b: &'e Expr) -> Option<(bool, &'e Expr)> {
+    let is_acc = |e: &Expr| matches!(e.kind, ExprKind::Local(v) if v == acc);
+    match (is_acc(a), is_acc(b)) {
+        (true, false) => Some((true, b)),
+        (false, true) => Some((false, a)),
+        _ => None,
+    }
+}
+
 /// The last statement of a map, `acc = acc op value` (or `value op acc`) over `f32`, whose
 /// local only that statement reads and writes in the body.
 struct Fold<'e> {
@@ -335,12 +346,7 @@ impl Lower<'_, '_> {
         else {
             return None;
         };
-        let is_acc = |e: &Expr| matches!(e.kind, ExprKind::Local(v) if v == *acc);
-        let (acc_first, other) = match (is_acc(a), is_acc(b)) {
-            (true, false) => (true, &**b),
-            (false, true) => (false, &**a),
-            _ => return None,
-        };
+        let (acc_first, other) = accumulating(*acc, a, b)?;
         let acc_ty = self.kernel.locals.get(acc.0 as usize).map(|l| l.ty);
         let private =
             super::analysis::definitions(map.body, *acc) == 1 && reads(map.body, *acc) == 1;
@@ -374,12 +380,7 @@ impl Lower<'_, '_> {
         let ExprKind::Binary(op @ (BinaryOp::Min | BinaryOp::Max), a, b) = &value.kind else {
             return None;
         };
-        let is_acc = |e: &Expr| matches!(e.kind, ExprKind::Local(v) if v == *acc);
-        let (acc_first, other) = match (is_acc(a), is_acc(b)) {
-            (true, false) => (true, &**b),
-            (false, true) => (false, &**a),
-            _ => return None,
-        };
+        let (acc_first, other) = accumulating(*acc, a, b)?;
         let acc_ty = self.kernel.locals.get(acc.0 as usize).map(|l| l.ty);
         (acc_ty == Some(Ty::F32) && *acc != map.var && self.map_value(map, other, &[])).then_some(
             Reduction {
