@@ -12,45 +12,22 @@ use std::time::Instant;
 use vibee_dsl::graph::passes::Recompute;
 use vibee_dsl::graph::{DType, Graph, InputRole, Op};
 use vibee_runtime::exec::{CPU_FUSION, Feed, Program};
+use vibee_runtime::nn::Gpt;
 use vibee_runtime::nn::Module;
-use vibee_runtime::nn::{Gpt, GptConfig};
 
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+#[path = "support/ab.rs"]
+mod ab;
+
+use ab::Result;
 
 fn main() -> Result<()> {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .map(|a| {
-            a.parse::<usize>()
-                .map_err(|e| format!("argument {a:?}: {e}"))
-        })
-        .collect::<std::result::Result<_, _>>()?;
-    let [layers, dim, heads, block, batch, threads, steps] = match args.as_slice() {
-        [] => [4, 128, 4, 128, 16, 1, 20],
-        &[a, b, c, d, e, f] => [a, b, c, d, e, f, 20],
-        &[a, b, c, d, e, f, g] => [a, b, c, d, e, f, g],
-        _ => {
-            return Err(
-                "expected six or seven numbers: layers dim heads block batch threads [steps]"
-                    .into(),
-            );
-        }
-    };
+    let [layers, dim, heads, block, batch, threads, steps] = ab::shape_args("steps", 20)?;
     if steps == 0 {
         return micro(threads, [batch * block, dim]);
     }
-    let cfg = GptConfig {
-        vocab_size: 256,
-        n_layer: layers,
-        n_head: heads,
-        d_model: dim,
-        block_size: block,
-        rope_theta: None,
-    };
-    let model = Gpt::new(cfg, 0)?;
+    let model = Gpt::new(ab::gpt_config(layers, dim, heads, block), 0)?;
     let graph = model.trace_loss_in(batch, block, true, None)?;
-    let tokens: Vec<u32> = (0..batch * block).map(|i| (i * 7 % 256) as u32).collect();
-    let targets: Vec<u32> = (0..batch * block).map(|i| (i * 13 % 256) as u32).collect();
+    let (tokens, targets) = ab::batch(batch, block);
     let mut programs = [true, false].map(|on| {
         Program::compile_with_fusion(
             &graph,
@@ -110,7 +87,8 @@ fn main() -> Result<()> {
     });
     println!("loss and every gradient bit-identical: {same}");
     for (what, p) in [("fused", a), ("alone", b)] {
-        let rows: Vec<String> = p
+        // The ops the fusion of reductions changes: sums, reductions, fused groups, adds.
+        let touched: Vec<(String, f64, usize)> = p
             .profile()
             .into_iter()
             .filter(|(op, _, _)| {
@@ -119,37 +97,21 @@ fn main() -> Result<()> {
                     || op.contains("fused")
                     || op.starts_with("binary Add")
             })
+            .collect();
+        let rows: Vec<String> = touched
+            .iter()
             .map(|(op, t, n)| format!("{op} x{n} {:.2}", t * 1e3 / steps as f64))
             .collect();
-        let total: f64 = p
-            .profile()
-            .iter()
-            .filter(|(op, _, _)| {
-                op.contains("sum")
-                    || op == "reduce"
-                    || op.contains("fused")
-                    || op.starts_with("binary Add")
-            })
-            .map(|r| r.1)
-            .sum();
+        let total: f64 = touched.iter().map(|r| r.1).sum();
         println!(
             "{what}: {:.2} ms a step in: {}",
             total * 1e3 / steps as f64,
             rows.join(", ")
         );
     }
-    let [fused, alone] = times.map(|mut v| {
-        v.sort_by(f64::total_cmp);
-        (v[v.len() / 2], v[0])
-    });
     println!(
-        "{threads} thread(s), median step: fused {:.1} ms, alone {:.1} ms, ratio {:.3}; fastest {:.1} vs {:.1} ms, {:.3}",
-        fused.0 * 1e3,
-        alone.0 * 1e3,
-        fused.0 / alone.0,
-        fused.1 * 1e3,
-        alone.1 * 1e3,
-        fused.1 / alone.1
+        "{threads} thread(s), {}",
+        ab::summary(["fused", "alone"], times)
     );
     Ok(())
 }

@@ -15,39 +15,18 @@ use vibee_dsl::graph::{Graph, Node, Op};
 use vibee_runtime::nn::{CpuGpt, GptConfig};
 use vibee_runtime::train::model::Trainable;
 
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+#[path = "support/ab.rs"]
+mod ab;
+
+use ab::Result;
 
 const STEPS: usize = 5;
 
 fn main() -> Result<()> {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .map(|a| {
-            a.parse::<usize>()
-                .map_err(|e| format!("argument {a:?}: {e}"))
-        })
-        .collect::<std::result::Result<_, _>>()?;
-    let [layers, dim, heads, block, batch, threads, fuse] = match args.as_slice() {
-        [] => [4, 128, 4, 128, 16, 1, 1],
-        &[a, b, c, d, e, f] => [a, b, c, d, e, f, 1],
-        &[a, b, c, d, e, f, g] => [a, b, c, d, e, f, g],
-        _ => {
-            return Err(
-                "expected six or seven numbers: layers dim heads block batch threads [fuse]".into(),
-            );
-        }
-    };
-    let cfg = GptConfig {
-        vocab_size: 256,
-        n_layer: layers,
-        n_head: heads,
-        d_model: dim,
-        block_size: block,
-        rope_theta: None,
-    };
+    let [layers, dim, heads, block, batch, threads, fuse] = ab::shape_args("fuse", 1)?;
+    let cfg = ab::gpt_config(layers, dim, heads, block);
     let (b, t) = (batch, block);
-    let tokens: Vec<u32> = (0..b * t).map(|i| (i * 7 % 256) as u32).collect();
-    let targets: Vec<u32> = (0..b * t).map(|i| (i * 13 % 256) as u32).collect();
+    let (tokens, targets) = ab::batch(b, t);
     if fuse == 2 {
         return compare(cfg, threads, (&tokens, &targets, b, t));
     }
@@ -134,19 +113,7 @@ fn compare(cfg: GptConfig, threads: usize, batch: (&[u32], &[u32], usize, usize)
             top.join(", ")
         );
     }
-    let [fused, unfused] = times.map(|mut v| {
-        v.sort_by(f64::total_cmp);
-        (v[v.len() / 2], v[0])
-    });
-    println!(
-        "median step: fused {:.1} ms, unfused {:.1} ms, fused/unfused {:.3}; fastest: {:.1} vs {:.1} ms, {:.3}",
-        fused.0 * 1e3,
-        unfused.0 * 1e3,
-        fused.0 / unfused.0,
-        fused.1 * 1e3,
-        unfused.1 * 1e3,
-        fused.1 / unfused.1
-    );
+    println!("{}", ab::summary(["fused", "unfused"], times));
     // CPU time leaves out the time other processes took the cores: steadier on a busy
     // machine (on one thread; with more it also counts waiting workers' spinning).
     let per_step = |ticks: u64| ticks as f64 * 10.0 / COMPARED_STEPS as f64;

@@ -216,20 +216,25 @@ fn an_unsupported_broadcast_runs_unfused_and_correct() {
     );
 }
 
-/// Loss and gradients of one step of a small GPT.
-fn gpt_step(
-    fuse: bool,
-    threads: usize,
-    precision: Option<DType>,
-) -> (f32, Vec<Vec<f32>>, usize, usize) {
-    let cfg = GptConfig {
+/// A GPT of 2 blocks, 2 heads of 8, vocabulary 32, context 8.
+fn tiny_gpt() -> GptConfig {
+    GptConfig {
         vocab_size: 32,
         n_layer: 2,
         n_head: 2,
         d_model: 16,
         block_size: 8,
         rope_theta: None,
-    };
+    }
+}
+
+/// Loss and gradients of one step of a small GPT.
+fn gpt_step(
+    fuse: bool,
+    threads: usize,
+    precision: Option<DType>,
+) -> (f32, Vec<Vec<f32>>, usize, usize) {
+    let cfg = tiny_gpt();
     let tokens: Vec<u32> = (0..32).map(|i| (i * 7 + 3) % 32).collect();
     let targets: Vec<u32> = (0..32).map(|i| (i * 5 + 1) % 32).collect();
     let mut m = CpuGpt::new(cfg, 5, threads).unwrap();
@@ -385,14 +390,7 @@ fn fused_column_reductions_give_the_unfused_bits_on_any_thread_count() {
 /// as unfused.
 #[test]
 fn a_gpt_step_sums_its_norm_gradients_in_fused_kernels() {
-    let cfg = GptConfig {
-        vocab_size: 32,
-        n_layer: 2,
-        n_head: 2,
-        d_model: 16,
-        block_size: 8,
-        rope_theta: None,
-    };
+    let cfg = tiny_gpt();
     let model = vibee_runtime::nn::Gpt::new(cfg, 3).unwrap();
     let g = model.trace_loss(4, 8, true).unwrap();
     let with = |on: bool, threads: usize| {
