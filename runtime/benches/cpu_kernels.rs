@@ -2,7 +2,9 @@
 //! rustc, single-threaded and on rayon's pool, from 4 KiB to 256 MiB per buffer, next to
 //! the machine's copy bandwidth. Softmax runs in two algorithms (`exp` twice per element,
 //! and the one-pass form `1p` that stores the exponentials while summing them), each
-//! compared with a rustc loop of the same algorithm. The kernels' IR lives in
+//! compared with a rustc loop of the same algorithm; an `exp bound` row per size times
+//! `exp` alone as rustc runs it 4 lanes at a time (the softmaxes' compute ceiling, beside
+//! the copy bandwidth they are measured against). The kernels' IR lives in
 //! `tests/cpu_support/bench_kernels.rs`, where the tests check it against the interpreter.
 //!
 //! `cargo bench -p vibee-runtime --bench cpu_kernels` runs the full sweep; add `-- --quick`
@@ -226,6 +228,67 @@ fn rust_softmax_one_pass(cols: usize, x: &[f32], y: &mut [f32]) {
     }
 }
 
+/// The softmaxes' compute bound: `y = exp(x − 1)` alone, one pass, 4 lanes at a time in
+/// 128-bit registers with the operation sequence of the JIT's inline `exp` (clamp, round by
+/// the magic constant, two-step reduction, degree-7 polynomial by Estrin's scheme, two-factor
+/// scaling; see `cpu/codegen/fastmath.rs`), written with `std::arch` intrinsics and FMA.
+/// No 4-lane softmax with an `exp` this accurate moves its bytes faster than this loop
+/// (it also finds the maximum and scales), so the rows print it beside the copy bandwidth.
+/// Hosts without FMA run the scalar `exp` instead.
+fn exp_bound(x: &[f32], y: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the host has FMA (and so AVX), checked above.
+        return unsafe { exp_bound_fma(x, y) };
+    }
+    y.iter_mut().zip(x).for_each(|(y, &x)| *y = (x - 1.0).exp());
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx,fma")]
+fn exp_bound_fma(x: &[f32], y: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let c = |v: f32| _mm_set1_ps(v);
+    let (hi, lo, log2e, magic) = (
+        c(88.72),
+        c(-103.97),
+        c(std::f32::consts::LOG2_E),
+        c(12_582_912.0),
+    );
+    let (ln2_hi, ln2_lo, one, m) = (c(-0.693_145_75), c(-1.428_606_8e-6), c(1.0), c(1.0));
+    let p = [
+        1.0 / 5040.0,
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+    ]
+    .map(c);
+    let bias = _mm_set1_epi32(127);
+    for (x, y) in x.chunks_exact(4).zip(y.chunks_exact_mut(4)) {
+        // SAFETY: both chunks hold four `f32`s; unaligned loads and stores.
+        let v = unsafe { _mm_loadu_ps(x.as_ptr()) };
+        let v = _mm_max_ps(_mm_min_ps(_mm_sub_ps(v, m), hi), lo);
+        let t = _mm_fmadd_ps(v, log2e, magic);
+        let n = _mm_sub_epi32(_mm_castps_si128(t), _mm_castps_si128(magic));
+        let nf = _mm_sub_ps(t, magic);
+        let r = _mm_fmadd_ps(nf, ln2_lo, _mm_fmadd_ps(nf, ln2_hi, v));
+        let z = _mm_mul_ps(r, r);
+        let [a, b, d] = [0, 2, 4].map(|k| _mm_fmadd_ps(r, p[k], p[k + 1]));
+        let poly = _mm_fmadd_ps(_mm_fmadd_ps(_mm_fmadd_ps(a, z, b), z, d), z, r);
+        let e = _mm_add_ps(poly, one);
+        let n1 = _mm_srai_epi32::<1>(n);
+        let s1 = _mm_castsi128_ps(_mm_slli_epi32::<23>(_mm_add_epi32(n1, bias)));
+        let s2 = _mm_castsi128_ps(_mm_slli_epi32::<23>(_mm_add_epi32(
+            _mm_sub_epi32(n, n1),
+            bias,
+        )));
+        // SAFETY: as for the load.
+        unsafe { _mm_storeu_ps(y.as_mut_ptr(), _mm_mul_ps(_mm_mul_ps(e, s1), s2)) };
+    }
+}
+
 /// Runs a rustc loop over `x` into `y`: whole on this thread, or in `chunk`-element pieces
 /// on rayon's pool.
 fn rust_run(
@@ -313,7 +376,7 @@ fn bench_size(bytes: usize, min_time: Duration, one: &rayon::ThreadPool) {
     let cols = 1024.min(n);
     let x = host((0..n).map(|i| (i % 1000) as f32 * 1e-3).collect());
     // One output per variant, so the variants can be interleaved.
-    let mut ys: Vec<RawBuffer> = (0..9).map(|_| host(vec![1.0; n])).collect();
+    let mut ys: Vec<RawBuffer> = (0..10).map(|_| host(vec![1.0; n])).collect();
     let mut copy_dst = vec![0.0f32; n];
     let copy_t = best_of(
         &mut [&mut || copy_dst.copy_from_slice(black_box(as_slice(&x)))],
@@ -322,9 +385,10 @@ fn bench_size(bytes: usize, min_time: Duration, one: &rayon::ThreadPool) {
     let copy = gbps(2 * bytes, copy_t[0]);
     let par_soft = (PAR_CHUNK / cols).max(1) * cols;
     let mut rows = Vec::new();
+    let mut bounds = Vec::new();
     for (pool, threads) in [(Some(one), "1"), (None, "all")] {
         let (x, par) = (&x, pool.is_none());
-        let [ra, ja, j4, rs, js, js4, r1, j1, j14] = &mut ys[..] else {
+        let [ra, ja, j4, rs, js, js4, r1, j1, j14, ex] = &mut ys[..] else {
             return;
         };
         let mut measure = || {
@@ -351,6 +415,7 @@ fn bench_size(bytes: usize, min_time: Duration, one: &rayon::ThreadPool) {
                     },
                     &mut || launch_softmax(&SOFTMAX_1, 1, cols, x, j1),
                     &mut || launch_softmax(&SOFTMAX_1_X4, 4, cols, x, j14),
+                    &mut || rust_run(par, PAR_CHUNK, as_slice(x), as_mut_slice(ex), exp_bound),
                 ],
                 min_time,
             )
@@ -359,6 +424,7 @@ fn bench_size(bytes: usize, min_time: Duration, one: &rayon::ThreadPool) {
             Some(p) => p.install(measure),
             None => measure(),
         };
+        bounds.push((threads, gbps(2 * bytes, t[9])));
         for (what, jit, rust, moved) in ROWS {
             rows.push(Row {
                 what,
@@ -370,6 +436,19 @@ fn bench_size(bytes: usize, min_time: Duration, one: &rayon::ThreadPool) {
     }
     for r in &rows {
         print_row(bytes, copy, r);
+    }
+    for (threads, bound) in bounds {
+        println!(
+            "{:>9} {:<14} {:<8} {:>9} {:>9.2} {:>7} {:>8.2} {:>6.0}%",
+            human(bytes),
+            "exp bound",
+            threads,
+            "-",
+            bound,
+            "-",
+            copy,
+            100.0 * bound / copy
+        );
     }
 }
 
