@@ -14,6 +14,8 @@
 mod gemm_path;
 #[cfg(target_arch = "x86_64")]
 mod kernels;
+#[cfg(target_arch = "x86_64")]
+mod softmax;
 #[cfg(test)]
 mod tests;
 #[cfg(target_arch = "x86_64")]

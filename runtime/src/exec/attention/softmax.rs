@@ -1,0 +1,186 @@
+//! The tiled path's passes over one row of a block of scores, 8 lanes a step: the causal
+//! softmax (its numerators with an AVX2 `2ˣ`) and its gradient. A
+//! row's `live` entries are its keys up to the diagonal; the last 8-lane chunk is masked
+//! rather than finished one element at a time (a row of the triangle ends anywhere, so a
+//! scalar tail would run on every row), and the entries after it up to the row's `end`
+//! are set to zero for the products that read whole panels.
+//!
+//! The sums run in a fixed order (8 lanes, then the lanes pairwise), so results are
+//! deterministic.
+
+use std::arch::x86_64::{
+    __m256, __m256i, _mm_add_ps, _mm_add_ss, _mm_cvtss_f32, _mm_max_ps, _mm_max_ss,
+    _mm_movehdup_ps, _mm_movehl_ps, _mm256_add_epi32, _mm256_add_ps, _mm256_and_ps,
+    _mm256_blendv_ps, _mm256_castps_si256, _mm256_castps256_ps128, _mm256_castsi256_ps,
+    _mm256_cmpgt_epi32, _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_max_ps,
+    _mm256_mul_ps, _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32, _mm256_setzero_ps,
+    _mm256_slli_epi32, _mm256_storeu_ps, _mm256_sub_ps,
+};
+
+/// Lanes of a step.
+const LANES: usize = 8;
+/// Chunks whose exponentials [`exp_row`] computes together.
+const GROUP: usize = 4;
+
+/// `2ˣ` lane-wise for `x ≤ 0` (the scores after their row's maximum is taken off): `x`
+/// clamped to `−126` (below it the result is the smallest normal, not 0), split as
+/// `n + f` with `n` the nearest integer and `|f| ≤ ½`, `2ᶠ` by its degree-6 Taylor
+/// polynomial (relative error below 1.2·10⁻⁷ on that range, about an ulp) and `2ⁿ`
+/// assembled in the exponent bits. Taking the scores in base 2 (the score kernel folds
+/// `log₂e` into its scale) saves [`super::super::math::fast_exp`]'s range reduction.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub(super) fn exp2_8(x: __m256) -> __m256 {
+    exp2_chunks([x])[0]
+}
+
+/// [`exp2_8`] on `N` chunks at once, step by step: each chunk's steps depend on the last,
+/// so interleaving independent chunks keeps the FMA units busy (one chunk at a time
+/// waited on its own latency, about 20 cycles a chunk).
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn exp2_chunks<const N: usize>(x: [__m256; N]) -> [__m256; N] {
+    // Adding 1.5·2²³ rounds to an integer, which then sits in the low mantissa bits.
+    const MAGIC: f32 = 12_582_912.0;
+    // (ln 2)ᵏ / k!, highest power first.
+    const TAYLOR: [f32; 7] = [
+        1.540_353e-4,
+        1.333_355_8e-3,
+        9.618_129e-3,
+        5.550_411e-2,
+        2.402_265e-1,
+        6.931_472e-1,
+        1.0,
+    ];
+    let magic = _mm256_set1_ps(MAGIC);
+    let x = x.map(|x| _mm256_max_ps(x, _mm256_set1_ps(-126.0)));
+    let t = x.map(|x| _mm256_add_ps(x, magic));
+    let mut f = x;
+    for (f, t) in f.iter_mut().zip(&t) {
+        *f = _mm256_sub_ps(*f, _mm256_sub_ps(*t, magic));
+    }
+    let mut p = [_mm256_set1_ps(TAYLOR[0]); N];
+    for c in &TAYLOR[1..] {
+        for (p, f) in p.iter_mut().zip(&f) {
+            *p = _mm256_fmadd_ps(*p, *f, _mm256_set1_ps(*c));
+        }
+    }
+    // `n + 127` in the exponent field: `t`'s bits are `MAGIC`'s plus `n`.
+    let bias = _mm256_set1_epi32(127i32.wrapping_sub(MAGIC.to_bits() as i32));
+    for (p, t) in p.iter_mut().zip(&t) {
+        let two_n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(*t), bias), 23);
+        *p = _mm256_mul_ps(*p, _mm256_castsi256_ps(two_n));
+    }
+    p
+}
+
+/// Lanes `l < n` of a chunk set (all ones), the rest clear.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn first_lanes(n: usize) -> __m256 {
+    let iota: __m256i = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), iota))
+}
+
+/// The 8 lanes added pairwise (4 + 4, 2 + 2, 1 + 1).
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn lane_sum(v: __m256) -> f32 {
+    let v = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    _mm_cvtss_f32(_mm_add_ss(v, _mm_movehdup_ps(v)))
+}
+
+/// The largest of the 8 lanes.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn lane_max(v: __m256) -> f32 {
+    let v = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let v = _mm_max_ps(v, _mm_movehl_ps(v, v));
+    _mm_cvtss_f32(_mm_max_ss(v, _mm_movehdup_ps(v)))
+}
+
+/// `row[..live] = 2^(row − max)`, the softmax's numerators for scores already scaled by
+/// `log₂e` (see [`exp2_8`]), and zeros from there to the row's end; returns `1 / Σ`, the
+/// factor that normalises the row.
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn exp_row(row: &mut [f32], live: usize) -> f32 {
+    let (full, rest) = (live / LANES, live % LANES);
+    assert!(
+        live > 0 && live.next_multiple_of(LANES) <= row.len(),
+        "exp_row"
+    );
+    let p = row.as_mut_ptr();
+    let mask = first_lanes(rest);
+    let mut m = _mm256_set1_ps(f32::NEG_INFINITY);
+    let mut total = _mm256_setzero_ps();
+    // SAFETY: every chunk read or written lies below `live` rounded up to 8, inside `row`
+    // (asserted above).
+    unsafe {
+        for c in 0..full {
+            m = _mm256_max_ps(m, _mm256_loadu_ps(p.add(c * LANES)));
+        }
+        if rest > 0 {
+            let x = _mm256_loadu_ps(p.add(full * LANES));
+            m = _mm256_max_ps(m, _mm256_blendv_ps(m, x, mask));
+        }
+        let m = _mm256_set1_ps(lane_max(m));
+        let mut c = 0;
+        while c + GROUP <= full {
+            let x: [__m256; GROUP] =
+                std::array::from_fn(|k| _mm256_sub_ps(_mm256_loadu_ps(p.add((c + k) * LANES)), m));
+            for (k, e) in exp2_chunks(x).into_iter().enumerate() {
+                _mm256_storeu_ps(p.add((c + k) * LANES), e);
+                total = _mm256_add_ps(total, e);
+            }
+            c += GROUP;
+        }
+        for c in c..full {
+            let e = exp2_8(_mm256_sub_ps(_mm256_loadu_ps(p.add(c * LANES)), m));
+            _mm256_storeu_ps(p.add(c * LANES), e);
+            total = _mm256_add_ps(total, e);
+        }
+        if rest > 0 {
+            let x = _mm256_loadu_ps(p.add(full * LANES));
+            let e = _mm256_and_ps(exp2_8(_mm256_sub_ps(x, m)), mask);
+            _mm256_storeu_ps(p.add(full * LANES), e);
+            total = _mm256_add_ps(total, e);
+        }
+    }
+    row[live.next_multiple_of(LANES)..].fill(0.0);
+    1.0 / lane_sum(total)
+}
+
+/// One row's probabilities and score gradients from its softmax numerators `e` (zero from
+/// `live` on), their normalising factor `norm` and `ds = scale·dP`:
+/// `p = norm·e` (written over `e`) and `ds = p ∘ (ds − Σ p ∘ ds)`, which is
+/// `scale · P ∘ (dP − Σ P ∘ dP)`. `ds` is set to zero from `live` to the row's end.
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn grad_row(e: &mut [f32], ds: &mut [f32], live: usize, norm: f32) {
+    let n = live.next_multiple_of(LANES);
+    assert!(live > 0 && n <= e.len() && n <= ds.len(), "grad_row");
+    let (ep, dp) = (e.as_mut_ptr(), ds.as_mut_ptr());
+    let mut acc = _mm256_setzero_ps();
+    // SAFETY: every chunk lies below `n`, inside both rows (asserted above). `e` is zero
+    // past `live` in the last chunk, so those lanes add nothing and come out zero.
+    unsafe {
+        // Two sums (even and odd chunks), so the FMAs' latency overlaps.
+        let mut odd = _mm256_setzero_ps();
+        for c in (0..n).step_by(2 * LANES) {
+            acc = _mm256_fmadd_ps(_mm256_loadu_ps(ep.add(c)), _mm256_loadu_ps(dp.add(c)), acc);
+            if c + LANES < n {
+                let (e, d) = (ep.add(c + LANES), dp.add(c + LANES));
+                odd = _mm256_fmadd_ps(_mm256_loadu_ps(e), _mm256_loadu_ps(d), odd);
+            }
+        }
+        let norm = _mm256_set1_ps(norm);
+        let dot = _mm256_mul_ps(_mm256_set1_ps(lane_sum(_mm256_add_ps(acc, odd))), norm);
+        for c in (0..n).step_by(LANES) {
+            let p = _mm256_mul_ps(norm, _mm256_loadu_ps(ep.add(c)));
+            _mm256_storeu_ps(ep.add(c), p);
+            let g = _mm256_mul_ps(p, _mm256_sub_ps(_mm256_loadu_ps(dp.add(c)), dot));
+            _mm256_storeu_ps(dp.add(c), g);
+        }
+    }
+    ds[n..].fill(0.0);
+}
