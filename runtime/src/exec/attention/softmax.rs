@@ -1,9 +1,9 @@
-//! The tiled path's passes over one row of a block of scores, 8 lanes a step: the causal
-//! softmax (its numerators with an AVX2 `2ˣ`) and its gradient. A
-//! row's `live` entries are its keys up to the diagonal; the last 8-lane chunk is masked
-//! rather than finished one element at a time (a row of the triangle ends anywhere, so a
-//! scalar tail would run on every row), and the entries after it up to the row's `end`
-//! are set to zero for the products that read whole panels.
+//! The tiled path's passes over the rows of a block of scores, 8 lanes a step: the causal
+//! softmax (its numerators with an AVX2 `2ˣ`) and its gradient. A row's `live` entries
+//! are its keys up to the diagonal; the last 8-lane chunk is masked rather than finished
+//! one element at a time (a row of the triangle ends anywhere, so a scalar tail would run
+//! on every row), and the entries after it up to the row's `end` are set to zero for the
+//! products that read whole panels.
 //!
 //! The sums run in a fixed order (8 lanes, then the lanes pairwise), so results are
 //! deterministic.
@@ -19,8 +19,6 @@ use std::arch::x86_64::{
 
 /// Lanes of a step.
 const LANES: usize = 8;
-/// Chunks whose exponentials [`exp_row`] computes together.
-const GROUP: usize = 4;
 
 /// `2ˣ` lane-wise for `x ≤ 0` (the scores after their row's maximum is taken off): `x`
 /// clamped to `−126` (below it the result is the smallest normal, not 0), split as
@@ -31,47 +29,30 @@ const GROUP: usize = 4;
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 pub(super) fn exp2_8(x: __m256) -> __m256 {
-    exp2_chunks([x])[0]
-}
-
-/// [`exp2_8`] on `N` chunks at once, step by step: each chunk's steps depend on the last,
-/// so interleaving independent chunks keeps the FMA units busy (one chunk at a time
-/// waited on its own latency, about 20 cycles a chunk).
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-fn exp2_chunks<const N: usize>(x: [__m256; N]) -> [__m256; N] {
     // Adding 1.5·2²³ rounds to an integer, which then sits in the low mantissa bits.
     const MAGIC: f32 = 12_582_912.0;
     // (ln 2)ᵏ / k!, highest power first.
-    const TAYLOR: [f32; 7] = [
+    const TAYLOR: [f32; 6] = [
         1.540_353e-4,
         1.333_355_8e-3,
         9.618_129e-3,
         5.550_411e-2,
         2.402_265e-1,
         6.931_472e-1,
-        1.0,
     ];
     let magic = _mm256_set1_ps(MAGIC);
-    let x = x.map(|x| _mm256_max_ps(x, _mm256_set1_ps(-126.0)));
-    let t = x.map(|x| _mm256_add_ps(x, magic));
-    let mut f = x;
-    for (f, t) in f.iter_mut().zip(&t) {
-        *f = _mm256_sub_ps(*f, _mm256_sub_ps(*t, magic));
-    }
-    let mut p = [_mm256_set1_ps(TAYLOR[0]); N];
+    let x = _mm256_max_ps(x, _mm256_set1_ps(-126.0));
+    let t = _mm256_add_ps(x, magic);
+    let f = _mm256_sub_ps(x, _mm256_sub_ps(t, magic));
+    let mut p = _mm256_set1_ps(TAYLOR[0]);
     for c in &TAYLOR[1..] {
-        for (p, f) in p.iter_mut().zip(&f) {
-            *p = _mm256_fmadd_ps(*p, *f, _mm256_set1_ps(*c));
-        }
+        p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(*c));
     }
+    let p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0));
     // `n + 127` in the exponent field: `t`'s bits are `MAGIC`'s plus `n`.
     let bias = _mm256_set1_epi32(127i32.wrapping_sub(MAGIC.to_bits() as i32));
-    for (p, t) in p.iter_mut().zip(&t) {
-        let two_n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(*t), bias), 23);
-        *p = _mm256_mul_ps(*p, _mm256_castsi256_ps(two_n));
-    }
-    p
+    let two_n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(t), bias), 23);
+    _mm256_mul_ps(p, _mm256_castsi256_ps(two_n))
 }
 
 /// Lanes `l < n` of a chunk set (all ones), the rest clear.
@@ -100,54 +81,59 @@ fn lane_max(v: __m256) -> f32 {
     _mm_cvtss_f32(_mm_max_ss(v, _mm_movehdup_ps(v)))
 }
 
-/// `row[..live] = 2^(row − max)`, the softmax's numerators for scores already scaled by
-/// `log₂e` (see [`exp2_8`]), and zeros from there to the row's end; returns `1 / Σ`, the
-/// factor that normalises the row.
+/// The largest of `row[..live]`.
 #[target_feature(enable = "avx2,fma")]
-pub(super) fn exp_row(row: &mut [f32], live: usize) -> f32 {
+pub(super) fn row_max(row: &[f32], live: usize) -> f32 {
     let (full, rest) = (live / LANES, live % LANES);
     assert!(
         live > 0 && live.next_multiple_of(LANES) <= row.len(),
-        "exp_row"
+        "row_max"
     );
-    let p = row.as_mut_ptr();
-    let mask = first_lanes(rest);
+    let p = row.as_ptr();
     let mut m = _mm256_set1_ps(f32::NEG_INFINITY);
-    let mut total = _mm256_setzero_ps();
-    // SAFETY: every chunk read or written lies below `live` rounded up to 8, inside `row`
-    // (asserted above).
+    // SAFETY: every chunk read lies below `live` rounded up to 8, inside `row` (asserted
+    // above).
     unsafe {
         for c in 0..full {
             m = _mm256_max_ps(m, _mm256_loadu_ps(p.add(c * LANES)));
         }
         if rest > 0 {
             let x = _mm256_loadu_ps(p.add(full * LANES));
-            m = _mm256_max_ps(m, _mm256_blendv_ps(m, x, mask));
+            m = _mm256_max_ps(m, _mm256_blendv_ps(m, x, first_lanes(rest)));
         }
-        let m = _mm256_set1_ps(lane_max(m));
-        let mut c = 0;
-        while c + GROUP <= full {
-            let x: [__m256; GROUP] =
-                std::array::from_fn(|k| _mm256_sub_ps(_mm256_loadu_ps(p.add((c + k) * LANES)), m));
-            for (k, e) in exp2_chunks(x).into_iter().enumerate() {
-                _mm256_storeu_ps(p.add((c + k) * LANES), e);
-                total = _mm256_add_ps(total, e);
-            }
-            c += GROUP;
-        }
-        for c in c..full {
+    }
+    lane_max(m)
+}
+
+/// `row[..live] = 2^(row − max)` with `max` the row's largest (see [`row_max`]): the
+/// softmax's numerators for scores already scaled by `log₂e` (see [`exp2_8`]), and zeros
+/// from there to the row's end; returns `1 / Σ`, the factor that normalises the row.
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn exp_row(row: &mut [f32], live: usize, max: f32) -> f32 {
+    let (full, rest) = (live / LANES, live % LANES);
+    assert!(
+        live > 0 && live.next_multiple_of(LANES) <= row.len(),
+        "exp_row"
+    );
+    let p = row.as_mut_ptr();
+    let m = _mm256_set1_ps(max);
+    let mut total = _mm256_setzero_ps();
+    // SAFETY: every chunk read or written lies below `live` rounded up to 8, inside `row`
+    // (asserted above).
+    unsafe {
+        for c in 0..full {
             let e = exp2_8(_mm256_sub_ps(_mm256_loadu_ps(p.add(c * LANES)), m));
             _mm256_storeu_ps(p.add(c * LANES), e);
             total = _mm256_add_ps(total, e);
         }
         if rest > 0 {
             let x = _mm256_loadu_ps(p.add(full * LANES));
-            let e = _mm256_and_ps(exp2_8(_mm256_sub_ps(x, m)), mask);
+            let e = _mm256_and_ps(exp2_8(_mm256_sub_ps(x, m)), first_lanes(rest));
             _mm256_storeu_ps(p.add(full * LANES), e);
             total = _mm256_add_ps(total, e);
         }
     }
-    row[live.next_multiple_of(LANES)..].fill(0.0);
+    zero_chunks(&mut row[live.next_multiple_of(LANES)..]);
     1.0 / lane_sum(total)
 }
 
@@ -182,5 +168,18 @@ pub(super) fn grad_row(e: &mut [f32], ds: &mut [f32], live: usize, norm: f32) {
             _mm256_storeu_ps(dp.add(c), g);
         }
     }
-    ds[n..].fill(0.0);
+    zero_chunks(&mut ds[n..]);
+}
+
+/// `x.fill(0.0)` for `x` a whole number of chunks, a few at most: as stores in line
+/// (`fill` calls `memset`, whose call costs more than the stores on rows this short).
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn zero_chunks(x: &mut [f32]) {
+    let mut chunks = x.chunks_exact_mut(LANES);
+    for c in &mut chunks {
+        // SAFETY: `c` holds 8 floats.
+        unsafe { _mm256_storeu_ps(c.as_mut_ptr(), _mm256_setzero_ps()) };
+    }
+    chunks.into_remainder().fill(0.0);
 }

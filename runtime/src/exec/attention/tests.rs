@@ -203,7 +203,7 @@ fn exp2_8_is_within_an_ulp_or_two() {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn row_kernels_match_f64_on_every_length() {
-    use super::softmax::{exp_row, grad_row};
+    use super::softmax::{exp_row, grad_row, row_max};
     if !super::tiled::supported(16) {
         return;
     }
@@ -230,8 +230,9 @@ fn row_kernels_match_f64_on_every_length() {
             .map(|&v| (v * scale * std::f64::consts::LOG2_E) as f32)
             .collect();
         let mut ds: Vec<f32> = dp.iter().map(|&v| (scale * v) as f32).collect();
-        // SAFETY (both): the host has AVX2 and FMA (checked above).
-        let norm = unsafe { exp_row(&mut row, live) };
+        // SAFETY (all three): the host has AVX2 and FMA (checked above).
+        let max = unsafe { row_max(&row, live) };
+        let norm = unsafe { exp_row(&mut row, live, max) };
         unsafe { grad_row(&mut row, &mut ds, live, norm) };
         for j in 0..end {
             let (want_p, want_g) = match p.get(j) {

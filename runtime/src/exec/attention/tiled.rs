@@ -16,7 +16,7 @@
 
 use super::Dims;
 use super::kernels::{MR, Mat, NR, pack_panels, rows_times, scores, transposed_times};
-use super::softmax::{exp_row, grad_row};
+use super::softmax::{exp_row, grad_row, row_max};
 
 /// Query rows per block: a multiple of the tile's 4 rows, and small enough that two
 /// blocks of scores (probabilities and their gradient) fit L1 together at `T = 128`.
@@ -156,9 +156,15 @@ fn exponentials(
         scores(q, (kt, l.hd, panels), factor, &mut s[r * l.w..], l.w);
     }
     let end = (i0 + rows).next_multiple_of(NR);
+    // All the rows' maxima first: each row's exponentials wait on its maximum, and the
+    // rows are independent, so this way no row waits.
+    let mut maxima = [0.0; BLOCK];
+    for (r, m) in maxima.iter_mut().enumerate().take(rows) {
+        *m = row_max(&s[r * l.w..][..end], i0 + r + 1);
+    }
     let mut norms = [0.0; BLOCK];
     for (r, norm) in norms.iter_mut().enumerate().take(rows) {
-        *norm = exp_row(&mut s[r * l.w..][..end], i0 + r + 1);
+        *norm = exp_row(&mut s[r * l.w..][..end], i0 + r + 1, maxima[r]);
     }
     norms
 }
