@@ -1,8 +1,9 @@
-//! The tiled path's three register-tiled AVX2 + FMA micro-kernels. Each computes a tile of
-//! 4 rows × 16 columns (eight 8-lane accumulators) from operands [`super::tiled`] packed
-//! once per head, so no kernel packs anything: per step of the inner sum, two vector loads
-//! and four broadcasts feed eight FMAs. The sums run in a fixed order, so results are
-//! deterministic.
+//! The tiled path's three register-tiled AVX2 + FMA micro-kernels, and the packing of
+//! keys and values into the panels the score kernel reads. Each product computes a tile
+//! of 4 rows × 16 columns (eight 8-lane accumulators) from operands read where they lie
+//! (rows any distance apart) or packed once per head, so no product packs anything: per
+//! step of the inner sum, two vector loads and four broadcasts feed eight FMAs. The sums
+//! run in a fixed order, so results are deterministic.
 //!
 //! The kernels are safe to call from code compiled for AVX2 and FMA (the tiled path's
 //! `#[target_feature]` functions, entered once per head after run-time detection).

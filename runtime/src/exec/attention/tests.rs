@@ -105,7 +105,9 @@ fn path_tiled() -> Path {
 
 /// This process's CPU time in milliseconds (the machine is shared: wall time counts other
 /// processes' turns).
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
 fn cpu_ms() -> f64 {
+    /// `struct timespec` on 64-bit Linux.
     #[repr(C)]
     struct Timespec {
         sec: i64,
@@ -119,6 +121,17 @@ fn cpu_ms() -> f64 {
     // SAFETY: `ts` is a valid `timespec` for the call to fill.
     unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
     ts.sec as f64 * 1e3 + ts.nsec as f64 * 1e-6
+}
+
+/// Wall time in milliseconds where the CPU-time clock is not declared here.
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+fn cpu_ms() -> f64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs_f64()
+        * 1e3
 }
 
 /// Not a check: times both paths on the anchor's shapes, interleaved on one thread (so
