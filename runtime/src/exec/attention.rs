@@ -5,8 +5,8 @@
 //! and backward (the backward recomputes them).
 //!
 //! Two paths compute a head, picked once per call ([`Path::for_dims`]): [`tiled`], which
-//! packs the head once and runs register-tiled AVX2 + FMA kernels with the softmax fused
-//! into blocks of scores (hosts with AVX2 and FMA but no AVX-512, heads a multiple of 16
+//! packs the head's keys and values once and runs register-tiled AVX2 + FMA kernels with
+//! the softmax fused into blocks of scores (hosts with AVX2 and FMA but no AVX-512, heads a multiple of 16
 //! wide), and [`gemm_path`], block products through the `gemm` crate (everything else).
 //! Each task runs on one thread in a fixed order, so results do not depend on the thread
 //! count.
@@ -14,6 +14,8 @@
 mod gemm_path;
 #[cfg(target_arch = "x86_64")]
 mod kernels;
+#[cfg(target_arch = "x86_64")]
+mod softmax;
 #[cfg(test)]
 mod tests;
 #[cfg(target_arch = "x86_64")]

@@ -1,8 +1,9 @@
-//! The tiled path's three register-tiled AVX2 + FMA micro-kernels. Each computes a tile of
-//! 4 rows × 16 columns (eight 8-lane accumulators) from operands [`super::tiled`] packed
-//! once per head, so no kernel packs anything: per step of the inner sum, two vector loads
-//! and four broadcasts feed eight FMAs. The sums run in a fixed order, so results are
-//! deterministic.
+//! The tiled path's three register-tiled AVX2 + FMA micro-kernels, and the packing of
+//! keys and values into the panels the score kernel reads. Each product computes a tile
+//! of 4 rows × 16 columns (eight 8-lane accumulators) from operands read where they lie
+//! (rows any distance apart) or packed once per head, so no product packs anything: per
+//! step of the inner sum, two vector loads and four broadcasts feed eight FMAs. The sums
+//! run in a fixed order, so results are deterministic.
 //!
 //! The kernels are safe to call from code compiled for AVX2 and FMA (the tiled path's
 //! `#[target_feature]` functions, entered once per head after run-time detection).
@@ -10,8 +11,9 @@
 //! then reads through raw pointers: the inner loops stay free of bounds checks.
 
 use std::arch::x86_64::{
-    __m256, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps,
-    _mm256_storeu_ps,
+    __m256, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_mul_ps,
+    _mm256_permute2f128_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_shuffle_ps, _mm256_storeu_ps,
+    _mm256_unpackhi_ps, _mm256_unpacklo_ps,
 };
 
 /// Rows of a tile. Six rows (twelve accumulators, the most the 16 registers hold) measured
@@ -27,11 +29,17 @@ pub(super) struct Mat<'a> {
     pub rs: usize,
 }
 
-/// Scores of 4 rows against `panels` panels of 16 keys:
-/// `out[r, 16p + l] = Σ_d a[r, d] · panel_p[d, l]` for `d < hd`, where `kt` holds the
-/// panels one after the other, each `hd × 16` (the keys transposed).
+/// Scores of 4 rows against `panels` panels of 16 keys, times `factor`:
+/// `out[r, 16p + l] = factor · Σ_d a[r, d] · panel_p[d, l]` for `d < hd`, where `kt` holds
+/// the panels one after the other, each `hd × 16` (the keys transposed).
 #[target_feature(enable = "avx2,fma")]
-pub(super) fn scores(a: Mat, kt: &[f32], hd: usize, panels: usize, out: &mut [f32], ors: usize) {
+pub(super) fn scores(
+    a: Mat,
+    (kt, hd, panels): (&[f32], usize, usize),
+    factor: f32,
+    out: &mut [f32],
+    ors: usize,
+) {
     if panels == 0 || hd == 0 {
         return;
     }
@@ -55,15 +63,24 @@ pub(super) fn scores(a: Mat, kt: &[f32], hd: usize, panels: usize, out: &mut [f3
                     fma2(acc, x, b);
                 }
             }
+            scale_rows(&mut acc, [factor; MR]);
             store(op.add(p * NR), ors, &acc);
         }
     }
 }
 
-/// `out[r, c] = Σ_{j < k} a[r, j] · b[j, c]` for 4 rows and every column `c < width`
-/// (a multiple of 16): probabilities times values, score gradients times keys.
+/// `out[r, c] = f_r · Σ_{j < k} a[r, j] · b[j, c]` for 4 rows and every column `c < width`
+/// (a multiple of 16), `f = row_scale`: unnormalised probabilities times values (`f` the
+/// rows' normalising factors), score gradients times keys (`f` all ones).
 #[target_feature(enable = "avx2,fma")]
-pub(super) fn rows_times(a: Mat, b: Mat, k: usize, width: usize, out: &mut [f32], ors: usize) {
+pub(super) fn rows_times(
+    a: Mat,
+    b: Mat,
+    (k, width): (usize, usize),
+    row_scale: [f32; MR],
+    out: &mut [f32],
+    ors: usize,
+) {
     if k == 0 || width == 0 {
         return;
     }
@@ -85,6 +102,7 @@ pub(super) fn rows_times(a: Mat, b: Mat, k: usize, width: usize, out: &mut [f32]
                     fma2(acc, x, y);
                 }
             }
+            scale_rows(&mut acc, row_scale);
             store(op.add(c), ors, &acc);
         }
     }
@@ -134,6 +152,83 @@ pub(super) fn transposed_times(
             }
             store(op.add(c), width, &acc);
         }
+    }
+}
+
+/// The first `t` rows of `m` (`hd` wide, a multiple of 16) transposed in panels of 16:
+/// row `i`'s element `c` lands at `(p·hd + c)·16 + l` for `i = 16p + l`, what [`scores`]
+/// reads. Whole groups of 8 rows go through 8×8 register transposes, the rest one
+/// element at a time.
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn pack_panels(m: Mat, t: usize, hd: usize, dst: &mut [f32]) {
+    if t == 0 {
+        return;
+    }
+    assert!(hd.is_multiple_of(NR), "pack_panels: hd");
+    assert!((t - 1) * m.rs + hd <= m.data.len(), "pack_panels: m");
+    assert!(t.div_ceil(NR) * hd * NR <= dst.len(), "pack_panels: dst");
+    let whole = t - t % 8;
+    let (mp, dp) = (m.data.as_ptr(), dst.as_mut_ptr());
+    for i in (0..whole).step_by(8) {
+        let (p, l) = (i / NR, i % NR);
+        for c in (0..hd).step_by(8) {
+            // SAFETY: rows i..i + 8 ≤ t of `m` up to column c + 8 ≤ hd, and panel p's
+            // columns c..c + 8, lanes l..l + 8 ≤ 16 in `dst` (the asserts above).
+            unsafe {
+                let rows = std::array::from_fn(|k| _mm256_loadu_ps(mp.add((i + k) * m.rs + c)));
+                for (k, col) in transpose8(rows).into_iter().enumerate() {
+                    _mm256_storeu_ps(dp.add((p * hd + c + k) * NR + l), col);
+                }
+            }
+        }
+    }
+    for i in whole..t {
+        let (p, l) = (i / NR, i % NR);
+        for (c, &x) in m.data[i * m.rs..][..hd].iter().enumerate() {
+            dst[(p * hd + c) * NR + l] = x;
+        }
+    }
+}
+
+/// The 8×8 matrix whose rows are `r`, transposed (its columns).
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+    let pairs: [__m256; 8] = std::array::from_fn(|k| {
+        let (a, b) = (r[k / 2 * 2], r[k / 2 * 2 + 1]);
+        if k % 2 == 0 {
+            _mm256_unpacklo_ps(a, b)
+        } else {
+            _mm256_unpackhi_ps(a, b)
+        }
+    });
+    // quads[4h + m]: element m of each 4-row group h (in both 128-bit halves).
+    let quads: [__m256; 8] = std::array::from_fn(|k| {
+        let (h, m) = (k / 4, k % 4);
+        let (a, b) = (pairs[4 * h + m / 2], pairs[4 * h + 2 + m / 2]);
+        if m % 2 == 0 {
+            _mm256_shuffle_ps::<0x44>(a, b)
+        } else {
+            _mm256_shuffle_ps::<0xEE>(a, b)
+        }
+    });
+    std::array::from_fn(|k| {
+        let (a, b) = (quads[k % 4], quads[4 + k % 4]);
+        if k < 4 {
+            _mm256_permute2f128_ps::<0x20>(a, b)
+        } else {
+            _mm256_permute2f128_ps::<0x31>(a, b)
+        }
+    })
+}
+
+/// Each row of a tile times its factor.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn scale_rows(acc: &mut [[__m256; 2]; MR], factors: [f32; MR]) {
+    for (acc, f) in acc.iter_mut().zip(factors) {
+        let f = _mm256_set1_ps(f);
+        *acc = [_mm256_mul_ps(acc[0], f), _mm256_mul_ps(acc[1], f)];
     }
 }
 

@@ -53,6 +53,12 @@ fn tiled_matches_gemm_on_every_tail() {
         (33, 48, 2),
         (77, 32, 3),
         (130, 64, 2),
+        (1, 64, 1),
+        (3, 64, 2),
+        (17, 64, 1),
+        (33, 32, 2),
+        (77, 64, 1),
+        (130, 32, 2),
     ] {
         let d = dims(2, t, hd, heads);
         assert_eq!(Path::for_dims(d), path_tiled(), "T {t}, hd {hd}");
@@ -97,6 +103,37 @@ fn path_tiled() -> Path {
     Path::Gemm
 }
 
+/// This process's CPU time in milliseconds (the machine is shared: wall time counts other
+/// processes' turns).
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+fn cpu_ms() -> f64 {
+    /// `struct timespec` on 64-bit Linux.
+    #[repr(C)]
+    struct Timespec {
+        sec: i64,
+        nsec: i64,
+    }
+    unsafe extern "C" {
+        fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+    }
+    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: `ts` is a valid `timespec` for the call to fill.
+    unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    ts.sec as f64 * 1e3 + ts.nsec as f64 * 1e-6
+}
+
+/// Wall time in milliseconds where the CPU-time clock is not declared here.
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+fn cpu_ms() -> f64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs_f64()
+        * 1e3
+}
+
 /// Not a check: times both paths on the anchor's shapes, interleaved on one thread (so
 /// drift slows both alike), and prints each one's best and median of 15.
 /// `cargo test --release -p vibee-runtime --lib attention_speed -- --ignored --nocapture`
@@ -106,6 +143,9 @@ fn attention_speed() {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build();
     let Ok(pool) = pool else { return };
     for (b, t, hd, heads) in [(16, 128, 32, 4), (8, 256, 64, 6)] {
+        if std::env::var("ATTENTION_T").is_ok_and(|v| v != t.to_string()) {
+            continue;
+        }
         let d = dims(b, t, hd, heads);
         let qkv = values(b * t * 3 * d.c, 1);
         let dy = values(b * t * d.c, 2);
@@ -118,12 +158,12 @@ fn attention_speed() {
                 if !only.is_empty() && only != ["gemm", "tiled"][k] {
                     continue;
                 }
-                let start = std::time::Instant::now();
+                let start = cpu_ms();
                 pool.install(|| forward_on(path, &qkv, &mut y, d, 0.1));
-                times[k].push(start.elapsed().as_secs_f64() * 1e3);
-                let start = std::time::Instant::now();
+                times[k].push(cpu_ms() - start);
+                let start = cpu_ms();
                 pool.install(|| backward_on(path, (&qkv, &dy), &mut dq, d, 0.1));
-                times[2 + k].push(start.elapsed().as_secs_f64() * 1e3);
+                times[2 + k].push(cpu_ms() - start);
             }
         }
         let flops = 2.0 * (b * heads) as f64 * (t * (t + 1) / 2) as f64 * hd as f64;
@@ -142,6 +182,84 @@ fn attention_speed() {
                 row[0],
                 products * flops / row[0] / 1e6,
                 row[7]
+            );
+        }
+    }
+}
+
+/// The 8-lane `2ˣ` against f64 over the range softmax exponents take, and past its clamp.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn exp2_8_is_within_an_ulp_or_two() {
+    use std::arch::x86_64::{_mm256_loadu_ps, _mm256_storeu_ps};
+    if !super::tiled::supported(16) {
+        return;
+    }
+    let xs: Vec<f32> = (-16_000..8).map(|i| i as f32 * 0.008_3).collect();
+    for chunk in xs.chunks_exact(8) {
+        let mut e = [0.0f32; 8];
+        // SAFETY: the host has AVX2 and FMA (checked above); `chunk` and `e` hold 8 floats.
+        unsafe {
+            let x = _mm256_loadu_ps(chunk.as_ptr());
+            _mm256_storeu_ps(e.as_mut_ptr(), super::softmax::exp2_8(x));
+        }
+        for (&x, &y) in chunk.iter().zip(&e) {
+            let want = f64::from(x.max(-126.0)).exp2();
+            let err = (f64::from(y) - want).abs() / want;
+            assert!(err <= 2.5e-7, "2^{x}: {y} vs {want}");
+        }
+    }
+}
+
+/// Softmax rows and their gradients, 8 lanes a step with a masked last chunk, against f64
+/// sums for every length up to three chunks past a 16-key panel, with junk past the row.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn row_kernels_match_f64_on_every_length() {
+    use super::softmax::{exp_row, grad_row, row_max};
+    if !super::tiled::supported(16) {
+        return;
+    }
+    let scale = 0.37f64;
+    for live in 1..=41usize {
+        let end = live.next_multiple_of(16);
+        let s: Vec<f64> = values(end, live as u64 + 7)
+            .iter()
+            .map(|&v| 4.0 * f64::from(v))
+            .collect();
+        let dp: Vec<f64> = values(end, live as u64 + 99)
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect();
+        let m = s[..live]
+            .iter()
+            .fold(f64::NEG_INFINITY, |m, &v| m.max(v * scale));
+        let e: Vec<f64> = s[..live].iter().map(|&v| (v * scale - m).exp()).collect();
+        let total: f64 = e.iter().sum();
+        let p: Vec<f64> = e.iter().map(|v| v / total).collect();
+        let dot: f64 = p.iter().zip(&dp).map(|(a, b)| a * b).sum();
+        let mut row: Vec<f32> = s
+            .iter()
+            .map(|&v| (v * scale * std::f64::consts::LOG2_E) as f32)
+            .collect();
+        let mut ds: Vec<f32> = dp.iter().map(|&v| (scale * v) as f32).collect();
+        // SAFETY (all three): the host has AVX2 and FMA (checked above).
+        let max = unsafe { row_max(&row, live) };
+        let norm = unsafe { exp_row(&mut row, live, max) };
+        unsafe { grad_row(&mut row, &mut ds, live, norm) };
+        for j in 0..end {
+            let (want_p, want_g) = match p.get(j) {
+                Some(&pj) => (pj, scale * pj * (dp[j] - dot)),
+                None => (0.0, 0.0),
+            };
+            let (got_p, got_g) = (f64::from(row[j]), f64::from(ds[j]));
+            assert!(
+                (got_p - want_p).abs() <= 1e-6,
+                "live {live}: p[{j}] {got_p} vs {want_p}"
+            );
+            assert!(
+                (got_g - want_g).abs() <= 1e-6,
+                "live {live}: ds[{j}] {got_g} vs {want_g}"
             );
         }
     }
