@@ -3,11 +3,12 @@
 
 use vibee_dsl::graph::error::site_string;
 use vibee_dsl::graph::passes::fuse::FuseOptions;
-use vibee_dsl::graph::passes::{MemoryPlan, Recompute, plan_memory};
+use vibee_dsl::graph::passes::{MemoryPlan, Recompute, plan_memory_with};
 use vibee_dsl::graph::{DType, Graph, InputRole, Node, NodeId, Op, UnaryOp};
 
 use super::fused::{self, Operand};
 use super::matmul::{Causal, causal_plan};
+use super::merge::{self, Merge};
 use super::{ExecError, Feed};
 use crate::cpu;
 
@@ -18,8 +19,10 @@ pub struct CompileOptions {
     pub recompute: Recompute,
     /// Fuse chains of memory-bound elementwise ops into kernels the Cranelift backend
     /// compiles (the ops [`super::CPU_FUSION`] allows, see
-    /// [`vibee_dsl::graph::passes::fuse::fuse_elementwise_with`]); off, every op runs on
-    /// its own. The results are the same bits either way.
+    /// [`vibee_dsl::graph::passes::fuse::fuse_elementwise_with`]), and run the patterns
+    /// that fusion leaves apart (bias + GELU, GELU's gradient + its bias gradient, a
+    /// norm's gradient + the residual's) as one pass each; off, every op runs on its own.
+    /// The results are the same bits either way.
     pub fuse: bool,
 }
 
@@ -86,6 +89,8 @@ pub struct Program {
     kernels: Vec<Option<cpu::CompiledKernel>>,
     /// Per node, the part of its product that is needed or nonzero (causal attention).
     causal: Vec<Causal>,
+    /// Per node, the run of nodes it computes in one pass, if it starts one.
+    merged: Vec<Option<Merge>>,
     /// Seconds spent in each node over the runs since profiling was turned on.
     profile: Option<Vec<f64>>,
 }
@@ -136,7 +141,7 @@ impl Program {
         threads: usize,
         options: CompileOptions,
     ) -> Result<Self, ExecError> {
-        Self::from_prepared(super::prepare(graph, options)?, threads)
+        Self::from_prepared(super::prepare(graph, options)?, threads, options.fuse)
     }
 
     /// As [`Program::compile_with`], fusing the elementwise ops `fusion` allows (also the
@@ -147,16 +152,28 @@ impl Program {
         policy: Recompute,
         fusion: FuseOptions,
     ) -> Result<Self, ExecError> {
-        Self::from_prepared(super::prepare_with(graph, policy, Some(fusion))?, threads)
+        let prepared = super::prepare_with(graph, policy, Some(fusion))?;
+        Self::from_prepared(prepared, threads, true)
     }
 
-    fn from_prepared(prepared: super::Prepared, threads: usize) -> Result<Self, ExecError> {
+    /// The program of `prepared`; with `merge`, runs of ops become one pass each
+    /// ([`merge`]).
+    fn from_prepared(
+        prepared: super::Prepared,
+        threads: usize,
+        merge: bool,
+    ) -> Result<Self, ExecError> {
         let super::Prepared {
             graph,
             inputs,
             input_of_node,
         } = prepared;
-        let plan = plan_memory(&graph);
+        let merged = if merge {
+            merge::find(&graph)
+        } else {
+            vec![None; graph.nodes.len()]
+        };
+        let plan = plan_memory_with(&graph, &merge::written_at(&merged));
         let slots = plan.slot_len.iter().map(|&n| vec![0.0; n]).collect();
         let threads = threads.max(1);
         let pool = worker_pool(threads)?;
@@ -188,6 +205,7 @@ impl Program {
             fused_outputs,
             kernels,
             causal,
+            merged,
             profile: None,
         })
     }
@@ -207,6 +225,7 @@ impl Program {
             fused_outputs: self.fused_outputs.clone(),
             kernels: self.kernels.clone(),
             causal: self.causal.clone(),
+            merged: self.merged.clone(),
             profile: None,
         })
     }
@@ -223,11 +242,12 @@ impl Program {
             return Vec::new();
         };
         let mut by: std::collections::BTreeMap<String, (f64, usize)> = Default::default();
-        for (node, &t) in self.graph.nodes.iter().zip(times) {
-            if matches!(node.op, Op::Input { .. } | Op::Reshape) {
+        for (i, (node, &t)) in self.graph.nodes.iter().zip(times).enumerate() {
+            if matches!(node.op, Op::Input { .. } | Op::Reshape) || self.merged_into(i) {
                 continue;
             }
             let name = match node.op {
+                _ if self.merged[i].is_some() => self.merged[i].map_or("", Merge::name).into(),
                 Op::MatMul { trans_a, trans_b } => {
                     let suffix = match (trans_a, trans_b) {
                         (false, false) => "",
@@ -254,8 +274,21 @@ impl Program {
     }
 
     /// Seconds per node of [`Program::graph`] since profiling was turned on (`None` when off).
+    /// A run of nodes computed in one pass counts at its first node ([`Program::merged`]).
     pub fn node_times(&self) -> Option<&[f64]> {
         self.profile.as_deref()
+    }
+
+    /// The name of the run of nodes that node `i` starts, when it computes several nodes
+    /// in one pass (`"merged add+gelu"`, …); the run's other nodes then take no time of
+    /// their own.
+    pub fn merged(&self, i: usize) -> Option<&'static str> {
+        self.merged.get(i).copied().flatten().map(Merge::name)
+    }
+
+    /// Whether node `i` is computed by a run that starts before it.
+    fn merged_into(&self, i: usize) -> bool {
+        (i.saturating_sub(2)..i).any(|k| self.merged[k].is_some_and(|m| k + m.extra() >= i))
     }
 
     /// The inputs, in the order [`Program::run`] binds them.
@@ -316,37 +349,114 @@ impl Program {
     }
 
     fn execute(&mut self, feeds: &[Feed<'_>], step: u64) -> Result<(), ExecError> {
-        for i in 0..self.graph.nodes.len() {
-            let node = &self.graph.nodes[i];
-            if !node.op.computes() {
-                continue;
+        let mut i = 0;
+        while i < self.graph.nodes.len() {
+            match self.merged[i] {
+                Some(run) => {
+                    self.run_merged(i, run, feeds);
+                    i += run.extra();
+                }
+                None => self.run_one(i, feeds, step)?,
             }
-            if matches!(node.op, Op::Fused(_) | Op::Call(_)) {
-                self.run_kernel(i, feeds)?;
-                continue;
-            }
-            let s = self.plan.slot[i].expect("the memory plan gives every computed node a slot");
-            let started = self.profile.is_some().then(std::time::Instant::now);
-            let mut out = std::mem::take(&mut self.slots[s]);
-            let ins: Vec<Val<'_>> = node.inputs.iter().map(|&j| self.value(j, feeds)).collect();
-            let result = run_node(
-                &self.graph,
-                node,
-                &ins,
-                &mut out[..node.numel()],
-                step,
-                (self.threads, self.causal[i]),
-            );
-            if matches!(node.dtype, DType::BF16 | DType::F16) {
-                super::elementwise::round_to(node.dtype, &mut out[..node.numel()]);
-            }
-            self.slots[s] = out;
-            if let (Some(t0), Some(times)) = (started, self.profile.as_mut()) {
-                times[i] += t0.elapsed().as_secs_f64();
-            }
-            result?;
+            i += 1;
         }
         Ok(())
+    }
+
+    /// Runs node `i` on its own.
+    fn run_one(&mut self, i: usize, feeds: &[Feed<'_>], step: u64) -> Result<(), ExecError> {
+        let node = &self.graph.nodes[i];
+        if !node.op.computes() {
+            return Ok(());
+        }
+        if matches!(node.op, Op::Fused(_) | Op::Call(_)) {
+            return self.run_kernel(i, feeds);
+        }
+        let s = self.plan.slot[i].expect("the memory plan gives every computed node a slot");
+        let started = self.profile.is_some().then(std::time::Instant::now);
+        let mut out = std::mem::take(&mut self.slots[s]);
+        let ins: Vec<Val<'_>> = node.inputs.iter().map(|&j| self.value(j, feeds)).collect();
+        let result = run_node(
+            &self.graph,
+            node,
+            &ins,
+            &mut out[..node.numel()],
+            step,
+            (self.threads, self.causal[i]),
+        );
+        if matches!(node.dtype, DType::BF16 | DType::F16) {
+            super::elementwise::round_to(node.dtype, &mut out[..node.numel()]);
+        }
+        self.slots[s] = out;
+        if let (Some(t0), Some(times)) = (started, self.profile.as_mut()) {
+            times[i] += t0.elapsed().as_secs_f64();
+        }
+        result
+    }
+
+    /// Computes the run `run` of nodes starting at node `i` (see [`merge`]).
+    fn run_merged(&mut self, i: usize, run: Merge, feeds: &[Feed<'_>]) {
+        let started = self.profile.is_some().then(std::time::Instant::now);
+        let slot =
+            |k: usize| self.plan.slot[k].expect("the memory plan gives every computed node a slot");
+        let numel = self.graph.nodes[i].numel();
+        let ins: Vec<NodeId> = self.graph.nodes[i].inputs.clone();
+        match run {
+            Merge::BiasGelu { .. } => {
+                let (h_slot, g_slot) = (slot(i), slot(i + 1));
+                let mut h = std::mem::take(&mut self.slots[h_slot]);
+                let mut g = std::mem::take(&mut self.slots[g_slot]);
+                let [a, b] = [ins[0], ins[1]].map(|j| self.value(j, feeds).f());
+                let (z, bias) = if a.len() == numel { (a, b) } else { (b, a) };
+                merge::bias_gelu_run(z, bias, &mut h[..numel], &mut g[..numel]);
+                self.slots[h_slot] = h;
+                self.slots[g_slot] = g;
+            }
+            Merge::GeluGradSum { width, op } => {
+                let out_slot = slot(i);
+                let mut out = std::mem::take(&mut self.slots[out_slot]);
+                let [x, dy] = [ins[0], ins[1]].map(|j| self.value(j, feeds).f());
+                let partials = merge::gelu_grad_sum_run(x, dy, &mut out[..numel], width);
+                self.slots[out_slot] = out;
+                self.finish_sum(i + 1, op, &partials, numel / width.max(1));
+            }
+            Merge::NormGradAdd { width, eps, sum } => {
+                let add = &self.graph.nodes[i + 1];
+                let r = add.inputs.iter().copied().find(|j| j.index() != i);
+                let out_slot = slot(i + 1);
+                let mut out = std::mem::take(&mut self.slots[out_slot]);
+                let [x, dy] = [ins[0], ins[1]].map(|j| self.value(j, feeds).f());
+                let r = r.map_or(&[][..], |j| self.value(j, feeds).f());
+                let partials = merge::norm_grad_add_run(
+                    (x, dy, r),
+                    eps,
+                    &mut out[..numel],
+                    width,
+                    sum.is_some(),
+                );
+                self.slots[out_slot] = out;
+                if let Some(op) = sum {
+                    self.finish_sum(i + 2, op, &partials, numel / width.max(1));
+                }
+            }
+        }
+        if let (Some(t0), Some(times)) = (started, self.profile.as_mut()) {
+            times[i] += t0.elapsed().as_secs_f64();
+        }
+    }
+
+    /// Node `k`'s column reduction from the partial sums of its blocks of rows.
+    fn finish_sum(
+        &mut self,
+        k: usize,
+        op: vibee_dsl::graph::ReduceOp,
+        partials: &[f32],
+        rows: usize,
+    ) {
+        let n = self.graph.nodes[k].numel();
+        if let Some(s) = self.plan.slot[k] {
+            super::reduce::finish_columns(op, partials, rows, &mut self.slots[s][..n]);
+        }
     }
 
     /// Runs node `i`, a fused group or a call, through its kernel (which rounds

@@ -154,7 +154,7 @@ fn rms(x: &[f32], eps: f64) -> f32 {
 }
 
 #[inline(always)]
-fn layer_norm_grad(x: &[f32], dy: &[f32], eps: f64, o: &mut [f32]) {
+pub(super) fn layer_norm_grad(x: &[f32], dy: &[f32], eps: f64, o: &mut [f32]) {
     let (mu, rstd) = moments(x, eps);
     let n = x.len() as f32;
     let sdy = sum(dy);
