@@ -20,11 +20,12 @@
 
 use rayon::prelude::*;
 use vibee_dsl::graph::fused::reduce::partial_rows;
-use vibee_dsl::graph::{BinaryOp, DType, Graph, Op, ReduceOp, UnaryOp};
+use vibee_dsl::graph::fused::{FusedArg, FusedFn, FusedOp, FusedReduction, FusedStep};
+use vibee_dsl::graph::{BinaryOp, DType, Graph, NodeId, Op, ReduceOp, UnaryOp};
 
 use super::elementwise::{gelu_grad_run, gelu_run};
 use super::math::wide;
-use super::rows::layer_norm_grad;
+use super::rows::{layer_norm_grad, moments};
 
 /// Elements per parallel task of the runs without a column sum.
 const TASK: usize = 1 << 14;
@@ -37,21 +38,57 @@ pub(super) enum Merge {
     /// `dz = dy·gelu'(h)` (node `i`), then its sum or mean over the leading axes (node
     /// `i + 1`, `op`) into rows of `width`.
     GeluGradSum { width: usize, op: ReduceOp },
-    /// `layer_norm_grad(x, dy)` (node `i`, read only by node `i + 1`), plus `r` (node
-    /// `i + 1`), then, with `sum`, node `i + 2` reducing that over the leading axes.
-    NormGradAdd {
-        width: usize,
-        eps: f64,
-        sum: Option<ReduceOp>,
-    },
+    /// `x̂ = layer_norm(x)` (node `i`), then `x̂·γ + β` (node `i + 1`, a fused group).
+    NormAffine(Affine),
+    /// A layer norm's input gradient: with a prologue, the fused group computing `dy·γ`
+    /// and the sums `Σ dy`, `Σ dy·x̂` (node `i`, its two reductions' nodes after it);
+    /// then `layer_norm_grad` (read only by the add, if there is one); with `add`, plus
+    /// the residual's gradient; with `sum`, the sum of the last value over the leading axes.
+    NormGrad(NormGrad),
+}
+
+/// The operands of a [`Merge::NormAffine`] run's fused group.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Affine {
+    pub eps: f64,
+    /// Operand indices of `γ` and `β` in the fused node.
+    pub gamma: usize,
+    pub beta: usize,
+}
+
+/// A [`Merge::NormGrad`] run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct NormGrad {
+    pub width: usize,
+    pub eps: f64,
+    pub prologue: Option<Prologue>,
+    pub add: bool,
+    pub sum: Option<ReduceOp>,
+}
+
+/// Operand indices of the fused `dy·γ` group that starts a [`Merge::NormGrad`] run, and
+/// which of its reductions is `Σ dy` (the other is `Σ dy·x̂`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Prologue {
+    pub dy: usize,
+    pub gamma: usize,
+    pub xhat: usize,
+    pub dy_sum_first: bool,
+}
+
+impl NormGrad {
+    /// Where the norm's gradient sits in the run.
+    pub(super) fn norm_at(self) -> usize {
+        if self.prologue.is_some() { 3 } else { 0 }
+    }
 }
 
 impl Merge {
     /// Nodes after the first that the run computes.
     pub(super) fn extra(self) -> usize {
         match self {
-            Merge::BiasGelu { .. } | Merge::GeluGradSum { .. } => 1,
-            Merge::NormGradAdd { sum, .. } => 1 + usize::from(sum.is_some()),
+            Merge::BiasGelu { .. } | Merge::GeluGradSum { .. } | Merge::NormAffine(_) => 1,
+            Merge::NormGrad(n) => n.norm_at() + usize::from(n.add) + usize::from(n.sum.is_some()),
         }
     }
 
@@ -60,8 +97,9 @@ impl Merge {
         match self {
             Merge::BiasGelu { .. } => "merged add+gelu",
             Merge::GeluGradSum { .. } => "merged gelu_grad+sum",
-            Merge::NormGradAdd { sum: None, .. } => "merged layer_norm_grad+add",
-            Merge::NormGradAdd { sum: Some(_), .. } => "merged layer_norm_grad+add+sum",
+            Merge::NormAffine(_) => "merged layer_norm+affine",
+            Merge::NormGrad(n) if n.prologue.is_some() => "merged layer_norm_grad (dy·γ, sums)",
+            Merge::NormGrad(_) => "merged layer_norm_grad+add",
         }
     }
 }
@@ -82,7 +120,8 @@ pub(super) fn find(g: &Graph) -> Vec<Option<Merge>> {
     while i < g.nodes.len() {
         let run = bias_gelu(g, i)
             .or_else(|| gelu_grad_sum(g, i))
-            .or_else(|| norm_grad_add(g, i, &readers));
+            .or_else(|| norm_affine(g, i))
+            .or_else(|| norm_grad(g, i, &readers));
         runs[i] = run;
         i += 1 + run.map_or(0, Merge::extra);
     }
@@ -158,36 +197,146 @@ fn gelu_grad_sum(g: &Graph, i: usize) -> Option<Merge> {
     Some(Merge::GeluGradSum { width, op })
 }
 
-fn norm_grad_add(g: &Graph, i: usize, readers: &[usize]) -> Option<Merge> {
-    let node = &g.nodes[i];
+/// Operand `k` of fused group `f` when it is read whole (`full`) or as a row of `width`.
+fn operand(f: &FusedOp, arg: &FusedArg, full: bool, width: usize) -> Option<usize> {
+    let FusedArg::Operand(k) = *arg else {
+        return None;
+    };
+    let m = f.operands.get(k)?;
+    let ok = if full {
+        m.len == f.numel
+    } else {
+        m.stride == 1 && m.len == width
+    };
+    ok.then_some(k)
+}
+
+/// `[a, b]` of a binary step `op`, as `(full, row)` operands in either order.
+fn full_and_row(f: &FusedOp, s: &FusedStep, op: BinaryOp, width: usize) -> Option<(usize, usize)> {
+    let ([a, b], FusedFn::Binary(o)) = (&s.args[..], s.op) else {
+        return None;
+    };
+    let pair = |x, y| Some((operand(f, x, true, width)?, operand(f, y, false, width)?));
+    (o == op && s.dtype == DType::F32)
+        .then(|| pair(a, b).or_else(|| pair(b, a)))
+        .flatten()
+}
+
+fn fused_op(g: &Graph, i: usize) -> Option<&FusedOp> {
+    match &g.nodes.get(i)?.op {
+        Op::Fused(f) if g.nodes[i].dtype == DType::F32 => Some(f),
+        _ => None,
+    }
+}
+
+fn norm_affine(g: &Graph, i: usize) -> Option<Merge> {
+    let Op::LayerNorm { eps } = g.nodes[i].op else {
+        return None;
+    };
+    let f = fused_op(g, i + 1)?;
+    let width = *g.nodes[i].shape.last()?;
+    let [mul, add] = &f.steps[..] else {
+        return None;
+    };
+    let (x, gamma) = full_and_row(f, mul, BinaryOp::Mul, width)?;
+    let beta = match (&add.args[..], add.op) {
+        ([FusedArg::Step(0), b] | [b, FusedArg::Step(0)], FusedFn::Binary(BinaryOp::Add)) => {
+            operand(f, b, false, width)?
+        }
+        _ => return None,
+    };
+    let ok = f32_node(g, i)
+        && g.nodes[i + 1].inputs.get(x).map(|j| j.index()) == Some(i)
+        && add.dtype == DType::F32
+        && f.outputs == [1]
+        && f.reductions.is_empty()
+        && f.numel == g.nodes[i].numel()
+        && g.shape(g.nodes[i].inputs[0]) == g.nodes[i].shape.as_slice();
+    ok.then_some(Merge::NormAffine(Affine { eps, gamma, beta }))
+}
+
+/// The fused `dy·γ` group with the sums `Σ dy` and `Σ dy·x̂` at node `i`, followed by
+/// its two reductions' nodes and read by nothing else than them and node `i + 3`.
+fn prologue(g: &Graph, i: usize, width: usize, readers: &[usize]) -> Option<Prologue> {
+    let f = fused_op(g, i)?;
+    let [scaled, weighted] = &f.steps[..] else {
+        return None;
+    };
+    let [r0, r1] = &f.reductions[..] else {
+        return None;
+    };
+    let (dy, gamma) = full_and_row(f, scaled, BinaryOp::Mul, width)?;
+    let ([a, b], FusedFn::Binary(BinaryOp::Mul)) = (&weighted.args[..], weighted.op) else {
+        return None;
+    };
+    let xhat = match (operand(f, a, true, width), operand(f, b, true, width)) {
+        (Some(p), Some(q)) if p == dy => q,
+        (Some(p), Some(q)) if q == dy => p,
+        _ => return None,
+    };
+    let sums = |r: &FusedReduction, arg: FusedArg| {
+        r.op == ReduceOp::Sum && r.arg == arg && r.dtype == DType::F32
+    };
+    let dy_sum_first = match () {
+        () if sums(r0, FusedArg::Operand(dy)) && sums(r1, FusedArg::Step(1)) => true,
+        () if sums(r1, FusedArg::Operand(dy)) && sums(r0, FusedArg::Step(1)) => false,
+        () => return None,
+    };
+    let is_output = |k: usize, index: usize| matches!(g.nodes.get(k).map(|n| &n.op), Some(Op::FusedOutput { index: x, dtype: DType::F32 }) if *x == index);
+    let ok = weighted.dtype == DType::F32
+        && width <= ROW
+        && f.outputs == [0]
+        && f.columns().is_some_and(|c| c.columns == width)
+        && is_output(i + 1, 1)
+        && is_output(i + 2, 2)
+        && readers[i] == 3;
+    ok.then_some(Prologue {
+        dy,
+        gamma,
+        xhat,
+        dy_sum_first,
+    })
+}
+
+fn norm_grad(g: &Graph, i: usize, readers: &[usize]) -> Option<Merge> {
+    let width = *g.nodes[i].shape.last()?;
+    let prologue = prologue(g, i, width, readers);
+    let at = i + if prologue.is_some() { 3 } else { 0 };
+    let node = g.nodes.get(at)?;
     let Op::LayerNormGrad { eps } = node.op else {
         return None;
     };
-    let add = g.nodes.get(i + 1)?;
-    let ins: Vec<usize> = add.inputs.iter().map(|j| j.index()).collect();
-    let other = match ins[..] {
-        [a, b] if a == i && b != i => b,
-        [a, b] if b == i && a != i => a,
-        _ => return None,
-    };
-    let ok = matches!(add.op, Op::Binary(BinaryOp::Add))
-        && readers[i] == 1
-        && f32_node(g, i)
-        && f32_node(g, i + 1)
-        && add.shape == node.shape
-        && g.nodes[other].shape == node.shape
-        && g.shape(node.inputs[0]) == node.shape.as_slice()
-        && g.shape(node.inputs[1]) == node.shape.as_slice();
-    if !ok {
+    let full = |j: &NodeId| g.shape(*j) == node.shape.as_slice();
+    let reads_prologue = node.inputs.get(1).map(|j| j.index()) == Some(i);
+    if !f32_node(g, at) || !node.inputs.iter().all(full) || (prologue.is_some() && !reads_prologue)
+    {
         return None;
     }
-    let width = *node.shape.last()?;
-    let sum = column_sum(g, i + 2, i + 1).filter(|&(_, w)| w == width);
-    Some(Merge::NormGradAdd {
+    let add = g.nodes.get(at + 1).filter(|add| {
+        let ins: Vec<usize> = add.inputs.iter().map(|j| j.index()).collect();
+        let other = match ins[..] {
+            [a, b] if a == at && b != at => b,
+            [a, b] if b == at && a != at => a,
+            _ => return false,
+        };
+        matches!(add.op, Op::Binary(BinaryOp::Add))
+            && readers[at] == 1
+            && f32_node(g, at + 1)
+            && add.shape == node.shape
+            && g.nodes[other].shape == node.shape
+    });
+    let last = at + usize::from(add.is_some());
+    let sum = column_sum(g, last + 1, last).filter(|&(_, w)| w == width);
+    if prologue.is_none() && add.is_none() {
+        return None;
+    }
+    Some(Merge::NormGrad(NormGrad {
         width,
         eps,
+        prologue,
+        add: add.is_some(),
         sum: sum.map(|(op, _)| op),
-    })
+    }))
 }
 
 /// `h = z + b`, `out = gelu(h)` over rows of `b.len()`.
@@ -212,83 +361,183 @@ pub(super) fn bias_gelu_run(z: &[f32], b: &[f32], h: &mut [f32], out: &mut [f32]
         });
 }
 
-/// Rows of `width` in blocks of the executor's column reduction: `row(r, o)` writes row
-/// `r` into `o`, and each block's rows are summed into its row of the returned partials.
-fn rows_with_partials<F>(out: &mut [f32], width: usize, row: F) -> Vec<f32>
+/// Rows of `width` in blocks of the executor's column reduction: `row(r, o, acc)` writes
+/// row `r` into `o` and adds `sums` values per column into `acc` (`sums` rows of `width`,
+/// zero at each block's start). Returns each sum's partials, block after block.
+fn rows_with_partials<F>(out: &mut [f32], width: usize, sums: usize, row: F) -> Vec<Vec<f32>>
 where
-    F: Fn(usize, &mut [f32]) + Sync,
+    F: Fn(usize, &mut [f32], &mut [f32]) + Sync,
 {
     let w = width.max(1);
     let group = partial_rows(w);
     let blocks = (out.len() / w).div_ceil(group);
-    let mut partials = vec![0.0f32; blocks * w];
+    let mut partials = vec![0.0f32; blocks * sums * w];
     out.par_chunks_mut(group * w)
-        .zip(partials.par_chunks_mut(w))
+        .zip(partials.par_chunks_mut(sums * w))
         .enumerate()
         .for_each(|(block, (o, acc))| {
             wide(
                 #[inline(always)]
                 || {
                     for (k, o) in o.chunks_mut(w).enumerate() {
-                        row(block * group + k, o);
-                        acc.iter_mut().zip(&*o).for_each(|(a, &v)| *a += v);
+                        row(block * group + k, o, acc);
                     }
                 },
             )
         });
-    partials
+    (0..sums)
+        .map(|s| {
+            partials
+                .chunks(sums * w)
+                .flat_map(|b| &b[s * w..(s + 1) * w])
+                .copied()
+                .collect()
+        })
+        .collect()
+}
+
+/// `acc += v`, element by element (one block's running column sums).
+#[inline(always)]
+fn add_into(acc: &mut [f32], v: &[f32]) {
+    acc.iter_mut().zip(v).for_each(|(a, &v)| *a += v);
 }
 
 /// `out = dy·gelu'(h)`; returns the per-block partial column sums of `out`.
 pub(super) fn gelu_grad_sum_run(h: &[f32], dy: &[f32], out: &mut [f32], width: usize) -> Vec<f32> {
     let w = width.max(1);
-    rows_with_partials(
+    let mut sums = rows_with_partials(
         out,
         w,
+        1,
         #[inline(always)]
-        |r, o| gelu_grad_run(&h[r * w..][..w], &dy[r * w..][..w], o),
-    )
+        |r, o, acc| {
+            gelu_grad_run(&h[r * w..][..w], &dy[r * w..][..w], o);
+            add_into(acc, o);
+        },
+    );
+    sums.pop().unwrap_or_default()
 }
 
-/// `out = layer_norm_grad(x, dy) + r` per row of `width`; with `sum`, returns the per-block
-/// partial column sums of `out`.
-pub(super) fn norm_grad_add_run(
-    (x, dy, r): (&[f32], &[f32], &[f32]),
+/// `x̂ = layer_norm(x)` and `y = x̂·γ + β` per row of `γ.len()`.
+pub(super) fn norm_affine_run(
+    x: &[f32],
+    (gamma, beta): (&[f32], &[f32]),
     eps: f64,
-    out: &mut [f32],
-    width: usize,
-    sum: bool,
-) -> Vec<f32> {
-    let w = width.max(1);
-    #[inline(always)]
-    fn one(x: &[f32], dy: &[f32], r: &[f32], eps: f64, o: &mut [f32]) {
-        layer_norm_grad(x, dy, eps, o);
-        o.iter_mut().zip(r).for_each(|(o, &r)| *o += r);
-    }
-    if sum {
-        return rows_with_partials(
-            out,
-            w,
-            #[inline(always)]
-            |k, o| {
-                let at = k * w..(k + 1) * w;
-                one(&x[at.clone()], &dy[at.clone()], &r[at], eps, o)
-            },
-        );
-    }
-    let per = (TASK / w).max(1);
-    out.par_chunks_mut(per * w)
-        .enumerate()
-        .for_each(|(task, o)| {
+    (xhat, y): (&mut [f32], &mut [f32]),
+) {
+    let w = gamma.len().max(1);
+    let per = (TASK / w).max(1) * w;
+    xhat.par_chunks_mut(per)
+        .zip(y.par_chunks_mut(per))
+        .zip(x.par_chunks(per))
+        .for_each(|((xhat, y), x)| {
             wide(
                 #[inline(always)]
                 || {
-                    for (k, o) in o.chunks_mut(w).enumerate() {
-                        let at = (task * per + k) * w..(task * per + k + 1) * w;
-                        one(&x[at.clone()], &dy[at.clone()], &r[at], eps, o);
+                    let rows = xhat.chunks_mut(w).zip(y.chunks_mut(w)).zip(x.chunks(w));
+                    for ((xhat, y), x) in rows {
+                        let (mu, rstd) = moments(x, eps);
+                        xhat.iter_mut()
+                            .zip(x)
+                            .for_each(|(o, &x)| *o = (x - mu) * rstd);
+                        for (((y, &n), &g), &b) in y.iter_mut().zip(&*xhat).zip(gamma).zip(beta) {
+                            *y = n * g + b;
+                        }
                     }
                 },
             )
         });
-    Vec::new()
 }
+
+/// What a [`Merge::NormGrad`] run reads.
+pub(super) struct NormGradIn<'a> {
+    /// The norm's input.
+    pub x: &'a [f32],
+    /// The gradient of its output (before `·γ` when there is a prologue).
+    pub dy: &'a [f32],
+    /// With a prologue: `γ` and the norm's output `x̂`.
+    pub affine: Option<(&'a [f32], &'a [f32])>,
+    /// The residual's gradient, added (empty: none).
+    pub residual: &'a [f32],
+}
+
+/// The partial column sums of a [`Merge::NormGrad`] run, block after block: `Σ dy` and
+/// `Σ dy·x̂` of a prologue, the sum of the run's value.
+#[derive(Debug, Default)]
+pub(super) struct NormGradSums {
+    pub dy: Vec<f32>,
+    pub dy_xhat: Vec<f32>,
+    pub out: Vec<f32>,
+}
+
+/// `out = layer_norm_grad(x, dy·γ) (+ residual)` per row of `width`, with the sums the
+/// run takes; each sum of the same elements in the same blocks and order as the
+/// executor's (and the fused kernel's) column reductions.
+pub(super) fn norm_grad_run(
+    ins: &NormGradIn<'_>,
+    eps: f64,
+    out: &mut [f32],
+    width: usize,
+    sum: bool,
+) -> NormGradSums {
+    let w = width.max(1);
+    let prologue = ins.affine.is_some();
+    let sums = 2 * usize::from(prologue) + usize::from(sum);
+    let one = |r: usize, o: &mut [f32], acc: &mut [f32]| {
+        let at = r * w..(r + 1) * w;
+        let (x, dy) = (&ins.x[at.clone()], &ins.dy[at.clone()]);
+        let mut scaled = [0.0f32; ROW];
+        match ins.affine {
+            Some((gamma, xhat)) => {
+                let (xhat, scaled) = (&xhat[at.clone()], &mut scaled[..w]);
+                for ((s, &d), &g) in scaled.iter_mut().zip(dy).zip(gamma) {
+                    *s = d * g;
+                }
+                let (dy_acc, rest) = acc.split_at_mut(w);
+                add_into(dy_acc, dy);
+                for ((a, &d), &n) in rest[..w].iter_mut().zip(dy).zip(xhat) {
+                    *a += d * n;
+                }
+                layer_norm_grad(x, scaled, eps, o);
+            }
+            None => layer_norm_grad(x, dy, eps, o),
+        }
+        if !ins.residual.is_empty() {
+            add_into(o, &ins.residual[at]);
+        }
+        if sum {
+            add_into(&mut acc[(sums - 1) * w..], o);
+        }
+    };
+    if sums == 0 {
+        let per = (TASK / w).max(1);
+        out.par_chunks_mut(per * w)
+            .enumerate()
+            .for_each(|(task, o)| {
+                wide(
+                    #[inline(always)]
+                    || {
+                        for (k, o) in o.chunks_mut(w).enumerate() {
+                            one(task * per + k, o, &mut []);
+                        }
+                    },
+                )
+            });
+        return NormGradSums::default();
+    }
+    let mut parts = rows_with_partials(out, w, sums, one).into_iter();
+    let mut next = || parts.next().unwrap_or_default();
+    let (dy, dy_xhat) = if prologue {
+        (next(), next())
+    } else {
+        Default::default()
+    };
+    NormGradSums {
+        dy,
+        dy_xhat,
+        out: if sum { next() } else { Vec::new() },
+    }
+}
+
+/// The widest row a prologue's `dy·γ` takes (on the stack); wider norms are not merged.
+pub(super) const ROW: usize = 1024;

@@ -4,7 +4,7 @@
 use vibee_dsl::graph::error::site_string;
 use vibee_dsl::graph::passes::fuse::FuseOptions;
 use vibee_dsl::graph::passes::{MemoryPlan, Recompute, plan_memory_with};
-use vibee_dsl::graph::{DType, Graph, InputRole, Node, NodeId, Op, UnaryOp};
+use vibee_dsl::graph::{DType, Graph, InputRole, Node, NodeId, Op, ReduceOp, UnaryOp};
 
 use super::fused::{self, Operand};
 use super::matmul::{Causal, causal_plan};
@@ -397,51 +397,100 @@ impl Program {
     /// Computes the run `run` of nodes starting at node `i` (see [`merge`]).
     fn run_merged(&mut self, i: usize, run: Merge, feeds: &[Feed<'_>]) {
         let started = self.profile.is_some().then(std::time::Instant::now);
-        let slot =
-            |k: usize| self.plan.slot[k].expect("the memory plan gives every computed node a slot");
         let numel = self.graph.nodes[i].numel();
         let ins: Vec<NodeId> = self.graph.nodes[i].inputs.clone();
         match run {
             Merge::BiasGelu { .. } => {
-                let (h_slot, g_slot) = (slot(i), slot(i + 1));
-                let mut h = std::mem::take(&mut self.slots[h_slot]);
-                let mut g = std::mem::take(&mut self.slots[g_slot]);
+                let [mut h, mut g] = self.take_slots([i, i + 1]);
                 let [a, b] = [ins[0], ins[1]].map(|j| self.value(j, feeds).f());
                 let (z, bias) = if a.len() == numel { (a, b) } else { (b, a) };
                 merge::bias_gelu_run(z, bias, &mut h[..numel], &mut g[..numel]);
-                self.slots[h_slot] = h;
-                self.slots[g_slot] = g;
+                self.put_slots([i, i + 1], [h, g]);
             }
             Merge::GeluGradSum { width, op } => {
-                let out_slot = slot(i);
-                let mut out = std::mem::take(&mut self.slots[out_slot]);
+                let [mut out] = self.take_slots([i]);
                 let [x, dy] = [ins[0], ins[1]].map(|j| self.value(j, feeds).f());
                 let partials = merge::gelu_grad_sum_run(x, dy, &mut out[..numel], width);
-                self.slots[out_slot] = out;
+                self.put_slots([i], [out]);
                 self.finish_sum(i + 1, op, &partials, numel / width.max(1));
             }
-            Merge::NormGradAdd { width, eps, sum } => {
-                let add = &self.graph.nodes[i + 1];
-                let r = add.inputs.iter().copied().find(|j| j.index() != i);
-                let out_slot = slot(i + 1);
-                let mut out = std::mem::take(&mut self.slots[out_slot]);
-                let [x, dy] = [ins[0], ins[1]].map(|j| self.value(j, feeds).f());
-                let r = r.map_or(&[][..], |j| self.value(j, feeds).f());
-                let partials = merge::norm_grad_add_run(
-                    (x, dy, r),
-                    eps,
-                    &mut out[..numel],
-                    width,
-                    sum.is_some(),
-                );
-                self.slots[out_slot] = out;
-                if let Some(op) = sum {
-                    self.finish_sum(i + 2, op, &partials, numel / width.max(1));
-                }
+            Merge::NormAffine(a) => {
+                let [mut xhat, mut y] = self.take_slots([i, i + 1]);
+                let x = self.value(ins[0], feeds).f();
+                let affine = &self.graph.nodes[i + 1].inputs;
+                let [gamma, beta] = [a.gamma, a.beta].map(|k| self.value(affine[k], feeds).f());
+                let outs = (&mut xhat[..numel], &mut y[..numel]);
+                merge::norm_affine_run(x, (gamma, beta), a.eps, outs);
+                self.put_slots([i, i + 1], [xhat, y]);
             }
+            Merge::NormGrad(n) => self.run_norm_grad(i, n, feeds),
         }
         if let (Some(t0), Some(times)) = (started, self.profile.as_mut()) {
             times[i] += t0.elapsed().as_secs_f64();
+        }
+    }
+
+    /// A [`Merge::NormGrad`] run starting at node `i`.
+    fn run_norm_grad(&mut self, i: usize, n: merge::NormGrad, feeds: &[Feed<'_>]) {
+        let norm = i + n.norm_at();
+        let last = norm + usize::from(n.add);
+        let numel = self.graph.nodes[norm].numel();
+        let [mut out] = self.take_slots([last]);
+        let value = |j: NodeId| self.value(j, feeds).f();
+        let x = value(self.graph.nodes[norm].inputs[0]);
+        let (dy, affine) = match n.prologue {
+            Some(p) => {
+                let f = &self.graph.nodes[i].inputs;
+                (value(f[p.dy]), Some((value(f[p.gamma]), value(f[p.xhat]))))
+            }
+            None => (value(self.graph.nodes[norm].inputs[1]), None),
+        };
+        let residual = match n.add {
+            true => self.graph.nodes[last]
+                .inputs
+                .iter()
+                .find(|j| j.index() != norm)
+                .map_or(&[][..], |&j| value(j)),
+            false => &[],
+        };
+        let ins = merge::NormGradIn {
+            x,
+            dy,
+            affine,
+            residual,
+        };
+        let sum = n.sum.is_some();
+        let sums = merge::norm_grad_run(&ins, n.eps, &mut out[..numel], n.width, sum);
+        self.put_slots([last], [out]);
+        let rows = numel / n.width.max(1);
+        if let Some(p) = n.prologue {
+            let (first, second) = match p.dy_sum_first {
+                true => (&sums.dy, &sums.dy_xhat),
+                false => (&sums.dy_xhat, &sums.dy),
+            };
+            self.finish_sum(i + 1, ReduceOp::Sum, first, rows);
+            self.finish_sum(i + 2, ReduceOp::Sum, second, rows);
+        }
+        if let Some(op) = n.sum {
+            self.finish_sum(last + 1, op, &sums.out, rows);
+        }
+    }
+
+    /// The slots of nodes `nodes`, taken out of the program (distinct slots: the plan
+    /// gives values written together slots of their own).
+    fn take_slots<const N: usize>(&mut self, nodes: [usize; N]) -> [Vec<f32>; N] {
+        nodes.map(|k| {
+            let s = self.plan.slot[k].expect("the memory plan gives every computed node a slot");
+            std::mem::take(&mut self.slots[s])
+        })
+    }
+
+    /// Puts back what [`Program::take_slots`] took.
+    fn put_slots<const N: usize>(&mut self, nodes: [usize; N], values: [Vec<f32>; N]) {
+        for (k, v) in nodes.into_iter().zip(values) {
+            if let Some(s) = self.plan.slot[k] {
+                self.slots[s] = v;
+            }
         }
     }
 

@@ -141,7 +141,7 @@ fn softmax_grad(y: &[f32], dy: &[f32], scale: f32, o: &mut [f32]) {
 }
 
 #[inline(always)]
-fn moments(x: &[f32], eps: f64) -> (f32, f32) {
+pub(super) fn moments(x: &[f32], eps: f64) -> (f32, f32) {
     let n = x.len() as f32;
     let mu = sum(x) / n;
     let var = sum_map(x, |e| (e - mu) * (e - mu)) / n;
