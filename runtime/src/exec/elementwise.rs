@@ -20,8 +20,13 @@ fn gelu(x: f32) -> f32 {
 
 #[inline(always)]
 fn gelu_grad(x: f32) -> f32 {
+    gelu_grad_from_tanh(x, fast_tanh(gelu_inner(x)))
+}
+
+/// `gelu'(x)` from `t = tanh(gelu_inner(x))`.
+#[inline(always)]
+pub(super) fn gelu_grad_from_tanh(x: f32, t: f32) -> f32 {
     const C: f32 = 0.797_884_6;
-    let t = fast_tanh(gelu_inner(x));
     0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * C * (1.0 + 3.0 * 0.044_715 * x * x)
 }
 
@@ -53,10 +58,30 @@ pub(super) fn gelu_run(x: &[f32], out: &mut [f32]) {
     }
 }
 
+/// `t = tanh(gelu_inner(x))` and `out = gelu(x) = 0.5·x·(1 + t)` (the bits of [`gelu`]),
+/// as [`gelu_run`] computes them; `t` kept for the gradient ([`gelu_grad_from_tanh`]).
+#[inline(always)]
+pub(super) fn gelu_keep_tanh_run(x: &[f32], out: &mut [f32], t: &mut [f32]) {
+    let mut xs = x.chunks_exact(TANH_LANES);
+    let mut ts = t.chunks_exact_mut(TANH_LANES);
+    for (t, x) in (&mut ts).zip(&mut xs) {
+        let t: &mut [f32; TANH_LANES] = t.try_into().expect("chunks of TANH_LANES");
+        for i in 0..TANH_LANES {
+            t[i] = gelu_inner(x[i]);
+        }
+        fast_tanh_lanes(t);
+    }
+    for (t, &x) in ts.into_remainder().iter_mut().zip(xs.remainder()) {
+        *t = fast_tanh(gelu_inner(x));
+    }
+    for ((o, &x), &t) in out.iter_mut().zip(x).zip(&*t) {
+        *o = 0.5 * x * (1.0 + t);
+    }
+}
+
 /// `out = dy·gelu'(x)` as [`gelu_run`] does GELU (the bits of `GeluGrad` per value).
 #[inline(always)]
 pub(super) fn gelu_grad_run(x: &[f32], dy: &[f32], out: &mut [f32]) {
-    const C: f32 = 0.797_884_6;
     let mut xs = x.chunks_exact(TANH_LANES);
     let mut ds = dy.chunks_exact(TANH_LANES);
     let mut os = out.chunks_exact_mut(TANH_LANES);
@@ -67,9 +92,7 @@ pub(super) fn gelu_grad_run(x: &[f32], dy: &[f32], out: &mut [f32]) {
         }
         fast_tanh_lanes(&mut t);
         for i in 0..TANH_LANES {
-            let (x, t) = (x[i], t[i]);
-            let g = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * C * (1.0 + 3.0 * 0.044_715 * x * x);
-            o[i] = dy[i] * g;
+            o[i] = dy[i] * gelu_grad_from_tanh(x[i], t[i]);
         }
     }
     let tail = os.into_remainder().iter_mut().zip(xs.remainder());

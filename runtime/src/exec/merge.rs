@@ -23,7 +23,7 @@ use vibee_dsl::graph::fused::reduce::partial_rows;
 use vibee_dsl::graph::fused::{FusedArg, FusedFn, FusedOp, FusedReduction, FusedStep};
 use vibee_dsl::graph::{BinaryOp, DType, Graph, NodeId, Op, ReduceOp, UnaryOp};
 
-use super::elementwise::{gelu_grad_run, gelu_run};
+use super::elementwise::{gelu_grad_from_tanh, gelu_grad_run, gelu_keep_tanh_run, gelu_run};
 use super::math::wide;
 use super::rows::{layer_norm_grad, moments};
 
@@ -33,11 +33,17 @@ const TASK: usize = 1 << 14;
 /// What a run of consecutive nodes computes; the run's first node holds it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Merge {
-    /// `h = z + b` over rows of `width` (node `i`), then `gelu(h)` (node `i + 1`).
-    BiasGelu { width: usize },
+    /// `h = z + b` over rows of `width` (node `i`), then `gelu(h)` (node `i + 1`); with
+    /// `keep_tanh`, GELU's `tanh` values are kept for a [`Merge::GeluGradSum`] of `h`.
+    BiasGelu { width: usize, keep_tanh: bool },
     /// `dz = dy·gelu'(h)` (node `i`), then its sum or mean over the leading axes (node
-    /// `i + 1`, `op`) into rows of `width`.
-    GeluGradSum { width: usize, op: ReduceOp },
+    /// `i + 1`, `op`) into rows of `width`; with `tanh`, `h` is node `tanh`, a
+    /// [`Merge::BiasGelu`] run's, whose kept `tanh` values it reads instead of recomputing.
+    GeluGradSum {
+        width: usize,
+        op: ReduceOp,
+        tanh: Option<usize>,
+    },
     /// `x̂ = layer_norm(x)` (node `i`), then `x̂·γ + β` (node `i + 1`, a fused group).
     NormAffine(Affine),
     /// A layer norm's input gradient: with a prologue, the fused group computing `dy·γ`
@@ -104,8 +110,9 @@ impl Merge {
     }
 }
 
-/// The runs of `g` to merge, at their first nodes; runs do not overlap.
-pub(super) fn find(g: &Graph) -> Vec<Option<Merge>> {
+/// The runs of `g` to merge, at their first nodes; runs do not overlap. With `keep_tanh`,
+/// a GELU's gradient run reads the `tanh` values its forward run kept.
+pub(super) fn find(g: &Graph, keep_tanh: bool) -> Vec<Option<Merge>> {
     let mut readers = vec![0usize; g.nodes.len()];
     for node in &g.nodes {
         for j in &node.inputs {
@@ -125,7 +132,32 @@ pub(super) fn find(g: &Graph) -> Vec<Option<Merge>> {
         runs[i] = run;
         i += 1 + run.map_or(0, Merge::extra);
     }
+    if keep_tanh {
+        link_gelu_tanh(g, &mut runs);
+    }
     runs
+}
+
+/// Points each GELU gradient run whose `h` a bias + GELU run computes at that run, which
+/// then keeps its `tanh` values.
+fn link_gelu_tanh(g: &Graph, runs: &mut [Option<Merge>]) {
+    for j in 0..runs.len() {
+        let Some(Merge::GeluGradSum { width, op, .. }) = runs[j] else {
+            continue;
+        };
+        let h = g.nodes[j].inputs[0].index();
+        if let Some(Merge::BiasGelu { width: w, .. }) = runs[h] {
+            runs[h] = Some(Merge::BiasGelu {
+                width: w,
+                keep_tanh: true,
+            });
+            runs[j] = Some(Merge::GeluGradSum {
+                width,
+                op,
+                tanh: Some(h),
+            });
+        }
+    }
 }
 
 /// `(node, position)`: each later node of a run is written when its first node runs.
@@ -166,7 +198,10 @@ fn bias_gelu(g: &Graph, i: usize) -> Option<Merge> {
     };
     let full_and_bias = (a.shape == node.shape && is_bias(&b.shape))
         || (b.shape == node.shape && is_bias(&a.shape));
-    (full_and_bias && width > 0).then_some(Merge::BiasGelu { width })
+    (full_and_bias && width > 0).then_some(Merge::BiasGelu {
+        width,
+        keep_tanh: false,
+    })
 }
 
 /// The op and the row width of node `j`, a sum or mean of node `i` over its leading axes.
@@ -194,7 +229,11 @@ fn gelu_grad_sum(g: &Graph, i: usize) -> Option<Merge> {
         return None;
     }
     let (op, width) = column_sum(g, i + 1, i)?;
-    Some(Merge::GeluGradSum { width, op })
+    Some(Merge::GeluGradSum {
+        width,
+        op,
+        tanh: None,
+    })
 }
 
 /// Operand `k` of fused group `f` when it is read whole (`full`) or as a row of `width`.
@@ -339,26 +378,62 @@ fn norm_grad(g: &Graph, i: usize, readers: &[usize]) -> Option<Merge> {
     }))
 }
 
-/// `h = z + b`, `out = gelu(h)` over rows of `b.len()`.
-pub(super) fn bias_gelu_run(z: &[f32], b: &[f32], h: &mut [f32], out: &mut [f32]) {
+/// `h = z + b`, `out = gelu(h)` over rows of `b.len()`; GELU's `tanh` values into `tanh`
+/// unless it is empty.
+pub(super) fn bias_gelu_run(
+    z: &[f32],
+    b: &[f32],
+    (h, out): (&mut [f32], &mut [f32]),
+    tanh: &mut [f32],
+) {
     let w = b.len().max(1);
     let per = (TASK / w).max(1) * w;
-    h.par_chunks_mut(per)
+    let chunks = h
+        .par_chunks_mut(per)
         .zip(out.par_chunks_mut(per))
-        .zip(z.par_chunks(per))
-        .for_each(|((h, o), z)| {
+        .zip(z.par_chunks(per));
+    if tanh.is_empty() {
+        chunks.for_each(|((h, o), z)| {
             wide(
                 #[inline(always)]
-                || {
-                    for ((h, o), z) in h.chunks_mut(w).zip(o.chunks_mut(w)).zip(z.chunks(w)) {
-                        for ((h, &z), &b) in h.iter_mut().zip(z).zip(b) {
-                            *h = z + b;
-                        }
-                        gelu_run(h, o);
-                    }
-                },
+                || bias_gelu_rows(b, (h, o), z, None),
             )
         });
+    } else {
+        chunks
+            .zip(tanh.par_chunks_mut(per))
+            .for_each(|(((h, o), z), t)| {
+                wide(
+                    #[inline(always)]
+                    || bias_gelu_rows(b, (h, o), z, Some(t)),
+                )
+            });
+    }
+}
+
+/// [`bias_gelu_run`] over whole rows of `b.len()`.
+#[inline(always)]
+fn bias_gelu_rows(
+    b: &[f32],
+    (h, o): (&mut [f32], &mut [f32]),
+    z: &[f32],
+    mut t: Option<&mut [f32]>,
+) {
+    let w = b.len().max(1);
+    for (k, ((h, o), z)) in h
+        .chunks_mut(w)
+        .zip(o.chunks_mut(w))
+        .zip(z.chunks(w))
+        .enumerate()
+    {
+        for ((h, &z), &b) in h.iter_mut().zip(z).zip(b) {
+            *h = z + b;
+        }
+        match t.as_deref_mut() {
+            Some(t) => gelu_keep_tanh_run(h, o, &mut t[k * w..(k + 1) * w]),
+            None => gelu_run(h, o),
+        }
+    }
 }
 
 /// Rows of `width` in blocks of the executor's column reduction: `row(r, o, acc)` writes
@@ -402,8 +477,13 @@ fn add_into(acc: &mut [f32], v: &[f32]) {
     acc.iter_mut().zip(v).for_each(|(a, &v)| *a += v);
 }
 
-/// `out = dy·gelu'(h)`; returns the per-block partial column sums of `out`.
-pub(super) fn gelu_grad_sum_run(h: &[f32], dy: &[f32], out: &mut [f32], width: usize) -> Vec<f32> {
+/// `out = dy·gelu'(h)`, from GELU's kept `tanh` values unless `tanh` is empty; returns
+/// the per-block partial column sums of `out`.
+pub(super) fn gelu_grad_sum_run(
+    (h, dy, tanh): (&[f32], &[f32], &[f32]),
+    out: &mut [f32],
+    width: usize,
+) -> Vec<f32> {
     let w = width.max(1);
     let mut sums = rows_with_partials(
         out,
@@ -411,7 +491,15 @@ pub(super) fn gelu_grad_sum_run(h: &[f32], dy: &[f32], out: &mut [f32], width: u
         1,
         #[inline(always)]
         |r, o, acc| {
-            gelu_grad_run(&h[r * w..][..w], &dy[r * w..][..w], o);
+            let (h, dy) = (&h[r * w..][..w], &dy[r * w..][..w]);
+            if tanh.is_empty() {
+                gelu_grad_run(h, dy, o);
+            } else {
+                let t = &tanh[r * w..][..w];
+                for (((o, &x), &t), &d) in o.iter_mut().zip(h).zip(t).zip(dy) {
+                    *o = d * gelu_grad_from_tanh(x, t);
+                }
+            }
             add_into(acc, o);
         },
     );

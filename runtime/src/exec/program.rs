@@ -91,6 +91,8 @@ pub struct Program {
     causal: Vec<Causal>,
     /// Per node, the run of nodes it computes in one pass, if it starts one.
     merged: Vec<Option<Merge>>,
+    /// Per bias + GELU run that keeps them, GELU's `tanh` values (empty elsewhere).
+    tanh: Vec<Vec<f32>>,
     /// Seconds spent in each node over the runs since profiling was turned on.
     profile: Option<Vec<f64>>,
 }
@@ -141,7 +143,8 @@ impl Program {
         threads: usize,
         options: CompileOptions,
     ) -> Result<Self, ExecError> {
-        Self::from_prepared(super::prepare(graph, options)?, threads, options.fuse)
+        let merge = options.fuse.then_some(options.recompute == Recompute::None);
+        Self::from_prepared(super::prepare(graph, options)?, threads, merge)
     }
 
     /// As [`Program::compile_with`], fusing the elementwise ops `fusion` allows (also the
@@ -153,26 +156,27 @@ impl Program {
         fusion: FuseOptions,
     ) -> Result<Self, ExecError> {
         let prepared = super::prepare_with(graph, policy, Some(fusion))?;
-        Self::from_prepared(prepared, threads, true)
+        Self::from_prepared(prepared, threads, Some(policy == Recompute::None))
     }
 
     /// The program of `prepared`; with `merge`, runs of ops become one pass each
-    /// ([`merge`]).
+    /// ([`merge`]), and with `Some(true)` GELU's `tanh` values are kept for its gradient
+    /// (memory for speed: left out when the graph recomputes to save memory).
     fn from_prepared(
         prepared: super::Prepared,
         threads: usize,
-        merge: bool,
+        merge: Option<bool>,
     ) -> Result<Self, ExecError> {
         let super::Prepared {
             graph,
             inputs,
             input_of_node,
         } = prepared;
-        let merged = if merge {
-            merge::find(&graph)
-        } else {
-            vec![None; graph.nodes.len()]
+        let merged = match merge {
+            Some(keep_tanh) => merge::find(&graph, keep_tanh),
+            None => vec![None; graph.nodes.len()],
         };
+        let tanh = tanh_buffers(&graph, &merged);
         let plan = plan_memory_with(&graph, &merge::written_at(&merged));
         let slots = plan.slot_len.iter().map(|&n| vec![0.0; n]).collect();
         let threads = threads.max(1);
@@ -206,6 +210,7 @@ impl Program {
             kernels,
             causal,
             merged,
+            tanh,
             profile: None,
         })
     }
@@ -226,6 +231,7 @@ impl Program {
             kernels: self.kernels.clone(),
             causal: self.causal.clone(),
             merged: self.merged.clone(),
+            tanh: tanh_buffers(&self.graph, &self.merged),
             profile: None,
         })
     }
@@ -402,15 +408,18 @@ impl Program {
         match run {
             Merge::BiasGelu { .. } => {
                 let [mut h, mut g] = self.take_slots([i, i + 1]);
+                let mut tanh = std::mem::take(&mut self.tanh[i]);
                 let [a, b] = [ins[0], ins[1]].map(|j| self.value(j, feeds).f());
                 let (z, bias) = if a.len() == numel { (a, b) } else { (b, a) };
-                merge::bias_gelu_run(z, bias, &mut h[..numel], &mut g[..numel]);
+                merge::bias_gelu_run(z, bias, (&mut h[..numel], &mut g[..numel]), &mut tanh);
+                self.tanh[i] = tanh;
                 self.put_slots([i, i + 1], [h, g]);
             }
-            Merge::GeluGradSum { width, op } => {
+            Merge::GeluGradSum { width, op, tanh } => {
                 let [mut out] = self.take_slots([i]);
                 let [x, dy] = [ins[0], ins[1]].map(|j| self.value(j, feeds).f());
-                let partials = merge::gelu_grad_sum_run(x, dy, &mut out[..numel], width);
+                let t = tanh.map_or(&[][..], |h| &self.tanh[h][..]);
+                let partials = merge::gelu_grad_sum_run((x, dy, t), &mut out[..numel], width);
                 self.put_slots([i], [out]);
                 self.finish_sum(i + 1, op, &partials, numel / width.max(1));
             }
@@ -556,6 +565,20 @@ impl Program {
             None => Val::F(self.float_value(id)),
         }
     }
+}
+
+/// GELU's `tanh` values of each bias + GELU run that keeps them: a buffer the size of
+/// its GELU, indexed by the run's first node (empty for every other node).
+fn tanh_buffers(g: &Graph, runs: &[Option<Merge>]) -> Vec<Vec<f32>> {
+    runs.iter()
+        .enumerate()
+        .map(|(i, r)| match r {
+            Some(Merge::BiasGelu {
+                keep_tanh: true, ..
+            }) => vec![0.0; g.nodes[i].numel()],
+            _ => Vec::new(),
+        })
+        .collect()
 }
 
 /// A program's own pool of `threads` workers.
