@@ -25,7 +25,7 @@ use vibee_dsl::graph::{BinaryOp, DType, Graph, NodeId, Op, ReduceOp, UnaryOp};
 
 use super::elementwise::{gelu_grad_from_tanh, gelu_grad_run, gelu_keep_tanh_run, gelu_run};
 use super::math::wide;
-use super::rows::{layer_norm_grad, moments};
+use super::rows::{layer_norm_grad, layer_norm_grad_in_place, moments};
 
 /// Elements per parallel task of the runs without a column sum.
 const TASK: usize = 1 << 14;
@@ -323,7 +323,6 @@ fn prologue(g: &Graph, i: usize, width: usize, readers: &[usize]) -> Option<Prol
     };
     let is_output = |k: usize, index: usize| matches!(g.nodes.get(k).map(|n| &n.op), Some(Op::FusedOutput { index: x, dtype: DType::F32 }) if *x == index);
     let ok = weighted.dtype == DType::F32
-        && width <= ROW
         && f.outputs == [0]
         && f.columns().is_some_and(|c| c.columns == width)
         && is_output(i + 1, 1)
@@ -571,32 +570,6 @@ pub(super) fn norm_grad_run(
     let w = width.max(1);
     let prologue = ins.affine.is_some();
     let sums = 2 * usize::from(prologue) + usize::from(sum);
-    let one = |r: usize, o: &mut [f32], acc: &mut [f32]| {
-        let at = r * w..(r + 1) * w;
-        let (x, dy) = (&ins.x[at.clone()], &ins.dy[at.clone()]);
-        let mut scaled = [0.0f32; ROW];
-        match ins.affine {
-            Some((gamma, xhat)) => {
-                let (xhat, scaled) = (&xhat[at.clone()], &mut scaled[..w]);
-                for ((s, &d), &g) in scaled.iter_mut().zip(dy).zip(gamma) {
-                    *s = d * g;
-                }
-                let (dy_acc, rest) = acc.split_at_mut(w);
-                add_into(dy_acc, dy);
-                for ((a, &d), &n) in rest[..w].iter_mut().zip(dy).zip(xhat) {
-                    *a += d * n;
-                }
-                layer_norm_grad(x, scaled, eps, o);
-            }
-            None => layer_norm_grad(x, dy, eps, o),
-        }
-        if !ins.residual.is_empty() {
-            add_into(o, &ins.residual[at]);
-        }
-        if sum {
-            add_into(&mut acc[(sums - 1) * w..], o);
-        }
-    };
     if sums == 0 {
         let per = (TASK / w).max(1);
         out.par_chunks_mut(per * w)
@@ -606,14 +579,21 @@ pub(super) fn norm_grad_run(
                     #[inline(always)]
                     || {
                         for (k, o) in o.chunks_mut(w).enumerate() {
-                            one(task * per + k, o, &mut []);
+                            norm_grad_row(ins, task * per + k, eps, o, &mut [], false);
                         }
                     },
                 )
             });
         return NormGradSums::default();
     }
-    let mut parts = rows_with_partials(out, w, sums, one).into_iter();
+    let mut parts = rows_with_partials(
+        out,
+        w,
+        sums,
+        #[inline(always)]
+        |r, o, acc| norm_grad_row(ins, r, eps, o, acc, sum),
+    )
+    .into_iter();
     let mut next = || parts.next().unwrap_or_default();
     let (dy, dy_xhat) = if prologue {
         (next(), next())
@@ -627,5 +607,39 @@ pub(super) fn norm_grad_run(
     }
 }
 
-/// The widest row a prologue's `dy·γ` takes (on the stack); wider norms are not merged.
-pub(super) const ROW: usize = 1024;
+/// Row `r` of [`norm_grad_run`] into `o`, its sums added into `acc` (`Σ dy`, `Σ dy·x̂` of
+/// a prologue, then the row's own with `sum`).
+#[inline(always)]
+fn norm_grad_row(
+    ins: &NormGradIn<'_>,
+    r: usize,
+    eps: f64,
+    o: &mut [f32],
+    acc: &mut [f32],
+    sum: bool,
+) {
+    let w = o.len();
+    let at = r * w..(r + 1) * w;
+    let (x, dy) = (&ins.x[at.clone()], &ins.dy[at.clone()]);
+    match ins.affine {
+        Some((gamma, xhat)) => {
+            for ((o, &d), &g) in o.iter_mut().zip(dy).zip(gamma) {
+                *o = d * g;
+            }
+            let (dy_acc, rest) = acc.split_at_mut(w);
+            add_into(dy_acc, dy);
+            for ((a, &d), &n) in rest[..w].iter_mut().zip(dy).zip(&xhat[at.clone()]) {
+                *a += d * n;
+            }
+            layer_norm_grad_in_place(x, o, eps);
+        }
+        None => layer_norm_grad(x, dy, eps, o),
+    }
+    if !ins.residual.is_empty() {
+        add_into(o, &ins.residual[at]);
+    }
+    if sum {
+        let last = acc.len() - w;
+        add_into(&mut acc[last..], o);
+    }
+}

@@ -155,14 +155,30 @@ fn rms(x: &[f32], eps: f64) -> f32 {
 
 #[inline(always)]
 pub(super) fn layer_norm_grad(x: &[f32], dy: &[f32], eps: f64, o: &mut [f32]) {
+    let [mu, rstd, mdy, mdyx] = layer_norm_grad_stats(x, dy, eps);
+    for ((o, &x), &g) in o.iter_mut().zip(x).zip(dy) {
+        *o = rstd * (g - mdy - (x - mu) * rstd * mdyx);
+    }
+}
+
+/// [`layer_norm_grad`] with `dy` in `o` on entry, overwritten by the result (the same
+/// bits: every element reads its own `dy` once, after the row's sums).
+#[inline(always)]
+pub(super) fn layer_norm_grad_in_place(x: &[f32], o: &mut [f32], eps: f64) {
+    let [mu, rstd, mdy, mdyx] = layer_norm_grad_stats(x, o, eps);
+    for (o, &x) in o.iter_mut().zip(x) {
+        *o = rstd * (*o - mdy - (x - mu) * rstd * mdyx);
+    }
+}
+
+/// `[μ, 1/σ, mean(dy), mean(dy·x̂)]` of a row.
+#[inline(always)]
+fn layer_norm_grad_stats(x: &[f32], dy: &[f32], eps: f64) -> [f32; 4] {
     let (mu, rstd) = moments(x, eps);
     let n = x.len() as f32;
     let sdy = sum(dy);
     let sdyx = sum_zip(x, dy, |x, g| g * (x - mu) * rstd);
-    let (mdy, mdyx) = (sdy / n, sdyx / n);
-    for ((o, &x), &g) in o.iter_mut().zip(x).zip(dy) {
-        *o = rstd * (g - mdy - (x - mu) * rstd * mdyx);
-    }
+    [mu, rstd, sdy / n, sdyx / n]
 }
 
 fn cross_entropy(x: &[f32], t: &[u32], d: usize, out: &mut [f32]) {
