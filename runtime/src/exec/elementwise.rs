@@ -58,24 +58,27 @@ pub(super) fn gelu_run(x: &[f32], out: &mut [f32]) {
     }
 }
 
-/// `t = tanh(gelu_inner(x))` and `out = gelu(x) = 0.5·x·(1 + t)` (the bits of [`gelu`]),
-/// as [`gelu_run`] computes them; `t` kept for the gradient ([`gelu_grad_from_tanh`]).
+/// `out = gelu(x)` and, where `slope` is not empty, `slope = gelu'(x)` (the bits of
+/// [`gelu`] and of `GeluGrad`'s factor) for up to [`TANH_LANES`] values, through the
+/// interleaved `tanh` (one value at a time for fewer).
 #[inline(always)]
-pub(super) fn gelu_keep_tanh_run(x: &[f32], out: &mut [f32], t: &mut [f32]) {
-    let mut xs = x.chunks_exact(TANH_LANES);
-    let mut ts = t.chunks_exact_mut(TANH_LANES);
-    for (t, x) in (&mut ts).zip(&mut xs) {
-        let t: &mut [f32; TANH_LANES] = t.try_into().expect("chunks of TANH_LANES");
+pub(super) fn gelu_with_slope(x: &[f32], out: &mut [f32], slope: &mut [f32]) {
+    let mut t = [0.0f32; TANH_LANES];
+    if x.len() == TANH_LANES {
         for i in 0..TANH_LANES {
             t[i] = gelu_inner(x[i]);
         }
-        fast_tanh_lanes(t);
+        fast_tanh_lanes(&mut t);
+    } else {
+        for (t, &x) in t.iter_mut().zip(x) {
+            *t = fast_tanh(gelu_inner(x));
+        }
     }
-    for (t, &x) in ts.into_remainder().iter_mut().zip(xs.remainder()) {
-        *t = fast_tanh(gelu_inner(x));
-    }
-    for ((o, &x), &t) in out.iter_mut().zip(x).zip(&*t) {
+    for ((o, &x), &t) in out.iter_mut().zip(x).zip(&t) {
         *o = 0.5 * x * (1.0 + t);
+    }
+    for ((s, &x), &t) in slope.iter_mut().zip(x).zip(&t) {
+        *s = gelu_grad_from_tanh(x, t);
     }
 }
 

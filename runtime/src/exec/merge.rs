@@ -23,7 +23,8 @@ use vibee_dsl::graph::fused::reduce::partial_rows;
 use vibee_dsl::graph::fused::{FusedArg, FusedFn, FusedOp, FusedReduction, FusedStep};
 use vibee_dsl::graph::{BinaryOp, DType, Graph, NodeId, Op, ReduceOp, UnaryOp};
 
-use super::elementwise::{gelu_grad_from_tanh, gelu_grad_run, gelu_keep_tanh_run, gelu_run};
+use super::elementwise::{gelu_grad_run, gelu_with_slope};
+use super::math::TANH_LANES;
 use super::math::wide;
 use super::rows::{layer_norm_grad, layer_norm_grad_in_place, moments};
 
@@ -34,15 +35,20 @@ const TASK: usize = 1 << 14;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Merge {
     /// `h = z + b` over rows of `width` (node `i`), then `gelu(h)` (node `i + 1`); with
-    /// `keep_tanh`, GELU's `tanh` values are kept for a [`Merge::GeluGradSum`] of `h`.
-    BiasGelu { width: usize, keep_tanh: bool },
+    /// `keep_slope`, `gelu'(h)` is kept for a [`Merge::GeluGradSum`] of `h`, and with
+    /// `store_h` false `h` itself is not stored (that gradient was its last reader).
+    BiasGelu {
+        width: usize,
+        keep_slope: bool,
+        store_h: bool,
+    },
     /// `dz = dy·gelu'(h)` (node `i`), then its sum or mean over the leading axes (node
-    /// `i + 1`, `op`) into rows of `width`; with `tanh`, `h` is node `tanh`, a
-    /// [`Merge::BiasGelu`] run's, whose kept `tanh` values it reads instead of recomputing.
+    /// `i + 1`, `op`) into rows of `width`; with `slope`, `h` is node `slope`, a
+    /// [`Merge::BiasGelu`] run's, whose kept `gelu'(h)` it reads instead of computing.
     GeluGradSum {
         width: usize,
         op: ReduceOp,
-        tanh: Option<usize>,
+        slope: Option<usize>,
     },
     /// `x̂ = layer_norm(x)` (node `i`), then `x̂·γ + β` (node `i + 1`, a fused group).
     NormAffine(Affine),
@@ -110,9 +116,9 @@ impl Merge {
     }
 }
 
-/// The runs of `g` to merge, at their first nodes; runs do not overlap. With `keep_tanh`,
-/// a GELU's gradient run reads the `tanh` values its forward run kept.
-pub(super) fn find(g: &Graph, keep_tanh: bool) -> Vec<Option<Merge>> {
+/// The runs of `g` to merge, at their first nodes; runs do not overlap. With `keep_slope`,
+/// a GELU's gradient run reads the `gelu'(h)` its forward run kept.
+pub(super) fn find(g: &Graph, keep_slope: bool) -> Vec<Option<Merge>> {
     let mut readers = vec![0usize; g.nodes.len()];
     for node in &g.nodes {
         for j in &node.inputs {
@@ -132,15 +138,15 @@ pub(super) fn find(g: &Graph, keep_tanh: bool) -> Vec<Option<Merge>> {
         runs[i] = run;
         i += 1 + run.map_or(0, Merge::extra);
     }
-    if keep_tanh {
-        link_gelu_tanh(g, &mut runs);
+    if keep_slope {
+        link_gelu_slopes(g, &mut runs, &readers);
     }
     runs
 }
 
 /// Points each GELU gradient run whose `h` a bias + GELU run computes at that run, which
-/// then keeps its `tanh` values.
-fn link_gelu_tanh(g: &Graph, runs: &mut [Option<Merge>]) {
+/// then keeps `gelu'(h)`, and stores `h` only if something else reads it.
+fn link_gelu_slopes(g: &Graph, runs: &mut [Option<Merge>], readers: &[usize]) {
     for j in 0..runs.len() {
         let Some(Merge::GeluGradSum { width, op, .. }) = runs[j] else {
             continue;
@@ -149,12 +155,13 @@ fn link_gelu_tanh(g: &Graph, runs: &mut [Option<Merge>]) {
         if let Some(Merge::BiasGelu { width: w, .. }) = runs[h] {
             runs[h] = Some(Merge::BiasGelu {
                 width: w,
-                keep_tanh: true,
+                keep_slope: true,
+                store_h: readers[h] > 2,
             });
             runs[j] = Some(Merge::GeluGradSum {
                 width,
                 op,
-                tanh: Some(h),
+                slope: Some(h),
             });
         }
     }
@@ -200,7 +207,8 @@ fn bias_gelu(g: &Graph, i: usize) -> Option<Merge> {
         || (b.shape == node.shape && is_bias(&a.shape));
     (full_and_bias && width > 0).then_some(Merge::BiasGelu {
         width,
-        keep_tanh: false,
+        keep_slope: false,
+        store_h: true,
     })
 }
 
@@ -232,7 +240,7 @@ fn gelu_grad_sum(g: &Graph, i: usize) -> Option<Merge> {
     Some(Merge::GeluGradSum {
         width,
         op,
-        tanh: None,
+        slope: None,
     })
 }
 
@@ -377,60 +385,75 @@ fn norm_grad(g: &Graph, i: usize, readers: &[usize]) -> Option<Merge> {
     }))
 }
 
-/// `h = z + b`, `out = gelu(h)` over rows of `b.len()`; GELU's `tanh` values into `tanh`
-/// unless it is empty.
+/// `h = z + b` (stored unless `h` is empty) and `out = gelu(h)` over rows of `b.len()`;
+/// `gelu'(h)` into `slope` unless it is empty.
 pub(super) fn bias_gelu_run(
     z: &[f32],
     b: &[f32],
     (h, out): (&mut [f32], &mut [f32]),
-    tanh: &mut [f32],
+    slope: &mut [f32],
 ) {
     let w = b.len().max(1);
     let per = (TASK / w).max(1) * w;
-    let chunks = h
-        .par_chunks_mut(per)
-        .zip(out.par_chunks_mut(per))
-        .zip(z.par_chunks(per));
-    if tanh.is_empty() {
-        chunks.for_each(|((h, o), z)| {
+    let (store_h, keep_slope) = (!h.is_empty(), !slope.is_empty());
+    let (mut no_h, mut no_slope) = (Vec::new(), Vec::new());
+    let h = if store_h {
+        h
+    } else {
+        no_h.resize(z.len().div_ceil(per), 0.0);
+        &mut no_h[..]
+    };
+    let slope = if keep_slope {
+        slope
+    } else {
+        no_slope.resize(z.len().div_ceil(per), 0.0);
+        &mut no_slope[..]
+    };
+    // Empty outputs take one placeholder element per task.
+    let step = |keep: bool| if keep { per } else { 1 };
+    out.par_chunks_mut(per)
+        .zip(z.par_chunks(per))
+        .zip(h.par_chunks_mut(step(store_h)))
+        .zip(slope.par_chunks_mut(step(keep_slope)))
+        .for_each(|(((o, z), h), s)| {
+            let h = if store_h { Some(h) } else { None };
+            let s = if keep_slope { Some(s) } else { None };
             wide(
                 #[inline(always)]
-                || bias_gelu_rows(b, (h, o), z, None),
+                || bias_gelu_rows(b, z, o, h, s),
             )
         });
-    } else {
-        chunks
-            .zip(tanh.par_chunks_mut(per))
-            .for_each(|(((h, o), z), t)| {
-                wide(
-                    #[inline(always)]
-                    || bias_gelu_rows(b, (h, o), z, Some(t)),
-                )
-            });
-    }
 }
 
-/// [`bias_gelu_run`] over whole rows of `b.len()`.
+/// [`bias_gelu_run`] over whole rows of `b.len()`, [`TANH_LANES`] values at a time.
 #[inline(always)]
 fn bias_gelu_rows(
     b: &[f32],
-    (h, o): (&mut [f32], &mut [f32]),
     z: &[f32],
-    mut t: Option<&mut [f32]>,
+    out: &mut [f32],
+    mut h: Option<&mut [f32]>,
+    mut slope: Option<&mut [f32]>,
 ) {
     let w = b.len().max(1);
-    for (k, ((h, o), z)) in h
-        .chunks_mut(w)
-        .zip(o.chunks_mut(w))
-        .zip(z.chunks(w))
-        .enumerate()
-    {
-        for ((h, &z), &b) in h.iter_mut().zip(z).zip(b) {
-            *h = z + b;
-        }
-        match t.as_deref_mut() {
-            Some(t) => gelu_keep_tanh_run(h, o, &mut t[k * w..(k + 1) * w]),
-            None => gelu_run(h, o),
+    let mut hv = [0.0f32; TANH_LANES];
+    let mut sv = [0.0f32; TANH_LANES];
+    for (r, (z, o)) in z.chunks(w).zip(out.chunks_mut(w)).enumerate() {
+        let mut c = 0;
+        while c < z.len() {
+            let n = TANH_LANES.min(z.len() - c);
+            let (hb, sb) = (&mut hv[..n], &mut sv[..n]);
+            for ((h, &z), &b) in hb.iter_mut().zip(&z[c..c + n]).zip(&b[c..c + n]) {
+                *h = z + b;
+            }
+            gelu_with_slope(hb, &mut o[c..c + n], sb);
+            let at = r * w + c..r * w + c + n;
+            if let Some(h) = h.as_deref_mut() {
+                h[at.clone()].copy_from_slice(hb);
+            }
+            if let Some(s) = slope.as_deref_mut() {
+                s[at].copy_from_slice(sb);
+            }
+            c += n;
         }
     }
 }
@@ -476,10 +499,10 @@ fn add_into(acc: &mut [f32], v: &[f32]) {
     acc.iter_mut().zip(v).for_each(|(a, &v)| *a += v);
 }
 
-/// `out = dy·gelu'(h)`, from GELU's kept `tanh` values unless `tanh` is empty; returns
-/// the per-block partial column sums of `out`.
+/// `out = dy·gelu'(h)`, with `gelu'(h)` read from `slope` unless it is empty; returns the
+/// per-block partial column sums of `out`.
 pub(super) fn gelu_grad_sum_run(
-    (h, dy, tanh): (&[f32], &[f32], &[f32]),
+    (h, dy, slope): (&[f32], &[f32], &[f32]),
     out: &mut [f32],
     width: usize,
 ) -> Vec<f32> {
@@ -490,13 +513,12 @@ pub(super) fn gelu_grad_sum_run(
         1,
         #[inline(always)]
         |r, o, acc| {
-            let (h, dy) = (&h[r * w..][..w], &dy[r * w..][..w]);
-            if tanh.is_empty() {
-                gelu_grad_run(h, dy, o);
+            let dy = &dy[r * w..][..w];
+            if slope.is_empty() {
+                gelu_grad_run(&h[r * w..][..w], dy, o);
             } else {
-                let t = &tanh[r * w..][..w];
-                for (((o, &x), &t), &d) in o.iter_mut().zip(h).zip(t).zip(dy) {
-                    *o = d * gelu_grad_from_tanh(x, t);
+                for ((o, &d), &s) in o.iter_mut().zip(dy).zip(&slope[r * w..][..w]) {
+                    *o = d * s;
                 }
             }
             add_into(acc, o);

@@ -91,8 +91,8 @@ pub struct Program {
     causal: Vec<Causal>,
     /// Per node, the run of nodes it computes in one pass, if it starts one.
     merged: Vec<Option<Merge>>,
-    /// Per bias + GELU run that keeps them, GELU's `tanh` values (empty elsewhere).
-    tanh: Vec<Vec<f32>>,
+    /// Per bias + GELU run that keeps it, `gelu'(h)` for its gradient (empty elsewhere).
+    slopes: Vec<Vec<f32>>,
     /// Seconds spent in each node over the runs since profiling was turned on.
     profile: Option<Vec<f64>>,
 }
@@ -160,8 +160,8 @@ impl Program {
     }
 
     /// The program of `prepared`; with `merge`, runs of ops become one pass each
-    /// ([`merge`]), and with `Some(true)` GELU's `tanh` values are kept for its gradient
-    /// (memory for speed: left out when the graph recomputes to save memory).
+    /// ([`merge`]), and with `Some(true)` GELU's derivative is kept for its gradient
+    /// instead of its input (left out when the graph recomputes to save memory).
     fn from_prepared(
         prepared: super::Prepared,
         threads: usize,
@@ -173,10 +173,10 @@ impl Program {
             input_of_node,
         } = prepared;
         let merged = match merge {
-            Some(keep_tanh) => merge::find(&graph, keep_tanh),
+            Some(keep_slope) => merge::find(&graph, keep_slope),
             None => vec![None; graph.nodes.len()],
         };
-        let tanh = tanh_buffers(&graph, &merged);
+        let slopes = slope_buffers(&graph, &merged);
         let plan = plan_memory_with(&graph, &merge::written_at(&merged));
         let slots = plan.slot_len.iter().map(|&n| vec![0.0; n]).collect();
         let threads = threads.max(1);
@@ -210,7 +210,7 @@ impl Program {
             kernels,
             causal,
             merged,
-            tanh,
+            slopes,
             profile: None,
         })
     }
@@ -231,7 +231,7 @@ impl Program {
             kernels: self.kernels.clone(),
             causal: self.causal.clone(),
             merged: self.merged.clone(),
-            tanh: tanh_buffers(&self.graph, &self.merged),
+            slopes: slope_buffers(&self.graph, &self.merged),
             profile: None,
         })
     }
@@ -406,20 +406,21 @@ impl Program {
         let numel = self.graph.nodes[i].numel();
         let ins: Vec<NodeId> = self.graph.nodes[i].inputs.clone();
         match run {
-            Merge::BiasGelu { .. } => {
+            Merge::BiasGelu { store_h, .. } => {
                 let [mut h, mut g] = self.take_slots([i, i + 1]);
-                let mut tanh = std::mem::take(&mut self.tanh[i]);
+                let mut slope = std::mem::take(&mut self.slopes[i]);
                 let [a, b] = [ins[0], ins[1]].map(|j| self.value(j, feeds).f());
                 let (z, bias) = if a.len() == numel { (a, b) } else { (b, a) };
-                merge::bias_gelu_run(z, bias, (&mut h[..numel], &mut g[..numel]), &mut tanh);
-                self.tanh[i] = tanh;
+                let h_out = if store_h { &mut h[..numel] } else { &mut [] };
+                merge::bias_gelu_run(z, bias, (h_out, &mut g[..numel]), &mut slope);
+                self.slopes[i] = slope;
                 self.put_slots([i, i + 1], [h, g]);
             }
-            Merge::GeluGradSum { width, op, tanh } => {
+            Merge::GeluGradSum { width, op, slope } => {
                 let [mut out] = self.take_slots([i]);
                 let [x, dy] = [ins[0], ins[1]].map(|j| self.value(j, feeds).f());
-                let t = tanh.map_or(&[][..], |h| &self.tanh[h][..]);
-                let partials = merge::gelu_grad_sum_run((x, dy, t), &mut out[..numel], width);
+                let s = slope.map_or(&[][..], |h| &self.slopes[h][..]);
+                let partials = merge::gelu_grad_sum_run((x, dy, s), &mut out[..numel], width);
                 self.put_slots([i], [out]);
                 self.finish_sum(i + 1, op, &partials, numel / width.max(1));
             }
@@ -567,14 +568,14 @@ impl Program {
     }
 }
 
-/// GELU's `tanh` values of each bias + GELU run that keeps them: a buffer the size of
-/// its GELU, indexed by the run's first node (empty for every other node).
-fn tanh_buffers(g: &Graph, runs: &[Option<Merge>]) -> Vec<Vec<f32>> {
+/// `gelu'(h)` of each bias + GELU run that keeps it: a buffer the size of its GELU,
+/// indexed by the run's first node (empty for every other node).
+fn slope_buffers(g: &Graph, runs: &[Option<Merge>]) -> Vec<Vec<f32>> {
     runs.iter()
         .enumerate()
         .map(|(i, r)| match r {
             Some(Merge::BiasGelu {
-                keep_tanh: true, ..
+                keep_slope: true, ..
             }) => vec![0.0; g.nodes[i].numel()],
             _ => Vec::new(),
         })
