@@ -1,22 +1,28 @@
 //! Runs of consecutive ops the executor computes in one pass over their rows: the patterns
 //! of a transformer's MLP and norms that elementwise fusion leaves apart, because they hold
-//! a compute-bound function (GELU) or a row op (a norm's gradient) that the fused kernels
-//! do not run as fast as the executor's own 8-lane loops.
+//! a compute-bound function (GELU) or a row op (a norm and its gradient) that the fused
+//! kernels do not run as fast as the executor's own 8-lane loops.
 //!
-//! - [`Merge::BiasGelu`]: `h = z + b` (a bias over the rows) then `gelu(h)`: one pass
-//!   storing both (the gradient reads `h`), instead of a second pass reading `h` back.
+//! - [`Merge::BiasGelu`]: `h = z + b` (a bias over the rows) then `gelu(h)`, 32 values at
+//!   a time. When a [`Merge::GeluGradSum`] reads `h`, the run also keeps `gelu'(h)` (from
+//!   the `tanh` it computes anyway), and stores `h` only if something else reads it: the
+//!   gradient is then one product instead of a second rational `tanh` per element.
 //! - [`Merge::GeluGradSum`]: `dz = dy·gelu'(h)` and its column sum (the bias gradient),
 //!   each block of rows summed while it is still in cache.
-//! - [`Merge::NormGradAdd`]: a layer norm's input gradient plus the residual gradient `r`,
-//!   and optionally its column sum; the norm's gradient alone, read only by the add, is
-//!   never stored.
+//! - [`Merge::NormAffine`]: a layer norm and its fused `x̂·γ + β`, per row.
+//! - [`Merge::NormGrad`]: a layer norm's input gradient, with the fused group before it
+//!   that scales `dy` by `γ` and sums `Σ dy`, `Σ dy·x̂` (the β and γ gradients), the
+//!   residual gradient added and that sum's column sum (the next bias gradient); values
+//!   read only inside the run (`dy·γ`, the norm's gradient before the add) are never
+//!   stored.
 //!
 //! Each value gets the bits of the unmerged ops: the same arithmetic per element, and
 //! column sums accumulated in the executor's blocks of rows ([`partial_rows`]) and combined
 //! in block order ([`super::reduce::finish_columns`]), so results still do not depend on
 //! the thread count. Merging changes when a value is written (all of a run's values when
 //! its first node runs): the memory plan is told ([`written_at`]), so no value of the run
-//! shares a slot with anything alive then.
+//! shares a slot with anything alive then. The kept `gelu'(h)` buffers are the program's
+//! own, outside the plan, and only when nothing is recomputed to save memory.
 
 use rayon::prelude::*;
 use vibee_dsl::graph::fused::reduce::partial_rows;
