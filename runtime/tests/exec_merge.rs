@@ -1,7 +1,8 @@
 //! Runs of ops the executor computes in one pass (`exec/merge.rs`: bias + GELU, GELU's
 //! gradient + its bias gradient, a layer norm + its affine, a norm's gradient with its
-//! `dy·γ` sums, the residual add and the bias sum) against the same program unfused: the
-//! same bits, on one thread and on several, and each run found where a GPT has it.
+//! `dy·γ` sums, the residual add and the bias sum, the cross-entropy and its gradient)
+//! against the same program unfused: the same bits, on one thread and on several, and each
+//! run found where a GPT has it.
 
 // Helpers outside `#[test]` functions unwrap too: a broken invariant should fail loudly.
 #![allow(clippy::unwrap_used)]
@@ -157,8 +158,9 @@ fn gpt_step(
 }
 
 /// Every MLP and norm of the GPT step is merged (per block a bias + GELU, its gradient, two
-/// norms and their gradients; the final norm and its gradient), with the unmerged loss and
-/// gradients on one thread, a split batch, and ops split over three threads.
+/// norms and their gradients; the final norm and its gradient; the loss and its gradient),
+/// with the unmerged loss and gradients on one thread, a split batch, and ops split over
+/// three threads.
 #[test]
 fn a_gpt_step_merges_its_mlps_and_norms_with_the_same_bits() {
     let cases = [(1, Split::Batch), (2, Split::Batch), (3, Split::Ops)];
@@ -171,6 +173,7 @@ fn a_gpt_step_merges_its_mlps_and_norms_with_the_same_bits() {
             ("merged gelu_grad+sum", 2),
             ("merged layer_norm+affine", 5),
             ("merged layer_norm_grad (dy·γ, sums)", 5),
+            ("merged cross_entropy+grad", 1),
         ]
         .into();
         assert_eq!(found, want);
@@ -178,5 +181,38 @@ fn a_gpt_step_merges_its_mlps_and_norms_with_the_same_bits() {
         for (k, (a, b)) in m_grads.iter().zip(&grads).enumerate() {
             assert_bits(a, b, &format!("gradient {k}, {threads} threads"));
         }
+    }
+}
+
+/// The loss and its gradient as one run: the unmerged bits, and a target outside the
+/// vocabulary still refused.
+#[test]
+fn cross_entropy_and_its_gradient_merge_and_check_targets() {
+    let mut g = Graph::new();
+    let x = input(&mut g, "x", &[37, 11]);
+    let t = g.input("t", &[37], DType::U32, InputRole::Data).unwrap();
+    let loss = g.cross_entropy(x, t).unwrap();
+    let dx = vibee_dsl::graph::autodiff::gradients(&mut g, loss, &[x]).unwrap()[0];
+    g.outputs.extend([loss, dx]);
+    let xv = values(37 * 11, -8.0, 8.0, 6);
+    let good: Vec<u32> = (0..37).map(|i| (i * 5 % 11) as u32).collect();
+    let mut alone = compile(&g, 1, false);
+    alone.run(&[Feed::F32(&xv), Feed::U32(&good)], 0).unwrap();
+    for threads in [1, 2] {
+        let mut merged = compile(&g, threads, true);
+        assert_eq!(runs(&merged).get("merged cross_entropy+grad"), Some(&1));
+        merged.run(&[Feed::F32(&xv), Feed::U32(&good)], 0).unwrap();
+        assert_bits(merged.output(0), alone.output(0), "loss");
+        assert_bits(merged.output(1), alone.output(1), "gradient");
+        let mut bad = good.clone();
+        bad[30] = 11;
+        let err = merged.run(&[Feed::F32(&xv), Feed::U32(&bad)], 0);
+        assert!(
+            matches!(
+                err,
+                Err(vibee_runtime::exec::ExecError::IndexOutOfRange { index: 11, .. })
+            ),
+            "{err:?}"
+        );
     }
 }

@@ -15,6 +15,8 @@
 //!   residual gradient added and that sum's column sum (the next bias gradient); values
 //!   read only inside the run (`dy·γ`, the norm's gradient before the add) are never
 //!   stored.
+//! - [`Merge::CrossEntropy`]: the loss and its gradient, each row's exponentials computed
+//!   once for both.
 //!
 //! Each value gets the bits of the unmerged ops: the same arithmetic per element, and
 //! column sums accumulated in the executor's blocks of rows ([`partial_rows`]) and combined
@@ -63,6 +65,9 @@ pub(super) enum Merge {
     /// then `layer_norm_grad` (read only by the add, if there is one); with `add`, plus
     /// the residual's gradient; with `sum`, the sum of the last value over the leading axes.
     NormGrad(NormGrad),
+    /// The cross-entropy of logits in rows of `width` (node `i`), the constant seeding its
+    /// gradient (node `i + 1`, `dl`) and that gradient (node `i + 2`).
+    CrossEntropy { width: usize, dl: f32 },
 }
 
 /// The operands of a [`Merge::NormAffine`] run's fused group.
@@ -106,6 +111,7 @@ impl Merge {
     pub(super) fn extra(self) -> usize {
         match self {
             Merge::BiasGelu { .. } | Merge::GeluGradSum { .. } | Merge::NormAffine(_) => 1,
+            Merge::CrossEntropy { .. } => 2,
             Merge::NormGrad(n) => n.norm_at() + usize::from(n.add) + usize::from(n.sum.is_some()),
         }
     }
@@ -118,6 +124,7 @@ impl Merge {
             Merge::NormAffine(_) => "merged layer_norm+affine",
             Merge::NormGrad(n) if n.prologue.is_some() => "merged layer_norm_grad (dy·γ, sums)",
             Merge::NormGrad(_) => "merged layer_norm_grad+add",
+            Merge::CrossEntropy { .. } => "merged cross_entropy+grad",
         }
     }
 }
@@ -140,7 +147,8 @@ pub(super) fn find(g: &Graph, keep_slope: bool) -> Vec<Option<Merge>> {
         let run = bias_gelu(g, i)
             .or_else(|| gelu_grad_sum(g, i))
             .or_else(|| norm_affine(g, i))
-            .or_else(|| norm_grad(g, i, &readers));
+            .or_else(|| norm_grad(g, i, &readers))
+            .or_else(|| cross_entropy(g, i));
         runs[i] = run;
         i += 1 + run.map_or(0, Merge::extra);
     }
@@ -389,6 +397,31 @@ fn norm_grad(g: &Graph, i: usize, readers: &[usize]) -> Option<Merge> {
         add: add.is_some(),
         sum: sum.map(|(op, _)| op),
     }))
+}
+
+/// A cross-entropy at node `i`, then a scalar constant, then the gradient of the
+/// cross-entropy of the same logits and targets seeded by that constant.
+fn cross_entropy(g: &Graph, i: usize) -> Option<Merge> {
+    let (ce, dl, grad) = (&g.nodes[i], g.nodes.get(i + 1)?, g.nodes.get(i + 2)?);
+    let Op::Constant { value } = dl.op else {
+        return None;
+    };
+    let same_operands = grad.inputs.len() == 3
+        && grad.inputs[..2] == ce.inputs[..]
+        && grad.inputs[2].index() == i + 1;
+    let logits = g.node(*ce.inputs.first()?);
+    let ok = matches!(ce.op, Op::CrossEntropy)
+        && matches!(grad.op, Op::CrossEntropyGrad)
+        && same_operands
+        && dl.numel() == 1
+        && [ce, dl, grad, logits].iter().all(|n| n.dtype == DType::F32)
+        && logits.shape.len() == 2
+        && grad.shape == logits.shape;
+    let width = *logits.shape.last()?;
+    ok.then_some(Merge::CrossEntropy {
+        width,
+        dl: value as f32,
+    })
 }
 
 /// `h = z + b` (stored unless `h` is empty) and `out = gelu(h)` over rows of `b.len()`;

@@ -359,7 +359,7 @@ impl Program {
         while i < self.graph.nodes.len() {
             match self.merged[i] {
                 Some(run) => {
-                    self.run_merged(i, run, feeds);
+                    self.run_merged(i, run, feeds)?;
                     i += run.extra();
                 }
                 None => self.run_one(i, feeds, step)?,
@@ -401,7 +401,7 @@ impl Program {
     }
 
     /// Computes the run `run` of nodes starting at node `i` (see [`merge`]).
-    fn run_merged(&mut self, i: usize, run: Merge, feeds: &[Feed<'_>]) {
+    fn run_merged(&mut self, i: usize, run: Merge, feeds: &[Feed<'_>]) -> Result<(), ExecError> {
         let started = self.profile.is_some().then(std::time::Instant::now);
         let numel = self.graph.nodes[i].numel();
         let ins: Vec<NodeId> = self.graph.nodes[i].inputs.clone();
@@ -434,10 +434,24 @@ impl Program {
                 self.put_slots([i, i + 1], [xhat, y]);
             }
             Merge::NormGrad(n) => self.run_norm_grad(i, n, feeds),
+            Merge::CrossEntropy { width, dl } => {
+                let [mut loss, mut seed, mut grad] = self.take_slots([i, i + 1, i + 2]);
+                let (x, t) = (self.value(ins[0], feeds).f(), self.value(ins[1], feeds).u());
+                let checked = check_ids(&self.graph.nodes[i], t, width);
+                if checked.is_ok() {
+                    let n = x.len();
+                    let outs = (&mut loss[..1], &mut grad[..n]);
+                    super::rows::cross_entropy_and_grad((x, t), width, dl, outs);
+                    seed[..1].fill(dl);
+                }
+                self.put_slots([i, i + 1, i + 2], [loss, seed, grad]);
+                checked?;
+            }
         }
         if let (Some(t0), Some(times)) = (started, self.profile.as_mut()) {
             times[i] += t0.elapsed().as_secs_f64();
         }
+        Ok(())
     }
 
     /// A [`Merge::NormGrad`] run starting at node `i`.

@@ -181,6 +181,50 @@ fn layer_norm_grad_stats(x: &[f32], dy: &[f32], eps: f64) -> [f32; 4] {
     [mu, rstd, sdy / n, sdyx / n]
 }
 
+/// The mean cross-entropy into `loss[0]` and its gradient `dl·(softmax(x) − onehot(t)) / N`
+/// into `grad`, the row's exponentials computed once for both: the bits of the
+/// `CrossEntropy` and `CrossEntropyGrad` ops (the same exponentials, sums and order).
+pub(super) fn cross_entropy_and_grad(
+    (x, t): (&[f32], &[u32]),
+    d: usize,
+    dl: f32,
+    (loss, grad): (&mut [f32], &mut [f32]),
+) {
+    let d = d.max(1);
+    let scale = dl / t.len().max(1) as f32;
+    let per = (TASK / d).max(1);
+    let mut losses = vec![0.0f32; t.len()];
+    grad.par_chunks_mut(per * d)
+        .zip(losses.par_chunks_mut(per))
+        .enumerate()
+        .for_each(|(task, (o, l))| {
+            wide(
+                #[inline(always)]
+                || {
+                    for (k, (o, l)) in o.chunks_mut(d).zip(l.iter_mut()).enumerate() {
+                        let r = task * per + k;
+                        let (x, t) = (&x[r * d..][..d], t[r] as usize);
+                        // `softmax(x, 1.0, o)`, its sum kept for the log-sum-exp.
+                        let m = max_map(x, |v| v * 1.0);
+                        for (o, &x) in o.iter_mut().zip(x) {
+                            *o = fast_exp(x * 1.0 - m);
+                        }
+                        let s = sum(o);
+                        *l = (m + s.ln()) - x[t];
+                        let inv = 1.0 / s;
+                        o.iter_mut().for_each(|o| *o *= inv);
+                        o[t] -= 1.0;
+                        o.iter_mut().for_each(|o| *o *= scale);
+                    }
+                },
+            )
+        });
+    let total: f64 = losses.iter().map(|&l| f64::from(l)).sum();
+    if let Some(out) = loss.first_mut() {
+        *out = (total / t.len().max(1) as f64) as f32;
+    }
+}
+
 fn cross_entropy(x: &[f32], t: &[u32], d: usize, out: &mut [f32]) {
     // Per-row losses in parallel, summed in row order so the result is deterministic.
     let losses: Vec<f32> = x
