@@ -25,7 +25,7 @@ fn gelu_grad(x: f32) -> f32 {
 
 /// `gelu'(x)` from `t = tanh(gelu_inner(x))`.
 #[inline(always)]
-pub(super) fn gelu_grad_from_tanh(x: f32, t: f32) -> f32 {
+fn gelu_grad_from_tanh(x: f32, t: f32) -> f32 {
     const C: f32 = 0.797_884_6;
     0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * C * (1.0 + 3.0 * 0.044_715 * x * x)
 }
