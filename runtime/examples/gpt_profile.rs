@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use vibee_dsl::graph::{Graph, Node, Op};
+use vibee_runtime::exec::Program;
 use vibee_runtime::nn::{CpuGpt, GptConfig};
 use vibee_runtime::train::model::Trainable;
 
@@ -44,7 +45,7 @@ fn main() -> Result<()> {
     let wall = started.elapsed().as_secs_f64() / STEPS as f64;
     let program = model.training_program(b, t)?;
     let times = program.node_times().ok_or("profiling is off")?;
-    let rows = group(program.graph(), times);
+    let rows = group(program, times);
     let total: f64 = rows.iter().map(|r| r.1.0).sum();
     println!(
         "{:.1} ms a step ({:.0} tokens/s), {:.1} ms inside nodes",
@@ -137,14 +138,20 @@ fn cpu_ticks() -> u64 {
     field(14).unwrap_or(0) + field(15).unwrap_or(0)
 }
 
-/// Seconds per step, node count and FLOPs per step, by op and shapes, largest first.
-fn group(graph: &Graph, times: &[f64]) -> Vec<(String, (f64, usize, f64))> {
+/// Seconds per step, node count and FLOPs per step, by op and shapes, largest first; a run
+/// of nodes the program computes in one pass counts under its own name, at its first node.
+fn group(program: &Program, times: &[f64]) -> Vec<(String, (f64, usize, f64))> {
+    let graph = program.graph();
     let mut by: BTreeMap<String, (f64, usize, f64)> = BTreeMap::new();
-    for (node, &seconds) in graph.nodes.iter().zip(times) {
+    for (i, (node, &seconds)) in graph.nodes.iter().zip(times).enumerate() {
         if matches!(node.op, Op::Input { .. } | Op::Reshape) {
             continue;
         }
-        let entry = by.entry(key(graph, node)).or_default();
+        let key = match program.merged(i) {
+            Some(name) => format!("{name} {:?}", node.shape),
+            None => key(graph, node),
+        };
+        let entry = by.entry(key).or_default();
         entry.0 += seconds / STEPS as f64;
         entry.1 += 1;
         entry.2 += flops(graph, node);

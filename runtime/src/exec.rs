@@ -27,6 +27,7 @@ mod elementwise;
 mod fused;
 mod math;
 mod matmul;
+mod merge;
 mod movement;
 mod prepare;
 mod program;

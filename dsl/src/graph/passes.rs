@@ -11,7 +11,7 @@ pub use cse::eliminate_common_subexpressions;
 pub use dce::eliminate_dead_code;
 pub use expand::expand_attention;
 pub use fuse::fuse_elementwise;
-pub use memory::{MemoryPlan, plan_memory};
+pub use memory::{MemoryPlan, plan_memory, plan_memory_with};
 pub use recompute::{Recompute, recompute};
 
 use super::ir::{Graph, NodeId};

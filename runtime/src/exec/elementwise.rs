@@ -8,22 +8,100 @@ use rayon::prelude::*;
 use vibee_dsl::graph::layout::{broadcast_strides, dropout_keep, offset_of};
 use vibee_dsl::graph::{BinaryOp, DType, UnaryOp};
 
-use super::math::{fast_tanh, wide};
+use super::math::{TANH_LANES, fast_tanh, fast_tanh_lanes, wide};
 
 /// Elements per parallel task: large enough to amortise scheduling, small enough to split.
 const CHUNK: usize = 1 << 14;
 
 #[inline(always)]
 fn gelu(x: f32) -> f32 {
-    const C: f32 = 0.797_884_6; // √(2/π)
-    0.5 * x * (1.0 + fast_tanh(C * (x + 0.044_715 * x * x * x)))
+    0.5 * x * (1.0 + fast_tanh(gelu_inner(x)))
 }
 
 #[inline(always)]
 fn gelu_grad(x: f32) -> f32 {
+    gelu_grad_from_tanh(x, fast_tanh(gelu_inner(x)))
+}
+
+/// `gelu'(x)` from `t = tanh(gelu_inner(x))`.
+#[inline(always)]
+fn gelu_grad_from_tanh(x: f32, t: f32) -> f32 {
     const C: f32 = 0.797_884_6;
-    let t = fast_tanh(C * (x + 0.044_715 * x * x * x));
     0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * C * (1.0 + 3.0 * 0.044_715 * x * x)
+}
+
+/// `C·(x + 0.044715·x³)` (`C = √(2/π)`), the argument of GELU's `tanh`.
+#[inline(always)]
+fn gelu_inner(x: f32) -> f32 {
+    const C: f32 = 0.797_884_6;
+    C * (x + 0.044_715 * x * x * x)
+}
+
+/// `out = gelu(x)`, [`TANH_LANES`] values at a time through the interleaved `tanh` (the
+/// bits of [`gelu`] per value), the tail one by one.
+#[inline(always)]
+pub(super) fn gelu_run(x: &[f32], out: &mut [f32]) {
+    let mut xs = x.chunks_exact(TANH_LANES);
+    let mut os = out.chunks_exact_mut(TANH_LANES);
+    for (o, x) in (&mut os).zip(&mut xs) {
+        let mut t = [0.0f32; TANH_LANES];
+        for i in 0..TANH_LANES {
+            t[i] = gelu_inner(x[i]);
+        }
+        fast_tanh_lanes(&mut t);
+        for i in 0..TANH_LANES {
+            o[i] = 0.5 * x[i] * (1.0 + t[i]);
+        }
+    }
+    for (o, &x) in os.into_remainder().iter_mut().zip(xs.remainder()) {
+        *o = gelu(x);
+    }
+}
+
+/// `out = gelu(x)` and, where `slope` is not empty, `slope = gelu'(x)` (the bits of
+/// [`gelu`] and of `GeluGrad`'s factor) for up to [`TANH_LANES`] values, through the
+/// interleaved `tanh` (one value at a time for fewer).
+#[inline(always)]
+pub(super) fn gelu_with_slope(x: &[f32], out: &mut [f32], slope: &mut [f32]) {
+    let mut t = [0.0f32; TANH_LANES];
+    if x.len() == TANH_LANES {
+        for i in 0..TANH_LANES {
+            t[i] = gelu_inner(x[i]);
+        }
+        fast_tanh_lanes(&mut t);
+    } else {
+        for (t, &x) in t.iter_mut().zip(x) {
+            *t = fast_tanh(gelu_inner(x));
+        }
+    }
+    for ((o, &x), &t) in out.iter_mut().zip(x).zip(&t) {
+        *o = 0.5 * x * (1.0 + t);
+    }
+    for ((s, &x), &t) in slope.iter_mut().zip(x).zip(&t) {
+        *s = gelu_grad_from_tanh(x, t);
+    }
+}
+
+/// `out = dy·gelu'(x)` as [`gelu_run`] does GELU (the bits of `GeluGrad` per value).
+#[inline(always)]
+pub(super) fn gelu_grad_run(x: &[f32], dy: &[f32], out: &mut [f32]) {
+    let mut xs = x.chunks_exact(TANH_LANES);
+    let mut ds = dy.chunks_exact(TANH_LANES);
+    let mut os = out.chunks_exact_mut(TANH_LANES);
+    for ((o, x), dy) in (&mut os).zip(&mut xs).zip(&mut ds) {
+        let mut t = [0.0f32; TANH_LANES];
+        for i in 0..TANH_LANES {
+            t[i] = gelu_inner(x[i]);
+        }
+        fast_tanh_lanes(&mut t);
+        for i in 0..TANH_LANES {
+            o[i] = dy[i] * gelu_grad_from_tanh(x[i], t[i]);
+        }
+    }
+    let tail = os.into_remainder().iter_mut().zip(xs.remainder());
+    for ((o, &x), &dy) in tail.zip(ds.remainder()) {
+        *o = dy * gelu_grad(x);
+    }
 }
 
 fn map(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
@@ -47,7 +125,15 @@ pub(super) fn unary(u: UnaryOp, x: &[f32], out: &mut [f32]) {
         UnaryOp::Tanh => map(x, out, fast_tanh),
         UnaryOp::Sigmoid => map(x, out, |x| 1.0 / (1.0 + (-x).exp())),
         UnaryOp::Relu => map(x, out, |x| x.max(0.0)),
-        UnaryOp::Gelu => map(x, out, gelu),
+        UnaryOp::Gelu => out
+            .par_chunks_mut(CHUNK)
+            .zip(x.par_chunks(CHUNK))
+            .for_each(|(o, x)| {
+                wide(
+                    #[inline(always)]
+                    || gelu_run(x, o),
+                )
+            }),
         UnaryOp::Square => map(x, out, |x| x * x),
         UnaryOp::Recip => map(x, out, |x| 1.0 / x),
         UnaryOp::Scale(c) => map(x, out, |x| c as f32 * x),
@@ -72,6 +158,15 @@ pub(super) fn binary(
         BinaryOp::Div => zip(x, sx, y, sy, out, shape, |a, b| a / b),
         BinaryOp::Maximum => zip(x, sx, y, sy, out, shape, f32::max),
         BinaryOp::Equal => zip(x, sx, y, sy, out, shape, |a, b| f32::from(u8::from(a == b))),
+        BinaryOp::GeluGrad if x.len() == out.len() && y.len() == out.len() => out
+            .par_chunks_mut(CHUNK)
+            .zip(x.par_chunks(CHUNK).zip(y.par_chunks(CHUNK)))
+            .for_each(|(o, (x, dy))| {
+                wide(
+                    #[inline(always)]
+                    || gelu_grad_run(x, dy, o),
+                )
+            }),
         BinaryOp::GeluGrad => zip(x, sx, y, sy, out, shape, |x, dy| dy * gelu_grad(x)),
         BinaryOp::ReluGrad => zip(
             x,

@@ -3,11 +3,12 @@
 
 use vibee_dsl::graph::error::site_string;
 use vibee_dsl::graph::passes::fuse::FuseOptions;
-use vibee_dsl::graph::passes::{MemoryPlan, Recompute, plan_memory};
-use vibee_dsl::graph::{DType, Graph, InputRole, Node, NodeId, Op, UnaryOp};
+use vibee_dsl::graph::passes::{MemoryPlan, Recompute, plan_memory_with};
+use vibee_dsl::graph::{DType, Graph, InputRole, Node, NodeId, Op, ReduceOp, UnaryOp};
 
 use super::fused::{self, Operand};
 use super::matmul::{Causal, causal_plan};
+use super::merge::{self, Merge};
 use super::{ExecError, Feed};
 use crate::cpu;
 
@@ -18,8 +19,10 @@ pub struct CompileOptions {
     pub recompute: Recompute,
     /// Fuse chains of memory-bound elementwise ops into kernels the Cranelift backend
     /// compiles (the ops [`super::CPU_FUSION`] allows, see
-    /// [`vibee_dsl::graph::passes::fuse::fuse_elementwise_with`]); off, every op runs on
-    /// its own. The results are the same bits either way.
+    /// [`vibee_dsl::graph::passes::fuse::fuse_elementwise_with`]), and run the patterns
+    /// that fusion leaves apart (bias + GELU, GELU's gradient + its bias gradient, a
+    /// norm's gradient + the residual's) as one pass each; off, every op runs on its own.
+    /// The results are the same bits either way.
     pub fuse: bool,
 }
 
@@ -86,6 +89,10 @@ pub struct Program {
     kernels: Vec<Option<cpu::CompiledKernel>>,
     /// Per node, the part of its product that is needed or nonzero (causal attention).
     causal: Vec<Causal>,
+    /// Per node, the run of nodes it computes in one pass, if it starts one.
+    merged: Vec<Option<Merge>>,
+    /// Per bias + GELU run that keeps it, `gelu'(h)` for its gradient (empty elsewhere).
+    slopes: Vec<Vec<f32>>,
     /// Seconds spent in each node over the runs since profiling was turned on.
     profile: Option<Vec<f64>>,
 }
@@ -136,7 +143,8 @@ impl Program {
         threads: usize,
         options: CompileOptions,
     ) -> Result<Self, ExecError> {
-        Self::from_prepared(super::prepare(graph, options)?, threads)
+        let merge = options.fuse.then_some(options.recompute == Recompute::None);
+        Self::from_prepared(super::prepare(graph, options)?, threads, merge)
     }
 
     /// As [`Program::compile_with`], fusing the elementwise ops `fusion` allows (also the
@@ -147,16 +155,29 @@ impl Program {
         policy: Recompute,
         fusion: FuseOptions,
     ) -> Result<Self, ExecError> {
-        Self::from_prepared(super::prepare_with(graph, policy, Some(fusion))?, threads)
+        let prepared = super::prepare_with(graph, policy, Some(fusion))?;
+        Self::from_prepared(prepared, threads, Some(policy == Recompute::None))
     }
 
-    fn from_prepared(prepared: super::Prepared, threads: usize) -> Result<Self, ExecError> {
+    /// The program of `prepared`; with `merge`, runs of ops become one pass each
+    /// ([`merge`]), and with `Some(true)` GELU's derivative is kept for its gradient
+    /// instead of its input (left out when the graph recomputes to save memory).
+    fn from_prepared(
+        prepared: super::Prepared,
+        threads: usize,
+        merge: Option<bool>,
+    ) -> Result<Self, ExecError> {
         let super::Prepared {
             graph,
             inputs,
             input_of_node,
         } = prepared;
-        let plan = plan_memory(&graph);
+        let merged = match merge {
+            Some(keep_slope) => merge::find(&graph, keep_slope),
+            None => vec![None; graph.nodes.len()],
+        };
+        let slopes = slope_buffers(&graph, &merged);
+        let plan = plan_memory_with(&graph, &merge::written_at(&merged));
         let slots = plan.slot_len.iter().map(|&n| vec![0.0; n]).collect();
         let threads = threads.max(1);
         let pool = worker_pool(threads)?;
@@ -188,6 +209,8 @@ impl Program {
             fused_outputs,
             kernels,
             causal,
+            merged,
+            slopes,
             profile: None,
         })
     }
@@ -207,6 +230,8 @@ impl Program {
             fused_outputs: self.fused_outputs.clone(),
             kernels: self.kernels.clone(),
             causal: self.causal.clone(),
+            merged: self.merged.clone(),
+            slopes: slope_buffers(&self.graph, &self.merged),
             profile: None,
         })
     }
@@ -223,11 +248,12 @@ impl Program {
             return Vec::new();
         };
         let mut by: std::collections::BTreeMap<String, (f64, usize)> = Default::default();
-        for (node, &t) in self.graph.nodes.iter().zip(times) {
-            if matches!(node.op, Op::Input { .. } | Op::Reshape) {
+        for (i, (node, &t)) in self.graph.nodes.iter().zip(times).enumerate() {
+            if matches!(node.op, Op::Input { .. } | Op::Reshape) || self.merged_into(i) {
                 continue;
             }
             let name = match node.op {
+                _ if self.merged[i].is_some() => self.merged[i].map_or("", Merge::name).into(),
                 Op::MatMul { trans_a, trans_b } => {
                     let suffix = match (trans_a, trans_b) {
                         (false, false) => "",
@@ -254,8 +280,21 @@ impl Program {
     }
 
     /// Seconds per node of [`Program::graph`] since profiling was turned on (`None` when off).
+    /// A run of nodes computed in one pass counts at its first node ([`Program::merged`]).
     pub fn node_times(&self) -> Option<&[f64]> {
         self.profile.as_deref()
+    }
+
+    /// The name of the run of nodes that node `i` starts, when it computes several nodes
+    /// in one pass (`"merged add+gelu"`, …); the run's other nodes then take no time of
+    /// their own.
+    pub fn merged(&self, i: usize) -> Option<&'static str> {
+        self.merged.get(i).copied().flatten().map(Merge::name)
+    }
+
+    /// Whether node `i` is computed by a run that starts before it.
+    fn merged_into(&self, i: usize) -> bool {
+        (i.saturating_sub(2)..i).any(|k| self.merged[k].is_some_and(|m| k + m.extra() >= i))
     }
 
     /// The inputs, in the order [`Program::run`] binds them.
@@ -316,37 +355,181 @@ impl Program {
     }
 
     fn execute(&mut self, feeds: &[Feed<'_>], step: u64) -> Result<(), ExecError> {
-        for i in 0..self.graph.nodes.len() {
-            let node = &self.graph.nodes[i];
-            if !node.op.computes() {
-                continue;
+        let mut i = 0;
+        while i < self.graph.nodes.len() {
+            match self.merged[i] {
+                Some(run) => {
+                    self.run_merged(i, run, feeds)?;
+                    i += run.extra();
+                }
+                None => self.run_one(i, feeds, step)?,
             }
-            if matches!(node.op, Op::Fused(_) | Op::Call(_)) {
-                self.run_kernel(i, feeds)?;
-                continue;
-            }
-            let s = self.plan.slot[i].expect("the memory plan gives every computed node a slot");
-            let started = self.profile.is_some().then(std::time::Instant::now);
-            let mut out = std::mem::take(&mut self.slots[s]);
-            let ins: Vec<Val<'_>> = node.inputs.iter().map(|&j| self.value(j, feeds)).collect();
-            let result = run_node(
-                &self.graph,
-                node,
-                &ins,
-                &mut out[..node.numel()],
-                step,
-                (self.threads, self.causal[i]),
-            );
-            if matches!(node.dtype, DType::BF16 | DType::F16) {
-                super::elementwise::round_to(node.dtype, &mut out[..node.numel()]);
-            }
-            self.slots[s] = out;
-            if let (Some(t0), Some(times)) = (started, self.profile.as_mut()) {
-                times[i] += t0.elapsed().as_secs_f64();
-            }
-            result?;
+            i += 1;
         }
         Ok(())
+    }
+
+    /// Runs node `i` on its own.
+    fn run_one(&mut self, i: usize, feeds: &[Feed<'_>], step: u64) -> Result<(), ExecError> {
+        let node = &self.graph.nodes[i];
+        if !node.op.computes() {
+            return Ok(());
+        }
+        if matches!(node.op, Op::Fused(_) | Op::Call(_)) {
+            return self.run_kernel(i, feeds);
+        }
+        let s = self.plan.slot[i].expect("the memory plan gives every computed node a slot");
+        let started = self.profile.is_some().then(std::time::Instant::now);
+        let mut out = std::mem::take(&mut self.slots[s]);
+        let ins: Vec<Val<'_>> = node.inputs.iter().map(|&j| self.value(j, feeds)).collect();
+        let result = run_node(
+            &self.graph,
+            node,
+            &ins,
+            &mut out[..node.numel()],
+            step,
+            (self.threads, self.causal[i]),
+        );
+        if matches!(node.dtype, DType::BF16 | DType::F16) {
+            super::elementwise::round_to(node.dtype, &mut out[..node.numel()]);
+        }
+        self.slots[s] = out;
+        if let (Some(t0), Some(times)) = (started, self.profile.as_mut()) {
+            times[i] += t0.elapsed().as_secs_f64();
+        }
+        result
+    }
+
+    /// Computes the run `run` of nodes starting at node `i` (see [`merge`]).
+    fn run_merged(&mut self, i: usize, run: Merge, feeds: &[Feed<'_>]) -> Result<(), ExecError> {
+        let started = self.profile.is_some().then(std::time::Instant::now);
+        let numel = self.graph.nodes[i].numel();
+        let ins: Vec<NodeId> = self.graph.nodes[i].inputs.clone();
+        match run {
+            Merge::BiasGelu { store_h, .. } => {
+                let [mut h, mut g] = self.take_slots([i, i + 1]);
+                let mut slope = std::mem::take(&mut self.slopes[i]);
+                let [a, b] = [ins[0], ins[1]].map(|j| self.value(j, feeds).f());
+                let (z, bias) = if a.len() == numel { (a, b) } else { (b, a) };
+                let h_out = if store_h { &mut h[..numel] } else { &mut [] };
+                merge::bias_gelu_run(z, bias, (h_out, &mut g[..numel]), &mut slope);
+                self.slopes[i] = slope;
+                self.put_slots([i, i + 1], [h, g]);
+            }
+            Merge::GeluGradSum { width, op, slope } => {
+                let [mut out] = self.take_slots([i]);
+                let [x, dy] = [ins[0], ins[1]].map(|j| self.value(j, feeds).f());
+                let s = slope.map_or(&[][..], |h| &self.slopes[h][..]);
+                let partials = merge::gelu_grad_sum_run((x, dy, s), &mut out[..numel], width);
+                self.put_slots([i], [out]);
+                self.finish_sum(i + 1, op, &partials, numel / width.max(1));
+            }
+            Merge::NormAffine(a) => {
+                let [mut xhat, mut y] = self.take_slots([i, i + 1]);
+                let x = self.value(ins[0], feeds).f();
+                let affine = &self.graph.nodes[i + 1].inputs;
+                let [gamma, beta] = [a.gamma, a.beta].map(|k| self.value(affine[k], feeds).f());
+                let outs = (&mut xhat[..numel], &mut y[..numel]);
+                merge::norm_affine_run(x, (gamma, beta), a.eps, outs);
+                self.put_slots([i, i + 1], [xhat, y]);
+            }
+            Merge::NormGrad(n) => self.run_norm_grad(i, n, feeds),
+            Merge::CrossEntropy { width, dl } => {
+                let [mut loss, mut seed, mut grad] = self.take_slots([i, i + 1, i + 2]);
+                let (x, t) = (self.value(ins[0], feeds).f(), self.value(ins[1], feeds).u());
+                let checked = check_ids(&self.graph.nodes[i], t, width);
+                if checked.is_ok() {
+                    let n = x.len();
+                    let outs = (&mut loss[..1], &mut grad[..n]);
+                    super::rows::cross_entropy_and_grad((x, t), width, dl, outs);
+                    seed[..1].fill(dl);
+                }
+                self.put_slots([i, i + 1, i + 2], [loss, seed, grad]);
+                checked?;
+            }
+        }
+        if let (Some(t0), Some(times)) = (started, self.profile.as_mut()) {
+            times[i] += t0.elapsed().as_secs_f64();
+        }
+        Ok(())
+    }
+
+    /// A [`Merge::NormGrad`] run starting at node `i`.
+    fn run_norm_grad(&mut self, i: usize, n: merge::NormGrad, feeds: &[Feed<'_>]) {
+        let norm = i + n.norm_at();
+        let last = norm + usize::from(n.add);
+        let numel = self.graph.nodes[norm].numel();
+        let [mut out] = self.take_slots([last]);
+        let value = |j: NodeId| self.value(j, feeds).f();
+        let x = value(self.graph.nodes[norm].inputs[0]);
+        let (dy, affine) = match n.prologue {
+            Some(p) => {
+                let f = &self.graph.nodes[i].inputs;
+                (value(f[p.dy]), Some((value(f[p.gamma]), value(f[p.xhat]))))
+            }
+            None => (value(self.graph.nodes[norm].inputs[1]), None),
+        };
+        let residual = match n.add {
+            true => self.graph.nodes[last]
+                .inputs
+                .iter()
+                .find(|j| j.index() != norm)
+                .map_or(&[][..], |&j| value(j)),
+            false => &[],
+        };
+        let ins = merge::NormGradIn {
+            x,
+            dy,
+            affine,
+            residual,
+        };
+        let sum = n.sum.is_some();
+        let sums = merge::norm_grad_run(&ins, n.eps, &mut out[..numel], n.width, sum);
+        self.put_slots([last], [out]);
+        let rows = numel / n.width.max(1);
+        if let Some(p) = n.prologue {
+            let (first, second) = match p.dy_sum_first {
+                true => (&sums.dy, &sums.dy_xhat),
+                false => (&sums.dy_xhat, &sums.dy),
+            };
+            self.finish_sum(i + 1, ReduceOp::Sum, first, rows);
+            self.finish_sum(i + 2, ReduceOp::Sum, second, rows);
+        }
+        if let Some(op) = n.sum {
+            self.finish_sum(last + 1, op, &sums.out, rows);
+        }
+    }
+
+    /// The slots of nodes `nodes`, taken out of the program (distinct slots: the plan
+    /// gives values written together slots of their own).
+    fn take_slots<const N: usize>(&mut self, nodes: [usize; N]) -> [Vec<f32>; N] {
+        nodes.map(|k| {
+            let s = self.plan.slot[k].expect("the memory plan gives every computed node a slot");
+            std::mem::take(&mut self.slots[s])
+        })
+    }
+
+    /// Puts back what [`Program::take_slots`] took.
+    fn put_slots<const N: usize>(&mut self, nodes: [usize; N], values: [Vec<f32>; N]) {
+        for (k, v) in nodes.into_iter().zip(values) {
+            if let Some(s) = self.plan.slot[k] {
+                self.slots[s] = v;
+            }
+        }
+    }
+
+    /// Node `k`'s column reduction from the partial sums of its blocks of rows.
+    fn finish_sum(
+        &mut self,
+        k: usize,
+        op: vibee_dsl::graph::ReduceOp,
+        partials: &[f32],
+        rows: usize,
+    ) {
+        let n = self.graph.nodes[k].numel();
+        if let Some(s) = self.plan.slot[k] {
+            super::reduce::finish_columns(op, partials, rows, &mut self.slots[s][..n]);
+        }
     }
 
     /// Runs node `i`, a fused group or a call, through its kernel (which rounds
@@ -397,6 +580,20 @@ impl Program {
             None => Val::F(self.float_value(id)),
         }
     }
+}
+
+/// `gelu'(h)` of each bias + GELU run that keeps it: a buffer the size of its GELU,
+/// indexed by the run's first node (empty for every other node).
+fn slope_buffers(g: &Graph, runs: &[Option<Merge>]) -> Vec<Vec<f32>> {
+    runs.iter()
+        .enumerate()
+        .map(|(i, r)| match r {
+            Some(Merge::BiasGelu {
+                keep_slope: true, ..
+            }) => vec![0.0; g.nodes[i].numel()],
+            _ => Vec::new(),
+        })
+        .collect()
 }
 
 /// A program's own pool of `threads` workers.

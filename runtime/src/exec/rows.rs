@@ -141,7 +141,7 @@ fn softmax_grad(y: &[f32], dy: &[f32], scale: f32, o: &mut [f32]) {
 }
 
 #[inline(always)]
-fn moments(x: &[f32], eps: f64) -> (f32, f32) {
+pub(super) fn moments(x: &[f32], eps: f64) -> (f32, f32) {
     let n = x.len() as f32;
     let mu = sum(x) / n;
     let var = sum_map(x, |e| (e - mu) * (e - mu)) / n;
@@ -154,14 +154,74 @@ fn rms(x: &[f32], eps: f64) -> f32 {
 }
 
 #[inline(always)]
-fn layer_norm_grad(x: &[f32], dy: &[f32], eps: f64, o: &mut [f32]) {
+pub(super) fn layer_norm_grad(x: &[f32], dy: &[f32], eps: f64, o: &mut [f32]) {
+    let [mu, rstd, mdy, mdyx] = layer_norm_grad_stats(x, dy, eps);
+    for ((o, &x), &g) in o.iter_mut().zip(x).zip(dy) {
+        *o = rstd * (g - mdy - (x - mu) * rstd * mdyx);
+    }
+}
+
+/// [`layer_norm_grad`] with `dy` in `o` on entry, overwritten by the result (the same
+/// bits: every element reads its own `dy` once, after the row's sums).
+#[inline(always)]
+pub(super) fn layer_norm_grad_in_place(x: &[f32], o: &mut [f32], eps: f64) {
+    let [mu, rstd, mdy, mdyx] = layer_norm_grad_stats(x, o, eps);
+    for (o, &x) in o.iter_mut().zip(x) {
+        *o = rstd * (*o - mdy - (x - mu) * rstd * mdyx);
+    }
+}
+
+/// `[μ, 1/σ, mean(dy), mean(dy·x̂)]` of a row.
+#[inline(always)]
+fn layer_norm_grad_stats(x: &[f32], dy: &[f32], eps: f64) -> [f32; 4] {
     let (mu, rstd) = moments(x, eps);
     let n = x.len() as f32;
     let sdy = sum(dy);
     let sdyx = sum_zip(x, dy, |x, g| g * (x - mu) * rstd);
-    let (mdy, mdyx) = (sdy / n, sdyx / n);
-    for ((o, &x), &g) in o.iter_mut().zip(x).zip(dy) {
-        *o = rstd * (g - mdy - (x - mu) * rstd * mdyx);
+    [mu, rstd, sdy / n, sdyx / n]
+}
+
+/// The mean cross-entropy into `loss[0]` and its gradient `dl·(softmax(x) − onehot(t)) / N`
+/// into `grad`, the row's exponentials computed once for both: the bits of the
+/// `CrossEntropy` and `CrossEntropyGrad` ops (the same exponentials, sums and order).
+pub(super) fn cross_entropy_and_grad(
+    (x, t): (&[f32], &[u32]),
+    d: usize,
+    dl: f32,
+    (loss, grad): (&mut [f32], &mut [f32]),
+) {
+    let d = d.max(1);
+    let scale = dl / t.len().max(1) as f32;
+    let per = (TASK / d).max(1);
+    let mut losses = vec![0.0f32; t.len()];
+    grad.par_chunks_mut(per * d)
+        .zip(losses.par_chunks_mut(per))
+        .enumerate()
+        .for_each(|(task, (o, l))| {
+            wide(
+                #[inline(always)]
+                || {
+                    for (k, (o, l)) in o.chunks_mut(d).zip(l.iter_mut()).enumerate() {
+                        let r = task * per + k;
+                        let (x, t) = (&x[r * d..][..d], t[r] as usize);
+                        // `softmax(x, 1.0, o)`, its sum kept for the log-sum-exp.
+                        let m = max_map(x, |v| v * 1.0);
+                        for (o, &x) in o.iter_mut().zip(x) {
+                            *o = fast_exp(x * 1.0 - m);
+                        }
+                        let s = sum(o);
+                        *l = (m + s.ln()) - x[t];
+                        let inv = 1.0 / s;
+                        o.iter_mut().for_each(|o| *o *= inv);
+                        o[t] -= 1.0;
+                        o.iter_mut().for_each(|o| *o *= scale);
+                    }
+                },
+            )
+        });
+    let total: f64 = losses.iter().map(|&l| f64::from(l)).sum();
+    if let Some(out) = loss.first_mut() {
+        *out = (total / t.len().max(1) as f64) as f32;
     }
 }
 

@@ -21,6 +21,31 @@ pub struct MemoryPlan {
 
 /// Plans `g`'s storage; outputs stay live to the end.
 pub fn plan_memory(g: &Graph) -> MemoryPlan {
+    plan_memory_with(g, &[])
+}
+
+/// [`plan_memory`] for an executor that writes some values early: each `(node, position)`
+/// of `written_at` says that `node`'s value is written when the node at `position` (an
+/// earlier one) runs, together with that node's own. The value is then alive from there,
+/// so it shares no slot with anything that node reads or writes.
+///
+/// ```
+/// use vibee_dsl::graph::{DType, Graph, InputRole};
+/// use vibee_dsl::graph::passes::{plan_memory, plan_memory_with};
+/// let mut g = Graph::new();
+/// let x = g.input("x", &[8], DType::F32, InputRole::Data).unwrap();
+/// let a = g.gelu(x).unwrap();
+/// let b = g.gelu(a).unwrap();
+/// let c = g.gelu(b).unwrap();
+/// g.outputs.push(c);
+/// let (a, c) = (a.index(), c.index());
+/// // `c` may take `a`'s slot: `a` is dead once `b` is computed...
+/// assert_eq!(plan_memory(&g).slot[c], plan_memory(&g).slot[a]);
+/// // ...unless `c` is written when `b` is, while `b`'s node still reads `a`.
+/// let early = plan_memory_with(&g, &[(c, c - 1)]);
+/// assert_ne!(early.slot[c], early.slot[a]);
+/// ```
+pub fn plan_memory_with(g: &Graph, written_at: &[(usize, usize)]) -> MemoryPlan {
     let n = g.nodes.len();
     let mut root: Vec<usize> = (0..n).collect();
     for (i, node) in g.nodes.iter().enumerate() {
@@ -49,7 +74,10 @@ pub fn plan_memory(g: &Graph) -> MemoryPlan {
         .iter()
         .map(|&i| Value {
             node: i,
-            def: defined_at(g, i),
+            def: written_at
+                .iter()
+                .filter(|&&(node, _)| node == i)
+                .fold(defined_at(g, i), |d, &(_, at)| d.min(at)),
             last: last_use[i],
             len: g.nodes[i].numel(),
         })

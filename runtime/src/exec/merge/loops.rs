@@ -1,0 +1,295 @@
+//! The loops of the merged runs ([`super::Merge`]): each value computed as the unmerged
+//! ops compute it, rows spread over rayon in fixed blocks, every row compiled wide
+//! ([`wide`]); column sums accumulated per block of [`partial_rows`] rows, as the
+//! executor's own column reductions do.
+
+use rayon::prelude::*;
+use vibee_dsl::graph::fused::reduce::partial_rows;
+
+use crate::exec::elementwise::{gelu_grad_run, gelu_with_slope};
+use crate::exec::math::{TANH_LANES, wide};
+use crate::exec::rows::{layer_norm_grad, layer_norm_grad_in_place, moments};
+
+/// Elements per parallel task of the runs without a column sum.
+const TASK: usize = 1 << 14;
+
+/// `h = z + b` (stored unless `h` is empty) and `out = gelu(h)` over rows of `b.len()`;
+/// `gelu'(h)` into `slope` unless it is empty.
+pub(in crate::exec) fn bias_gelu_run(
+    z: &[f32],
+    b: &[f32],
+    (h, out): (&mut [f32], &mut [f32]),
+    slope: &mut [f32],
+) {
+    let w = b.len().max(1);
+    let per = (TASK / w).max(1) * w;
+    let (store_h, keep_slope) = (!h.is_empty(), !slope.is_empty());
+    let (mut no_h, mut no_slope) = (Vec::new(), Vec::new());
+    let h = if store_h {
+        h
+    } else {
+        no_h.resize(z.len().div_ceil(per), 0.0);
+        &mut no_h[..]
+    };
+    let slope = if keep_slope {
+        slope
+    } else {
+        no_slope.resize(z.len().div_ceil(per), 0.0);
+        &mut no_slope[..]
+    };
+    // Empty outputs take one placeholder element per task.
+    let step = |keep: bool| if keep { per } else { 1 };
+    out.par_chunks_mut(per)
+        .zip(z.par_chunks(per))
+        .zip(h.par_chunks_mut(step(store_h)))
+        .zip(slope.par_chunks_mut(step(keep_slope)))
+        .for_each(|(((o, z), h), s)| {
+            let h = if store_h { Some(h) } else { None };
+            let s = if keep_slope { Some(s) } else { None };
+            wide(
+                #[inline(always)]
+                || bias_gelu_rows(b, z, o, h, s),
+            )
+        });
+}
+
+/// [`bias_gelu_run`] over whole rows of `b.len()`, [`TANH_LANES`] values at a time.
+#[inline(always)]
+fn bias_gelu_rows(
+    b: &[f32],
+    z: &[f32],
+    out: &mut [f32],
+    mut h: Option<&mut [f32]>,
+    mut slope: Option<&mut [f32]>,
+) {
+    let w = b.len().max(1);
+    let mut hv = [0.0f32; TANH_LANES];
+    let mut sv = [0.0f32; TANH_LANES];
+    for (r, (z, o)) in z.chunks(w).zip(out.chunks_mut(w)).enumerate() {
+        let mut c = 0;
+        while c < z.len() {
+            let n = TANH_LANES.min(z.len() - c);
+            let (hb, sb) = (&mut hv[..n], &mut sv[..n]);
+            for ((h, &z), &b) in hb.iter_mut().zip(&z[c..c + n]).zip(&b[c..c + n]) {
+                *h = z + b;
+            }
+            gelu_with_slope(hb, &mut o[c..c + n], sb);
+            let at = r * w + c..r * w + c + n;
+            if let Some(h) = h.as_deref_mut() {
+                h[at.clone()].copy_from_slice(hb);
+            }
+            if let Some(s) = slope.as_deref_mut() {
+                s[at].copy_from_slice(sb);
+            }
+            c += n;
+        }
+    }
+}
+
+/// Rows of `width` in blocks of the executor's column reduction: `row(r, o, acc)` writes
+/// row `r` into `o` and adds `sums` values per column into `acc` (`sums` rows of `width`,
+/// zero at each block's start). Returns each sum's partials, block after block.
+fn rows_with_partials<F>(out: &mut [f32], width: usize, sums: usize, row: F) -> Vec<Vec<f32>>
+where
+    F: Fn(usize, &mut [f32], &mut [f32]) + Sync,
+{
+    let w = width.max(1);
+    let group = partial_rows(w);
+    let blocks = (out.len() / w).div_ceil(group);
+    let mut partials = vec![0.0f32; blocks * sums * w];
+    out.par_chunks_mut(group * w)
+        .zip(partials.par_chunks_mut(sums * w))
+        .enumerate()
+        .for_each(|(block, (o, acc))| {
+            wide(
+                #[inline(always)]
+                || {
+                    for (k, o) in o.chunks_mut(w).enumerate() {
+                        row(block * group + k, o, acc);
+                    }
+                },
+            )
+        });
+    (0..sums)
+        .map(|s| {
+            partials
+                .chunks(sums * w)
+                .flat_map(|b| &b[s * w..(s + 1) * w])
+                .copied()
+                .collect()
+        })
+        .collect()
+}
+
+/// `acc += v`, element by element (one block's running column sums).
+#[inline(always)]
+fn add_into(acc: &mut [f32], v: &[f32]) {
+    acc.iter_mut().zip(v).for_each(|(a, &v)| *a += v);
+}
+
+/// `out = dy·gelu'(h)`, with `gelu'(h)` read from `slope` unless it is empty; returns the
+/// per-block partial column sums of `out`.
+pub(in crate::exec) fn gelu_grad_sum_run(
+    (h, dy, slope): (&[f32], &[f32], &[f32]),
+    out: &mut [f32],
+    width: usize,
+) -> Vec<f32> {
+    let w = width.max(1);
+    let mut sums = rows_with_partials(
+        out,
+        w,
+        1,
+        #[inline(always)]
+        |r, o, acc| {
+            let dy = &dy[r * w..][..w];
+            if slope.is_empty() {
+                gelu_grad_run(&h[r * w..][..w], dy, o);
+            } else {
+                for ((o, &d), &s) in o.iter_mut().zip(dy).zip(&slope[r * w..][..w]) {
+                    *o = d * s;
+                }
+            }
+            add_into(acc, o);
+        },
+    );
+    sums.pop().unwrap_or_default()
+}
+
+/// `x̂ = layer_norm(x)` and `y = x̂·γ + β` per row of `γ.len()`.
+pub(in crate::exec) fn norm_affine_run(
+    x: &[f32],
+    (gamma, beta): (&[f32], &[f32]),
+    eps: f64,
+    (xhat, y): (&mut [f32], &mut [f32]),
+) {
+    let w = gamma.len().max(1);
+    let per = (TASK / w).max(1) * w;
+    xhat.par_chunks_mut(per)
+        .zip(y.par_chunks_mut(per))
+        .zip(x.par_chunks(per))
+        .for_each(|((xhat, y), x)| {
+            wide(
+                #[inline(always)]
+                || {
+                    let rows = xhat.chunks_mut(w).zip(y.chunks_mut(w)).zip(x.chunks(w));
+                    for ((xhat, y), x) in rows {
+                        let (mu, rstd) = moments(x, eps);
+                        xhat.iter_mut()
+                            .zip(x)
+                            .for_each(|(o, &x)| *o = (x - mu) * rstd);
+                        for (((y, &n), &g), &b) in y.iter_mut().zip(&*xhat).zip(gamma).zip(beta) {
+                            *y = n * g + b;
+                        }
+                    }
+                },
+            )
+        });
+}
+
+/// What a [`super::Merge::NormGrad`] run reads.
+pub(in crate::exec) struct NormGradIn<'a> {
+    /// The norm's input.
+    pub x: &'a [f32],
+    /// The gradient of its output (before `·γ` when there is a prologue).
+    pub dy: &'a [f32],
+    /// With a prologue: `γ` and the norm's output `x̂`.
+    pub affine: Option<(&'a [f32], &'a [f32])>,
+    /// The residual's gradient, added (empty: none).
+    pub residual: &'a [f32],
+}
+
+/// The partial column sums of a [`super::Merge::NormGrad`] run, block after block: `Σ dy` and
+/// `Σ dy·x̂` of a prologue, the sum of the run's value.
+#[derive(Debug, Default)]
+pub(in crate::exec) struct NormGradSums {
+    pub dy: Vec<f32>,
+    pub dy_xhat: Vec<f32>,
+    pub out: Vec<f32>,
+}
+
+/// `out = layer_norm_grad(x, dy·γ) (+ residual)` per row of `width`, with the sums the
+/// run takes; each sum of the same elements in the same blocks and order as the
+/// executor's (and the fused kernel's) column reductions.
+pub(in crate::exec) fn norm_grad_run(
+    ins: &NormGradIn<'_>,
+    eps: f64,
+    out: &mut [f32],
+    width: usize,
+    sum: bool,
+) -> NormGradSums {
+    let w = width.max(1);
+    let prologue = ins.affine.is_some();
+    let sums = 2 * usize::from(prologue) + usize::from(sum);
+    if sums == 0 {
+        let per = (TASK / w).max(1);
+        out.par_chunks_mut(per * w)
+            .enumerate()
+            .for_each(|(task, o)| {
+                wide(
+                    #[inline(always)]
+                    || {
+                        for (k, o) in o.chunks_mut(w).enumerate() {
+                            norm_grad_row(ins, task * per + k, eps, o, &mut [], false);
+                        }
+                    },
+                )
+            });
+        return NormGradSums::default();
+    }
+    let mut parts = rows_with_partials(
+        out,
+        w,
+        sums,
+        #[inline(always)]
+        |r, o, acc| norm_grad_row(ins, r, eps, o, acc, sum),
+    )
+    .into_iter();
+    let mut next = || parts.next().unwrap_or_default();
+    let (dy, dy_xhat) = if prologue {
+        (next(), next())
+    } else {
+        Default::default()
+    };
+    NormGradSums {
+        dy,
+        dy_xhat,
+        out: if sum { next() } else { Vec::new() },
+    }
+}
+
+/// Row `r` of [`norm_grad_run`] into `o`, its sums added into `acc` (`Σ dy`, `Σ dy·x̂` of
+/// a prologue, then the row's own with `sum`).
+#[inline(always)]
+fn norm_grad_row(
+    ins: &NormGradIn<'_>,
+    r: usize,
+    eps: f64,
+    o: &mut [f32],
+    acc: &mut [f32],
+    sum: bool,
+) {
+    let w = o.len();
+    let at = r * w..(r + 1) * w;
+    let (x, dy) = (&ins.x[at.clone()], &ins.dy[at.clone()]);
+    match ins.affine {
+        Some((gamma, xhat)) => {
+            for ((o, &d), &g) in o.iter_mut().zip(dy).zip(gamma) {
+                *o = d * g;
+            }
+            let (dy_acc, rest) = acc.split_at_mut(w);
+            add_into(dy_acc, dy);
+            for ((a, &d), &n) in rest[..w].iter_mut().zip(dy).zip(&xhat[at.clone()]) {
+                *a += d * n;
+            }
+            layer_norm_grad_in_place(x, o, eps);
+        }
+        None => layer_norm_grad(x, dy, eps, o),
+    }
+    if !ins.residual.is_empty() {
+        add_into(o, &ins.residual[at]);
+    }
+    if sum {
+        let last = acc.len() - w;
+        add_into(&mut acc[last..], o);
+    }
+}
