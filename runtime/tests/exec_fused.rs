@@ -6,22 +6,16 @@
 // Helpers outside `#[test]` functions unwrap too: a broken invariant should fail loudly.
 #![allow(clippy::unwrap_used)]
 
+mod exec_support;
+
 use vibee_dsl::graph::passes::Recompute;
 use vibee_dsl::graph::passes::fuse::FuseOptions;
-use vibee_dsl::graph::{BinaryOp, DType, Graph, InputRole, NodeId, Op, UnaryOp};
+use vibee_dsl::graph::{BinaryOp, DType, Graph, Op, UnaryOp};
 use vibee_runtime::exec::{CPU_FUSION, CompileOptions, Feed, Program};
 use vibee_runtime::nn::{CpuGpt, GptConfig};
 use vibee_runtime::train::model::Trainable;
 
-/// `n` values spread over `[lo, hi]`, in a scrambled order.
-fn values(n: usize, lo: f32, hi: f32, salt: usize) -> Vec<f32> {
-    (0..n)
-        .map(|i| {
-            let k = (i * 7919 + salt * 104_729) % n;
-            lo + (hi - lo) * k as f32 / (n - 1).max(1) as f32
-        })
-        .collect()
-}
+use exec_support::{input, tiny_gpt, values};
 
 /// `g` fused with every elementwise op allowed (the compute-bound functions too, which
 /// the CPU's own choice, [`CPU_FUSION`], leaves out), or unfused.
@@ -74,10 +68,6 @@ fn compare(g: &Graph, lo: f32, hi: f32) -> usize {
         fused_nodes = fused_count(&fused);
     }
     fused_nodes
-}
-
-fn input(g: &mut Graph, name: &str, shape: &[usize]) -> NodeId {
-    g.input(name, shape, DType::F32, InputRole::Data).unwrap()
 }
 
 #[test]
@@ -214,18 +204,6 @@ fn an_unsupported_broadcast_runs_unfused_and_correct() {
         "the product stays its own node: {}",
         p.graph()
     );
-}
-
-/// A GPT of 2 blocks, 2 heads of 8, vocabulary 32, context 8.
-fn tiny_gpt() -> GptConfig {
-    GptConfig {
-        vocab_size: 32,
-        n_layer: 2,
-        n_head: 2,
-        d_model: 16,
-        block_size: 8,
-        rope_theta: None,
-    }
 }
 
 /// Loss and gradients of one step of a small GPT.

@@ -7,22 +7,16 @@
 // Helpers outside `#[test]` functions unwrap too: a broken invariant should fail loudly.
 #![allow(clippy::unwrap_used)]
 
+mod exec_support;
+
 use std::collections::BTreeMap;
 
-use vibee_dsl::graph::{BinaryOp, DType, Graph, InputRole, NodeId, ReduceOp};
+use vibee_dsl::graph::{BinaryOp, DType, Graph, InputRole, ReduceOp};
 use vibee_runtime::exec::{CompileOptions, Feed, Program};
-use vibee_runtime::nn::{CpuGpt, GptConfig, Split};
+use vibee_runtime::nn::{CpuGpt, Split};
 use vibee_runtime::train::model::Trainable;
 
-/// `n` values spread over `[lo, hi]`, in a scrambled order.
-fn values(n: usize, lo: f32, hi: f32, salt: usize) -> Vec<f32> {
-    (0..n)
-        .map(|i| {
-            let k = (i * 7919 + salt * 104_729) % n;
-            lo + (hi - lo) * k as f32 / (n - 1).max(1) as f32
-        })
-        .collect()
-}
+use exec_support::{input, tiny_gpt, values};
 
 fn compile(g: &Graph, threads: usize, fuse: bool) -> Program {
     let options = CompileOptions {
@@ -52,10 +46,6 @@ fn assert_bits(a: &[f32], b: &[f32], what: &str) {
             "{what}[{i}]: merged {x} vs alone {y}"
         );
     }
-}
-
-fn input(g: &mut Graph, name: &str, shape: &[usize]) -> NodeId {
-    g.input(name, shape, DType::F32, InputRole::Data).unwrap()
 }
 
 /// `h = z + b`, `gelu(h)`, `dz = dy·gelu'(h)` and `Σ dz` (or the mean) over the rows, on
@@ -124,18 +114,6 @@ fn other_shapes_stay_apart() {
     let mut alone = compile(&g, 1, false);
     alone.run(&[Feed::F32(&zv), Feed::F32(&dv)], 0).unwrap();
     assert_bits(merged.output(1), alone.output(1), "row sums");
-}
-
-/// A GPT of 2 blocks, 2 heads of 8, vocabulary 32, context 8.
-fn tiny_gpt() -> GptConfig {
-    GptConfig {
-        vocab_size: 32,
-        n_layer: 2,
-        n_head: 2,
-        d_model: 16,
-        block_size: 8,
-        rope_theta: None,
-    }
 }
 
 /// Loss and gradients of one step, and the runs the training program merged.
