@@ -139,14 +139,17 @@ fn cpu_ticks() -> u64 {
 }
 
 /// Seconds per step, node count and FLOPs per step, by op and shapes, largest first; a run
-/// of nodes the program computes in one pass counts under its own name, at its first node.
+/// of nodes the program computes in one pass counts under its own name, at its first node
+/// (its later nodes are not listed).
 fn group(program: &Program, times: &[f64]) -> Vec<(String, (f64, usize, f64))> {
     let graph = program.graph();
     let mut by: BTreeMap<String, (f64, usize, f64)> = BTreeMap::new();
+    let mut next = 0;
     for (i, (node, &seconds)) in graph.nodes.iter().zip(times).enumerate() {
-        if matches!(node.op, Op::Input { .. } | Op::Reshape) {
+        if i < next || matches!(node.op, Op::Input { .. } | Op::Reshape) {
             continue;
         }
+        next = i + program.run_len(i);
         let key = match program.merged(i) {
             Some(name) => format!("{name} {:?}", node.shape),
             None => key(graph, node),

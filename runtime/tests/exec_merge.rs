@@ -162,6 +162,30 @@ fn a_gpt_step_merges_its_mlps_and_norms_with_the_same_bits() {
     }
 }
 
+/// A profile names each run once, at its first node: none of the nodes a run computes
+/// after it (the norm gradient five nodes on, its residual add, the bias sums) is listed.
+#[test]
+fn a_profile_lists_each_run_once() {
+    let tokens: Vec<u32> = (0..48).map(|i| (i * 7 + 3) % 32).collect();
+    let targets: Vec<u32> = (0..48).map(|i| (i * 5 + 1) % 32).collect();
+    let mut m = CpuGpt::new(tiny_gpt(), 11, 1).unwrap();
+    let mut grads: Vec<Vec<f32>> = m.params().iter().map(|p| vec![0.0; p.len()]).collect();
+    m.loss_and_grad(&tokens, &targets, 6, 8, &mut grads)
+        .unwrap();
+    m.training_program(6, 8).unwrap().set_profiling(true);
+    m.loss_and_grad(&tokens, &targets, 6, 8, &mut grads)
+        .unwrap();
+    let profile = m.training_program(6, 8).unwrap().profile();
+    let names: Vec<&str> = profile.iter().map(|(n, ..)| n.as_str()).collect();
+    assert!(
+        names.contains(&"merged layer_norm_grad (dy·γ, sums)"),
+        "{names:?}"
+    );
+    for alone in ["layer_norm_grad", "cross_entropy_grad", "unary Gelu"] {
+        assert!(!names.contains(&alone), "{alone} listed: {names:?}");
+    }
+}
+
 /// The loss and its gradient as one run: the unmerged bits, and a target outside the
 /// vocabulary still refused.
 #[test]
@@ -182,6 +206,18 @@ fn cross_entropy_and_its_gradient_merge_and_check_targets() {
         merged.run(&[Feed::F32(&xv), Feed::U32(&good)], 0).unwrap();
         assert_bits(merged.output(0), alone.output(0), "loss");
         assert_bits(merged.output(1), alone.output(1), "gradient");
+        // The profile names the run once, not the gradient it computes too.
+        merged.set_profiling(true);
+        merged.run(&[Feed::F32(&xv), Feed::U32(&good)], 0).unwrap();
+        let names: Vec<String> = merged.profile().into_iter().map(|(n, ..)| n).collect();
+        assert!(
+            names.contains(&"merged cross_entropy+grad".into()),
+            "{names:?}"
+        );
+        assert!(
+            !names.iter().any(|n| n.contains("cross_entropy_grad")),
+            "{names:?}"
+        );
         let mut bad = good.clone();
         bad[30] = 11;
         let err = merged.run(&[Feed::F32(&xv), Feed::U32(&bad)], 0);

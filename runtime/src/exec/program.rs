@@ -248,10 +248,13 @@ impl Program {
             return Vec::new();
         };
         let mut by: std::collections::BTreeMap<String, (f64, usize)> = Default::default();
+        // A run's later nodes are computed (and timed) at its first: walk runs as `execute` does.
+        let mut next = 0;
         for (i, (node, &t)) in self.graph.nodes.iter().zip(times).enumerate() {
-            if matches!(node.op, Op::Input { .. } | Op::Reshape) || self.merged_into(i) {
+            if i < next || matches!(node.op, Op::Input { .. } | Op::Reshape) {
                 continue;
             }
+            next = i + self.run_len(i);
             let name = match node.op {
                 _ if self.merged[i].is_some() => self.merged[i].map_or("", Merge::name).into(),
                 Op::MatMul { trans_a, trans_b } => {
@@ -292,9 +295,15 @@ impl Program {
         self.merged.get(i).copied().flatten().map(Merge::name)
     }
 
-    /// Whether node `i` is computed by a run that starts before it.
-    fn merged_into(&self, i: usize) -> bool {
-        (i.saturating_sub(2)..i).any(|k| self.merged[k].is_some_and(|m| k + m.extra() >= i))
+    /// How many nodes node `i` computes when it runs: the length of the run it starts
+    /// ([`Program::merged`]), else 1. The run's later nodes are not run (nor timed) alone.
+    pub fn run_len(&self, i: usize) -> usize {
+        1 + self
+            .merged
+            .get(i)
+            .copied()
+            .flatten()
+            .map_or(0, Merge::extra)
     }
 
     /// The inputs, in the order [`Program::run`] binds them.
