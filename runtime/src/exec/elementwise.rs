@@ -13,9 +13,14 @@ use super::math::{TANH_LANES, fast_tanh, fast_tanh_lanes, wide};
 /// Elements per parallel task: large enough to amortise scheduling, small enough to split.
 const CHUNK: usize = 1 << 14;
 
+/// `√(2/π)`.
+const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+/// GELU's cubic coefficient.
+const GELU_CUBIC: f32 = 0.044_715;
+
 #[inline(always)]
 fn gelu(x: f32) -> f32 {
-    0.5 * x * (1.0 + fast_tanh(gelu_inner(x)))
+    gelu_from_tanh(x, fast_tanh(gelu_inner(x)))
 }
 
 #[inline(always)]
@@ -23,18 +28,30 @@ fn gelu_grad(x: f32) -> f32 {
     gelu_grad_from_tanh(x, fast_tanh(gelu_inner(x)))
 }
 
-/// `gelu'(x)` from `t = tanh(gelu_inner(x))`.
+/// `gelu(x) = 0.5·x·(1 + t)` from `t = tanh(gelu_inner(x))`, as `fma(x/2, t, x/2)`.
 #[inline(always)]
-fn gelu_grad_from_tanh(x: f32, t: f32) -> f32 {
-    const C: f32 = 0.797_884_6;
-    0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * C * (1.0 + 3.0 * 0.044_715 * x * x)
+fn gelu_from_tanh(x: f32, t: f32) -> f32 {
+    let half = 0.5 * x;
+    half.mul_add(t, half)
 }
 
-/// `C·(x + 0.044715·x³)` (`C = √(2/π)`), the argument of GELU's `tanh`.
+/// `gelu'(x) = 0.5·(1 + t) + 0.5·x·(1 − t²)·C·(1 + 3·0.044715·x²)` from
+/// `t = tanh(gelu_inner(x))`: `1 − t²`, `C + 3·0.044715·C·x²`, `0.5·t + 0.5` and the last
+/// sum each one fused multiply-add.
+#[inline(always)]
+fn gelu_grad_from_tanh(x: f32, t: f32) -> f32 {
+    const SLOPE: f32 = 3.0 * GELU_CUBIC * SQRT_2_OVER_PI;
+    let one_minus = (-t).mul_add(t, 1.0);
+    let inner_grad = SLOPE.mul_add(x * x, SQRT_2_OVER_PI);
+    (0.5 * x * one_minus).mul_add(inner_grad, 0.5f32.mul_add(t, 0.5))
+}
+
+/// `C·(x + 0.044715·x³)` (`C = √(2/π)`), the argument of GELU's `tanh`, as
+/// `x·fma(0.044715·C, x², C)`.
 #[inline(always)]
 fn gelu_inner(x: f32) -> f32 {
-    const C: f32 = 0.797_884_6;
-    C * (x + 0.044_715 * x * x * x)
+    const CUBIC: f32 = GELU_CUBIC * SQRT_2_OVER_PI;
+    x * CUBIC.mul_add(x * x, SQRT_2_OVER_PI)
 }
 
 /// `out = gelu(x)`, [`TANH_LANES`] values at a time through the interleaved `tanh` (the
@@ -50,7 +67,7 @@ pub(super) fn gelu_run(x: &[f32], out: &mut [f32]) {
         }
         fast_tanh_lanes(&mut t);
         for i in 0..TANH_LANES {
-            o[i] = 0.5 * x[i] * (1.0 + t[i]);
+            o[i] = gelu_from_tanh(x[i], t[i]);
         }
     }
     for (o, &x) in os.into_remainder().iter_mut().zip(xs.remainder()) {
@@ -58,28 +75,34 @@ pub(super) fn gelu_run(x: &[f32], out: &mut [f32]) {
     }
 }
 
-/// `out = gelu(x)` and, where `slope` is not empty, `slope = gelu'(x)` (the bits of
-/// [`gelu`] and of `GeluGrad`'s factor) for up to [`TANH_LANES`] values, through the
-/// interleaved `tanh` (one value at a time for fewer).
+/// `out = gelu(h)` and, with `slope`, `slope = gelu'(h)` (the bits of [`gelu`] and of
+/// `GeluGrad`'s factor) for [`TANH_LANES`] values through the interleaved `tanh`.
 #[inline(always)]
-pub(super) fn gelu_with_slope(x: &[f32], out: &mut [f32], slope: &mut [f32]) {
+pub(super) fn gelu_block(
+    h: &[f32; TANH_LANES],
+    out: &mut [f32; TANH_LANES],
+    slope: Option<&mut [f32; TANH_LANES]>,
+) {
     let mut t = [0.0f32; TANH_LANES];
-    if x.len() == TANH_LANES {
+    for i in 0..TANH_LANES {
+        t[i] = gelu_inner(h[i]);
+    }
+    fast_tanh_lanes(&mut t);
+    for i in 0..TANH_LANES {
+        out[i] = gelu_from_tanh(h[i], t[i]);
+    }
+    if let Some(s) = slope {
         for i in 0..TANH_LANES {
-            t[i] = gelu_inner(x[i]);
-        }
-        fast_tanh_lanes(&mut t);
-    } else {
-        for (t, &x) in t.iter_mut().zip(x) {
-            *t = fast_tanh(gelu_inner(x));
+            s[i] = gelu_grad_from_tanh(h[i], t[i]);
         }
     }
-    for ((o, &x), &t) in out.iter_mut().zip(x).zip(&t) {
-        *o = 0.5 * x * (1.0 + t);
-    }
-    for ((s, &x), &t) in slope.iter_mut().zip(x).zip(&t) {
-        *s = gelu_grad_from_tanh(x, t);
-    }
+}
+
+/// `(gelu(h), gelu'(h))` of one value, the bits of [`gelu_block`]'s.
+#[inline(always)]
+pub(super) fn gelu_and_slope(h: f32) -> (f32, f32) {
+    let t = fast_tanh(gelu_inner(h));
+    (gelu_from_tanh(h, t), gelu_grad_from_tanh(h, t))
 }
 
 /// `out = dy·gelu'(x)` as [`gelu_run`] does GELU (the bits of `GeluGrad` per value).

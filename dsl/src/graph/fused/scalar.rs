@@ -1,6 +1,7 @@
 //! The graph's elementwise functions as kernel-IR expressions, written operation for
 //! operation like the CPU executor's f32 loops (`vibee_runtime::exec`): the same constants,
-//! the same association order, `tanh` as the same rational function. A backend whose
+//! the same association order, the same fused multiply-adds (`fma`, correctly rounded on
+//! every backend), `tanh` as the same rational function. A backend whose
 //! `exp`, `ln` and `sqrt` are the C library's (the Cranelift backend's are) therefore gets
 //! the executor's bits.
 
@@ -119,70 +120,59 @@ impl Code {
         bin(BinaryOp::Div, bin(BinaryOp::Mul, x, p), q)
     }
 
-    /// `tanh(C·(x + 0.044715·x·x·x))` with `x` already bound.
+    /// `tanh(x·fma(0.044715·C, x², C))` (`= tanh(C·(x + 0.044715·x³))`) with `x` already
+    /// bound.
     fn gelu_tanh(&mut self, x: &Expr) -> Expr {
-        let cubic = bin(
-            BinaryOp::Mul,
-            bin(
-                BinaryOp::Mul,
-                bin(BinaryOp::Mul, f(GELU_CUBIC), x.clone()),
-                x.clone(),
-            ),
-            x.clone(),
-        );
         let inner = bin(
             BinaryOp::Mul,
-            f(SQRT_2_OVER_PI),
-            bin(BinaryOp::Add, x.clone(), cubic),
+            x.clone(),
+            fma(
+                f(GELU_CUBIC * SQRT_2_OVER_PI),
+                bin(BinaryOp::Mul, x.clone(), x.clone()),
+                f(SQRT_2_OVER_PI),
+            ),
         );
         self.tanh(inner)
     }
 
-    /// `0.5·x·(1 + tanh(…))`.
+    /// `0.5·x·(1 + tanh(…))` as `fma(0.5·x, t, 0.5·x)`.
     fn gelu(&mut self, x: Expr) -> Expr {
         let x = self.tmp(x);
         let t = self.gelu_tanh(&x);
-        bin(
-            BinaryOp::Mul,
-            bin(BinaryOp::Mul, f(0.5), x),
-            bin(BinaryOp::Add, f(1.0), t),
-        )
+        let half = self.tmp(bin(BinaryOp::Mul, f(0.5), x));
+        fma(half.clone(), t, half)
     }
 
-    /// `0.5·(1 + t) + 0.5·x·(1 − t²)·C·(1 + 3·0.044715·x²)`.
+    /// `0.5·(1 + t) + 0.5·x·(1 − t²)·C·(1 + 3·0.044715·x²)` as
+    /// `fma(0.5·x·fma(−t, t, 1), fma(3·0.044715·C, x², C), fma(0.5, t, 0.5))`.
     fn gelu_grad(&mut self, x: Expr) -> Expr {
         let x = self.tmp(x);
         let t = self.gelu_tanh(&x);
         let t = self.tmp(t);
-        let left = bin(BinaryOp::Mul, f(0.5), bin(BinaryOp::Add, f(1.0), t.clone()));
-        let one_minus = bin(BinaryOp::Sub, f(1.0), bin(BinaryOp::Mul, t.clone(), t));
-        let slope = bin(
-            BinaryOp::Add,
-            f(1.0),
-            bin(
-                BinaryOp::Mul,
-                bin(BinaryOp::Mul, f(3.0 * GELU_CUBIC), x.clone()),
-                x.clone(),
-            ),
+        let one_minus = fma(neg(t.clone()), t.clone(), f(1.0));
+        let slope = fma(
+            f(3.0 * GELU_CUBIC * SQRT_2_OVER_PI),
+            bin(BinaryOp::Mul, x.clone(), x.clone()),
+            f(SQRT_2_OVER_PI),
         );
-        let right = bin(
-            BinaryOp::Mul,
-            bin(
-                BinaryOp::Mul,
-                bin(BinaryOp::Mul, bin(BinaryOp::Mul, f(0.5), x), one_minus),
-                f(SQRT_2_OVER_PI),
-            ),
-            slope,
-        );
-        bin(BinaryOp::Add, left, right)
+        let left = fma(f(0.5), t, f(0.5));
+        let scaled = bin(BinaryOp::Mul, bin(BinaryOp::Mul, f(0.5), x), one_minus);
+        fma(scaled, slope, left)
     }
 }
 
-/// `((c0·x + c1)·x + c2)…`, the executor's Horner loop.
+/// `((c0·x + c1)·x + c2)…` with each step one `fma`, the executor's Horner loop.
 fn horner(coeffs: &[f32], x: &Expr) -> Expr {
-    coeffs[1..].iter().fold(f(coeffs[0]), |acc, &c| {
-        bin(BinaryOp::Add, bin(BinaryOp::Mul, acc, x.clone()), f(c))
-    })
+    coeffs[1..]
+        .iter()
+        .fold(f(coeffs[0]), |acc, &c| fma(acc, x.clone(), f(c)))
+}
+
+/// `fma(a, b, c) = a·b + c` rounded once, with the lanes of its widest operand.
+fn fma(a: Expr, b: Expr, c: Expr) -> Expr {
+    let lanes = a.ty.lanes.max(b.ty.lanes).max(c.ty.lanes);
+    let ty = Ty::vector(a.ty.elem, lanes);
+    Expr::new(ExprKind::Math(MathFn::Fma, vec![a, b, c]), ty, SpanId::NONE)
 }
 
 /// An f32 literal holding exactly `v`.

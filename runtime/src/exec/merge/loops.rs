@@ -6,7 +6,7 @@
 use rayon::prelude::*;
 use vibee_dsl::graph::fused::reduce::partial_rows;
 
-use crate::exec::elementwise::{gelu_grad_run, gelu_with_slope};
+use crate::exec::elementwise::{gelu_and_slope, gelu_block, gelu_grad_run};
 use crate::exec::math::{TANH_LANES, wide};
 use crate::exec::rows::{layer_norm_grad, layer_norm_grad_in_place, moments};
 
@@ -53,7 +53,8 @@ pub(in crate::exec) fn bias_gelu_run(
         });
 }
 
-/// [`bias_gelu_run`] over whole rows of `b.len()`, [`TANH_LANES`] values at a time.
+/// [`bias_gelu_run`] over whole rows of `b.len()`, [`TANH_LANES`] values at a time (a
+/// row's last `width mod TANH_LANES` one by one), written straight into the outputs.
 #[inline(always)]
 fn bias_gelu_rows(
     b: &[f32],
@@ -62,26 +63,35 @@ fn bias_gelu_rows(
     mut h: Option<&mut [f32]>,
     mut slope: Option<&mut [f32]>,
 ) {
+    const L: usize = TANH_LANES;
     let w = b.len().max(1);
-    let mut hv = [0.0f32; TANH_LANES];
-    let mut sv = [0.0f32; TANH_LANES];
     for (r, (z, o)) in z.chunks(w).zip(out.chunks_mut(w)).enumerate() {
-        let mut c = 0;
-        while c < z.len() {
-            let n = TANH_LANES.min(z.len() - c);
-            let (hb, sb) = (&mut hv[..n], &mut sv[..n]);
-            for ((h, &z), &b) in hb.iter_mut().zip(&z[c..c + n]).zip(&b[c..c + n]) {
+        let row = r * w;
+        let whole = z.len() - z.len() % L;
+        for c in (0..whole).step_by(L) {
+            let mut hb = [0.0f32; L];
+            for ((h, &z), &b) in hb.iter_mut().zip(&z[c..c + L]).zip(&b[c..c + L]) {
                 *h = z + b;
             }
-            gelu_with_slope(hb, &mut o[c..c + n], sb);
-            let at = r * w + c..r * w + c + n;
+            let o: &mut [f32; L] = (&mut o[c..c + L]).try_into().expect("L values");
+            let s = slope.as_deref_mut().map(|s| {
+                <&mut [f32; L]>::try_from(&mut s[row + c..row + c + L]).expect("L values")
+            });
+            gelu_block(&hb, o, s);
             if let Some(h) = h.as_deref_mut() {
-                h[at.clone()].copy_from_slice(hb);
+                h[row + c..row + c + L].copy_from_slice(&hb);
             }
+        }
+        for c in whole..z.len() {
+            let v = z[c] + b[c];
+            let (g, d) = gelu_and_slope(v);
+            o[c] = g;
             if let Some(s) = slope.as_deref_mut() {
-                s[at].copy_from_slice(sb);
+                s[row + c] = d;
             }
-            c += n;
+            if let Some(h) = h.as_deref_mut() {
+                h[row + c] = v;
+            }
         }
     }
 }
