@@ -71,9 +71,9 @@ pub(super) fn fast_tanh_lanes(u: &mut [f32; TANH_LANES]) {
         p[i] = p[i].mul_add(x2[i], TANH_P[3]);
         q[i] = q[i].mul_add(x2[i], TANH_Q[3]);
     }
-    for k in 4..TANH_P.len() {
+    for &c in &TANH_P[4..] {
         for i in 0..TANH_LANES {
-            p[i] = p[i].mul_add(x2[i], TANH_P[k]);
+            p[i] = p[i].mul_add(x2[i], c);
         }
     }
     for i in 0..TANH_LANES {
@@ -156,6 +156,99 @@ pub(super) fn sum_zip(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 
 #[inline(always)]
 pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
     sum_zip(a, b, |x, y| x * y)
+}
+
+/// [`sum_map`] and [`sum_zip`] on AVX registers, bit for bit: lanes 0–7 and 8–15 of the
+/// 16 partial sums in two registers, folded pairwise as [`pairwise`] does (the two
+/// registers, then their halves, then pairs, then the last two), the tail added last one
+/// by one. LLVM compiles the portable loops' 16 lanes into eight 2-lane adds and a scalar
+/// fold; here a row's sum is two register adds per 16 values and four to fold, which
+/// matters most where rows are short and each needs several sums in sequence (the norms).
+#[cfg(target_arch = "x86_64")]
+pub(super) mod avx {
+    use std::arch::x86_64::{
+        __m256, _mm_add_ps, _mm_add_ss, _mm_cvtss_f32, _mm_movehl_ps, _mm_shuffle_ps,
+        _mm256_add_ps, _mm256_castps256_ps128, _mm256_extractf128_ps, _mm256_loadu_ps,
+        _mm256_setzero_ps,
+    };
+
+    /// Whether the CPU has AVX, which every function here needs.
+    #[inline(always)]
+    pub fn available() -> bool {
+        std::arch::is_x86_feature_detected!("avx")
+    }
+
+    /// [`super::pairwise`] of the lanes `a` (0–7) and `b` (8–15).
+    ///
+    /// # Safety
+    /// The CPU must have AVX.
+    #[inline(always)]
+    unsafe fn fold(a: __m256, b: __m256) -> f32 {
+        // SAFETY: AVX (the caller's promise); register operations only.
+        unsafe {
+            let v = _mm256_add_ps(a, b);
+            let v = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+            let v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+            _mm_cvtss_f32(_mm_add_ss(v, _mm_shuffle_ps::<1>(v, v)))
+        }
+    }
+
+    /// [`super::sum_map`]: `f` maps 8 values, `one` a single value the same way.
+    ///
+    /// # Safety
+    /// The CPU must have AVX.
+    #[inline(always)]
+    pub unsafe fn sum_map(
+        x: &[f32],
+        f: impl Fn(__m256) -> __m256,
+        one: impl Fn(f32) -> f32,
+    ) -> f32 {
+        let whole = x.len() - x.len() % super::LANES;
+        let p = x.as_ptr();
+        // SAFETY: AVX (the caller's promise); every load reads 8 of `x[..whole]`.
+        unsafe {
+            let (mut a, mut b) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            for c in (0..whole).step_by(super::LANES) {
+                a = _mm256_add_ps(a, f(_mm256_loadu_ps(p.add(c))));
+                b = _mm256_add_ps(b, f(_mm256_loadu_ps(p.add(c + 8))));
+            }
+            let tail: f32 = x[whole..].iter().map(|&v| one(v)).sum();
+            fold(a, b) + tail
+        }
+    }
+
+    /// [`super::sum_zip`]: `f` maps 8 pairs, `one` a single pair the same way.
+    ///
+    /// # Safety
+    /// The CPU must have AVX.
+    #[inline(always)]
+    pub unsafe fn sum_zip(
+        x: &[f32],
+        y: &[f32],
+        f: impl Fn(__m256, __m256) -> __m256,
+        one: impl Fn(f32, f32) -> f32,
+    ) -> f32 {
+        let n = x.len().min(y.len());
+        let whole = n - n % super::LANES;
+        let (p, q) = (x.as_ptr(), y.as_ptr());
+        // SAFETY: AVX (the caller's promise); every load reads 8 of `x[..whole]` or
+        // `y[..whole]`.
+        unsafe {
+            let (mut a, mut b) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            for c in (0..whole).step_by(super::LANES) {
+                let (x0, y0) = (_mm256_loadu_ps(p.add(c)), _mm256_loadu_ps(q.add(c)));
+                let (x1, y1) = (_mm256_loadu_ps(p.add(c + 8)), _mm256_loadu_ps(q.add(c + 8)));
+                a = _mm256_add_ps(a, f(x0, y0));
+                b = _mm256_add_ps(b, f(x1, y1));
+            }
+            let tail: f32 = x[whole..n]
+                .iter()
+                .zip(&y[whole..n])
+                .map(|(&u, &v)| one(u, v))
+                .sum();
+            fold(a, b) + tail
+        }
+    }
 }
 
 /// `max f(xᵢ)` (−∞ for none; NaNs ignored, as `f32::max` does).
@@ -255,6 +348,39 @@ mod tests {
             );
             let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             assert_eq!(max(&x), m, "max, n = {n}");
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx_lane_sums_give_the_portable_bits() {
+        use std::arch::x86_64::{_mm256_mul_ps, _mm256_set1_ps, _mm256_sub_ps};
+        if !super::avx::available() {
+            return;
+        }
+        for n in [0, 1, 7, 15, 16, 17, 31, 32, 100, 128, 129, 1000] {
+            let x: Vec<f32> = (0..n)
+                .map(|i| ((i * 7919 % 1009) as f32 - 504.0) / 37.0)
+                .collect();
+            let y: Vec<f32> = (0..n).map(|i| ((i * 31 % 97) as f32).sin()).collect();
+            let mu = 0.37f32;
+            // SAFETY: the CPU has AVX (checked above).
+            let (s, q, d) = unsafe {
+                let m = _mm256_set1_ps(mu);
+                (
+                    super::avx::sum_map(&x, |v| v, |v| v),
+                    super::avx::sum_map(
+                        &x,
+                        |v| _mm256_mul_ps(_mm256_sub_ps(v, m), _mm256_sub_ps(v, m)),
+                        |v| (v - mu) * (v - mu),
+                    ),
+                    super::avx::sum_zip(&x, &y, |a, b| _mm256_mul_ps(a, b), |a, b| a * b),
+                )
+            };
+            assert_eq!(s.to_bits(), sum(&x).to_bits(), "sum, n = {n}");
+            let q0 = super::sum_map(&x, |v| (v - mu) * (v - mu));
+            assert_eq!(q.to_bits(), q0.to_bits(), "sum_map, n = {n}");
+            assert_eq!(d.to_bits(), dot(&x, &y).to_bits(), "sum_zip, n = {n}");
         }
     }
 

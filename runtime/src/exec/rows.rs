@@ -9,6 +9,8 @@
 use rayon::prelude::*;
 use vibee_dsl::graph::{Node, Op};
 
+#[cfg(target_arch = "x86_64")]
+use super::math::avx;
 use super::math::{dot, fast_exp, max_map, sum, sum_map, sum_zip, wide};
 use super::program::Val;
 
@@ -140,12 +142,48 @@ fn softmax_grad(y: &[f32], dy: &[f32], scale: f32, o: &mut [f32]) {
     }
 }
 
+/// `(μ, 1/σ)` of a row: [`moments_avx`] where the CPU has AVX, the same bits.
 #[inline(always)]
 pub(super) fn moments(x: &[f32], eps: f64) -> (f32, f32) {
+    #[cfg(target_arch = "x86_64")]
+    if avx::available() {
+        // SAFETY: the CPU has AVX (checked just above).
+        return unsafe { moments_avx(x, eps) };
+    }
+    moments_portable(x, eps)
+}
+
+#[inline(always)]
+fn moments_portable(x: &[f32], eps: f64) -> (f32, f32) {
     let n = x.len() as f32;
     let mu = sum(x) / n;
     let var = sum_map(x, |e| (e - mu) * (e - mu)) / n;
     (mu, 1.0 / (var + eps as f32).sqrt())
+}
+
+/// [`moments_portable`] with the lane sums on AVX registers ([`avx`]).
+///
+/// # Safety
+/// The CPU must have AVX.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn moments_avx(x: &[f32], eps: f64) -> (f32, f32) {
+    use std::arch::x86_64::{_mm256_mul_ps, _mm256_set1_ps, _mm256_sub_ps};
+    let n = x.len() as f32;
+    // SAFETY: AVX (the caller's promise).
+    unsafe {
+        let mu = avx::sum_map(x, |v| v, |v| v) / n;
+        let m = _mm256_set1_ps(mu);
+        let var = avx::sum_map(
+            x,
+            |e| {
+                let d = _mm256_sub_ps(e, m);
+                _mm256_mul_ps(d, d)
+            },
+            |e| (e - mu) * (e - mu),
+        ) / n;
+        (mu, 1.0 / (var + eps as f32).sqrt())
+    }
 }
 
 #[inline(always)]
@@ -155,27 +193,43 @@ fn rms(x: &[f32], eps: f64) -> f32 {
 
 #[inline(always)]
 pub(super) fn layer_norm_grad(x: &[f32], dy: &[f32], eps: f64, o: &mut [f32]) {
-    let [mu, rstd, mdy, mdyx] = layer_norm_grad_stats(x, dy, eps);
+    let stats = layer_norm_grad_stats(x, dy, eps);
     for ((o, &x), &g) in o.iter_mut().zip(x).zip(dy) {
-        *o = rstd * (g - mdy - (x - mu) * rstd * mdyx);
+        *o = layer_norm_grad_at(x, g, stats);
     }
 }
 
-/// [`layer_norm_grad`] with `dy` in `o` on entry, overwritten by the result (the same
-/// bits: every element reads its own `dy` once, after the row's sums).
+/// One element of [`layer_norm_grad`]: `x`, its `dy` and the row's
+/// [`layer_norm_grad_stats`].
 #[inline(always)]
-pub(super) fn layer_norm_grad_in_place(x: &[f32], o: &mut [f32], eps: f64) {
-    let [mu, rstd, mdy, mdyx] = layer_norm_grad_stats(x, o, eps);
-    for (o, &x) in o.iter_mut().zip(x) {
-        *o = rstd * (*o - mdy - (x - mu) * rstd * mdyx);
-    }
+pub(super) fn layer_norm_grad_at(x: f32, g: f32, [mu, rstd, mdy, mdyx]: [f32; 4]) -> f32 {
+    rstd * (g - mdy - (x - mu) * rstd * mdyx)
 }
 
-/// `[μ, 1/σ, mean(dy), mean(dy·x̂)]` of a row.
+/// `[μ, 1/σ, mean(dy), mean(dy·x̂)]` of a row (the lane sums on AVX registers where the
+/// CPU has AVX, the same bits).
 #[inline(always)]
-fn layer_norm_grad_stats(x: &[f32], dy: &[f32], eps: f64) -> [f32; 4] {
+pub(super) fn layer_norm_grad_stats(x: &[f32], dy: &[f32], eps: f64) -> [f32; 4] {
     let (mu, rstd) = moments(x, eps);
     let n = x.len() as f32;
+    #[cfg(target_arch = "x86_64")]
+    if avx::available() {
+        use std::arch::x86_64::{_mm256_mul_ps, _mm256_set1_ps, _mm256_sub_ps};
+        // SAFETY: the CPU has AVX (checked just above).
+        let (sdy, sdyx) = unsafe {
+            let (m, r) = (_mm256_set1_ps(mu), _mm256_set1_ps(rstd));
+            (
+                avx::sum_map(dy, |v| v, |v| v),
+                avx::sum_zip(
+                    x,
+                    dy,
+                    |x, g| _mm256_mul_ps(_mm256_mul_ps(g, _mm256_sub_ps(x, m)), r),
+                    |x, g| g * (x - mu) * rstd,
+                ),
+            )
+        };
+        return [mu, rstd, sdy / n, sdyx / n];
+    }
     let sdy = sum(dy);
     let sdyx = sum_zip(x, dy, |x, g| g * (x - mu) * rstd);
     [mu, rstd, sdy / n, sdyx / n]

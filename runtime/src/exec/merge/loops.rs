@@ -8,7 +8,7 @@ use vibee_dsl::graph::fused::reduce::partial_rows;
 
 use crate::exec::elementwise::{gelu_and_slope, gelu_block, gelu_grad_run};
 use crate::exec::math::{TANH_LANES, wide};
-use crate::exec::rows::{layer_norm_grad, layer_norm_grad_in_place, moments};
+use crate::exec::rows::{layer_norm_grad_at, layer_norm_grad_stats, moments};
 
 /// Elements per parallel task of the runs without a column sum.
 const TASK: usize = 1 << 14;
@@ -184,10 +184,10 @@ pub(in crate::exec) fn norm_affine_run(
                     let rows = xhat.chunks_mut(w).zip(y.chunks_mut(w)).zip(x.chunks(w));
                     for ((xhat, y), x) in rows {
                         let (mu, rstd) = moments(x, eps);
-                        xhat.iter_mut()
-                            .zip(x)
-                            .for_each(|(o, &x)| *o = (x - mu) * rstd);
-                        for (((y, &n), &g), &b) in y.iter_mut().zip(&*xhat).zip(gamma).zip(beta) {
+                        let outs = xhat.iter_mut().zip(y.iter_mut());
+                        for (((xhat, y), &x), (&g, &b)) in outs.zip(x).zip(gamma.iter().zip(beta)) {
+                            let n = (x - mu) * rstd;
+                            *xhat = n;
                             *y = n * g + b;
                         }
                     }
@@ -281,25 +281,49 @@ fn norm_grad_row(
     let w = o.len();
     let at = r * w..(r + 1) * w;
     let (x, dy) = (&ins.x[at.clone()], &ins.dy[at.clone()]);
-    match ins.affine {
+    let stats = match ins.affine {
         Some((gamma, xhat)) => {
-            for ((o, &d), &g) in o.iter_mut().zip(dy).zip(gamma) {
-                *o = d * g;
-            }
             let (dy_acc, rest) = acc.split_at_mut(w);
-            add_into(dy_acc, dy);
-            for ((a, &d), &n) in rest[..w].iter_mut().zip(dy).zip(&xhat[at.clone()]) {
-                *a += d * n;
+            let xhat = &xhat[at.clone()];
+            let sums = dy_acc.iter_mut().zip(&mut rest[..w]);
+            let ins = dy.iter().zip(gamma).zip(xhat);
+            for ((o, ((&d, &g), &n)), (s, sn)) in o.iter_mut().zip(ins).zip(sums) {
+                *o = d * g;
+                *s += d;
+                *sn += d * n;
             }
-            layer_norm_grad_in_place(x, o, eps);
+            layer_norm_grad_stats(x, o, eps)
         }
-        None => layer_norm_grad(x, dy, eps, o),
-    }
-    if !ins.residual.is_empty() {
-        add_into(o, &ins.residual[at]);
-    }
-    if sum {
-        let last = acc.len() - w;
-        add_into(&mut acc[last..], o);
+        None => {
+            o.copy_from_slice(dy);
+            layer_norm_grad_stats(x, dy, eps)
+        }
+    };
+    // `o` holds the norm's `dy`: one pass for the gradient, the residual and the sum.
+    let last = acc.len().saturating_sub(w);
+    match (ins.residual.is_empty(), sum) {
+        (true, false) => {
+            for (o, &x) in o.iter_mut().zip(x) {
+                *o = layer_norm_grad_at(x, *o, stats);
+            }
+        }
+        (true, true) => {
+            for ((o, &x), a) in o.iter_mut().zip(x).zip(&mut acc[last..]) {
+                *o = layer_norm_grad_at(x, *o, stats);
+                *a += *o;
+            }
+        }
+        (false, false) => {
+            for ((o, &x), &d) in o.iter_mut().zip(x).zip(&ins.residual[at]) {
+                *o = layer_norm_grad_at(x, *o, stats) + d;
+            }
+        }
+        (false, true) => {
+            let rows = o.iter_mut().zip(x).zip(&ins.residual[at]);
+            for (((o, &x), &d), a) in rows.zip(&mut acc[last..]) {
+                *o = layer_norm_grad_at(x, *o, stats) + d;
+                *a += *o;
+            }
+        }
     }
 }
