@@ -26,12 +26,16 @@ fn compile(g: &Graph, threads: usize, fuse: bool) -> Program {
     Program::compile_with_options(g, threads, options).unwrap()
 }
 
-/// How many runs of each kind the program merges.
+/// How many runs of each kind the program merges, and (as `"unstored"`) how many values
+/// they leave unstored.
 fn runs(p: &Program) -> BTreeMap<&'static str, usize> {
     let mut by = BTreeMap::new();
     for i in 0..p.graph().nodes.len() {
         if let Some(name) = p.merged(i) {
             *by.entry(name).or_default() += 1;
+        }
+        if !p.stored(i) {
+            *by.entry("unstored").or_default() += 1;
         }
     }
     by
@@ -136,7 +140,8 @@ fn gpt_step(
 }
 
 /// Every MLP and norm of the GPT step is merged (per block a bias + GELU, its gradient, two
-/// norms and their gradients; the final norm and its gradient; the loss and its gradient),
+/// norms and their gradients; the final norm and its gradient; the loss and its gradient;
+/// no `h` nor `x̂` stored),
 /// with the unmerged loss and gradients on one thread, a split batch, and ops split over
 /// three threads.
 #[test]
@@ -152,6 +157,9 @@ fn a_gpt_step_merges_its_mlps_and_norms_with_the_same_bits() {
             ("merged layer_norm+affine", 5),
             ("merged layer_norm_grad (dy·γ, sums)", 5),
             ("merged cross_entropy+grad", 1),
+            // Each MLP's `h` (its gradient reads the kept `gelu'(h)`) and each norm's `x̂`
+            // (its gradient recomputes it).
+            ("unstored", 2 + 5),
         ]
         .into();
         assert_eq!(found, want);

@@ -73,6 +73,9 @@ pub(super) struct Affine {
     /// Operand indices of `γ` and `β` in the fused node.
     pub gamma: usize,
     pub beta: usize,
+    /// Whether `x̂` is stored: not when the only other reader is a [`Merge::NormGrad`]
+    /// prologue of the same norm, which recomputes it ([`Prologue::recompute_xhat`]).
+    pub store_xhat: bool,
 }
 
 /// A [`Merge::NormGrad`] run.
@@ -93,6 +96,9 @@ pub(super) struct Prologue {
     pub gamma: usize,
     pub xhat: usize,
     pub dy_sum_first: bool,
+    /// `x̂` computed from the norm's input (the bits of the forward run's `(x − μ)·(1/σ)`)
+    /// instead of read: the [`Merge::NormAffine`] run that computes it does not store it.
+    pub recompute_xhat: bool,
 }
 
 impl NormGrad {
@@ -151,7 +157,35 @@ pub(super) fn find(g: &Graph, keep_slope: bool) -> Vec<Option<Merge>> {
     if keep_slope {
         link_gelu_slopes(g, &mut runs, &readers);
     }
+    link_norm_outputs(g, &mut runs, &readers);
     runs
+}
+
+/// Points each norm gradient run whose prologue reads the `x̂` of a norm + affine run
+/// of the same input and `ε` at that run, which then does not store `x̂` when the two
+/// runs are its only readers: the gradient recomputes it from the input it reads anyway
+/// (the same moments, so the same bits), one read and one write of `x̂` fewer per norm.
+fn link_norm_outputs(g: &Graph, runs: &mut [Option<Merge>], readers: &[usize]) {
+    for j in 0..runs.len() {
+        let Some(Merge::NormGrad(mut n)) = runs[j] else {
+            continue;
+        };
+        let Some(mut p) = n.prologue else {
+            continue;
+        };
+        let xhat = g.nodes[j].inputs[p.xhat].index();
+        let Some(Merge::NormAffine(mut a)) = runs[xhat] else {
+            continue;
+        };
+        let same_input = g.nodes[j + n.norm_at()].inputs[0] == g.nodes[xhat].inputs[0];
+        if same_input && a.eps == n.eps && readers[xhat] == 2 {
+            a.store_xhat = false;
+            p.recompute_xhat = true;
+            n.prologue = Some(p);
+            runs[xhat] = Some(Merge::NormAffine(a));
+            runs[j] = Some(Merge::NormGrad(n));
+        }
+    }
 }
 
 /// Points each GELU gradient run whose `h` a bias + GELU run computes at that run, which
@@ -309,7 +343,12 @@ fn norm_affine(g: &Graph, i: usize) -> Option<Merge> {
         && f.reductions.is_empty()
         && f.numel == g.nodes[i].numel()
         && g.shape(g.nodes[i].inputs[0]) == g.nodes[i].shape.as_slice();
-    ok.then_some(Merge::NormAffine(Affine { eps, gamma, beta }))
+    ok.then_some(Merge::NormAffine(Affine {
+        eps,
+        gamma,
+        beta,
+        store_xhat: true,
+    }))
 }
 
 /// The fused `dy·γ` group with the sums `Σ dy` and `Σ dy·x̂` at node `i`, followed by
@@ -351,6 +390,7 @@ fn prologue(g: &Graph, i: usize, width: usize, readers: &[usize]) -> Option<Prol
         gamma,
         xhat,
         dy_sum_first,
+        recompute_xhat: false,
     })
 }
 

@@ -295,6 +295,20 @@ impl Program {
         self.merged.get(i).copied().flatten().map(Merge::name)
     }
 
+    /// Whether node `i`'s value is written when the program runs: not an `h = z + b` or a
+    /// norm's `x̂` that a merged run computes but leaves unstored, because the run that
+    /// reads it later recomputes what it needs (`gelu'(h)` kept, `x̂` from the norm's input).
+    pub fn stored(&self, i: usize) -> bool {
+        !matches!(
+            self.merged.get(i).copied().flatten(),
+            Some(Merge::BiasGelu { store_h: false, .. })
+                | Some(Merge::NormAffine(merge::Affine {
+                    store_xhat: false,
+                    ..
+                }))
+        )
+    }
+
     /// How many nodes node `i` computes when it runs: the length of the run it starts
     /// ([`Program::merged`]), else 1. The run's later nodes are not run (nor timed) alone.
     pub fn run_len(&self, i: usize) -> usize {
@@ -438,7 +452,10 @@ impl Program {
                 let x = self.value(ins[0], feeds).f();
                 let affine = &self.graph.nodes[i + 1].inputs;
                 let [gamma, beta] = [a.gamma, a.beta].map(|k| self.value(affine[k], feeds).f());
-                let outs = (&mut xhat[..numel], &mut y[..numel]);
+                let outs = match a.store_xhat {
+                    true => (&mut xhat[..numel], &mut y[..numel]),
+                    false => (&mut [][..], &mut y[..numel]),
+                };
                 merge::norm_affine_run(x, (gamma, beta), a.eps, outs);
                 self.put_slots([i, i + 1], [xhat, y]);
             }
@@ -474,7 +491,12 @@ impl Program {
         let (dy, affine) = match n.prologue {
             Some(p) => {
                 let f = &self.graph.nodes[i].inputs;
-                (value(f[p.dy]), Some((value(f[p.gamma]), value(f[p.xhat]))))
+                let xhat = if p.recompute_xhat {
+                    &[][..]
+                } else {
+                    value(f[p.xhat])
+                };
+                (value(f[p.dy]), Some((value(f[p.gamma]), xhat)))
             }
             None => (value(self.graph.nodes[norm].inputs[1]), None),
         };

@@ -206,11 +206,16 @@ pub(super) fn layer_norm_grad_at(x: f32, g: f32, [mu, rstd, mdy, mdyx]: [f32; 4]
     rstd * (g - mdy - (x - mu) * rstd * mdyx)
 }
 
-/// `[μ, 1/σ, mean(dy), mean(dy·x̂)]` of a row (the lane sums on AVX registers where the
-/// CPU has AVX, the same bits).
+/// `[μ, 1/σ, mean(dy), mean(dy·x̂)]` of a row.
 #[inline(always)]
-pub(super) fn layer_norm_grad_stats(x: &[f32], dy: &[f32], eps: f64) -> [f32; 4] {
-    let (mu, rstd) = moments(x, eps);
+fn layer_norm_grad_stats(x: &[f32], dy: &[f32], eps: f64) -> [f32; 4] {
+    layer_norm_grad_sums(x, dy, moments(x, eps))
+}
+
+/// [`layer_norm_grad_stats`] from the row's [`moments`] (the lane sums on AVX registers
+/// where the CPU has AVX, the same bits).
+#[inline(always)]
+pub(super) fn layer_norm_grad_sums(x: &[f32], dy: &[f32], (mu, rstd): (f32, f32)) -> [f32; 4] {
     let n = x.len() as f32;
     #[cfg(target_arch = "x86_64")]
     if avx::available() {

@@ -8,7 +8,7 @@ use vibee_dsl::graph::fused::reduce::partial_rows;
 
 use crate::exec::elementwise::{gelu_and_slope, gelu_block, gelu_grad_run};
 use crate::exec::math::{TANH_LANES, wide};
-use crate::exec::rows::{layer_norm_grad_at, layer_norm_grad_stats, moments};
+use crate::exec::rows::{layer_norm_grad_at, layer_norm_grad_sums, moments};
 
 /// Elements per parallel task of the runs without a column sum.
 const TASK: usize = 1 << 14;
@@ -165,7 +165,8 @@ pub(in crate::exec) fn gelu_grad_sum_run(
     sums.pop().unwrap_or_default()
 }
 
-/// `x̂ = layer_norm(x)` and `y = x̂·γ + β` per row of `γ.len()`.
+/// `x̂ = layer_norm(x)` (stored unless `xhat` is empty) and `y = x̂·γ + β` per row of
+/// `γ.len()`.
 pub(in crate::exec) fn norm_affine_run(
     x: &[f32],
     (gamma, beta): (&[f32], &[f32]),
@@ -174,21 +175,36 @@ pub(in crate::exec) fn norm_affine_run(
 ) {
     let w = gamma.len().max(1);
     let per = (TASK / w).max(1) * w;
-    xhat.par_chunks_mut(per)
+    let store = !xhat.is_empty();
+    let mut none = Vec::new();
+    let xhat = if store {
+        xhat
+    } else {
+        // One placeholder element per task.
+        none.resize(y.len().div_ceil(per), 0.0);
+        &mut none[..]
+    };
+    xhat.par_chunks_mut(if store { per } else { 1 })
         .zip(y.par_chunks_mut(per))
         .zip(x.par_chunks(per))
         .for_each(|((xhat, y), x)| {
             wide(
                 #[inline(always)]
                 || {
-                    let rows = xhat.chunks_mut(w).zip(y.chunks_mut(w)).zip(x.chunks(w));
-                    for ((xhat, y), x) in rows {
+                    for (r, (y, x)) in y.chunks_mut(w).zip(x.chunks(w)).enumerate() {
                         let (mu, rstd) = moments(x, eps);
-                        let outs = xhat.iter_mut().zip(y.iter_mut());
-                        for (((xhat, y), &x), (&g, &b)) in outs.zip(x).zip(gamma.iter().zip(beta)) {
-                            let n = (x - mu) * rstd;
-                            *xhat = n;
-                            *y = n * g + b;
+                        let rows = y.iter_mut().zip(x).zip(gamma.iter().zip(beta));
+                        if store {
+                            let xhat = &mut xhat[r * w..(r + 1) * w];
+                            for (((y, &x), (&g, &b)), xhat) in rows.zip(xhat) {
+                                let n = (x - mu) * rstd;
+                                *xhat = n;
+                                *y = n * g + b;
+                            }
+                        } else {
+                            for ((y, &x), (&g, &b)) in rows {
+                                *y = (x - mu) * rstd * g + b;
+                            }
                         }
                     }
                 },
@@ -202,7 +218,7 @@ pub(in crate::exec) struct NormGradIn<'a> {
     pub x: &'a [f32],
     /// The gradient of its output (before `·γ` when there is a prologue).
     pub dy: &'a [f32],
-    /// With a prologue: `γ` and the norm's output `x̂`.
+    /// With a prologue: `γ` and the norm's output `x̂` (empty: recomputed from `x`).
     pub affine: Option<(&'a [f32], &'a [f32])>,
     /// The residual's gradient, added (empty: none).
     pub residual: &'a [f32],
@@ -281,22 +297,32 @@ fn norm_grad_row(
     let w = o.len();
     let at = r * w..(r + 1) * w;
     let (x, dy) = (&ins.x[at.clone()], &ins.dy[at.clone()]);
+    let (mu, rstd) = moments(x, eps);
     let stats = match ins.affine {
         Some((gamma, xhat)) => {
             let (dy_acc, rest) = acc.split_at_mut(w);
-            let xhat = &xhat[at.clone()];
             let sums = dy_acc.iter_mut().zip(&mut rest[..w]);
-            let ins = dy.iter().zip(gamma).zip(xhat);
-            for ((o, ((&d, &g), &n)), (s, sn)) in o.iter_mut().zip(ins).zip(sums) {
-                *o = d * g;
-                *s += d;
-                *sn += d * n;
+            let ins = dy.iter().zip(gamma).zip(x);
+            if xhat.is_empty() {
+                // `x̂` as the forward run computed it.
+                for ((o, ((&d, &g), &x)), (s, sn)) in o.iter_mut().zip(ins).zip(sums) {
+                    *o = d * g;
+                    *s += d;
+                    *sn += d * ((x - mu) * rstd);
+                }
+            } else {
+                let ins = ins.zip(&xhat[at.clone()]);
+                for ((o, (((&d, &g), _), &n)), (s, sn)) in o.iter_mut().zip(ins).zip(sums) {
+                    *o = d * g;
+                    *s += d;
+                    *sn += d * n;
+                }
             }
-            layer_norm_grad_stats(x, o, eps)
+            layer_norm_grad_sums(x, o, (mu, rstd))
         }
         None => {
             o.copy_from_slice(dy);
-            layer_norm_grad_stats(x, dy, eps)
+            layer_norm_grad_sums(x, dy, (mu, rstd))
         }
     };
     // `o` holds the norm's `dy`: one pass for the gradient, the residual and the sum.
