@@ -240,6 +240,17 @@ pub(super) fn layer_norm_grad_sums(x: &[f32], dy: &[f32], (mu, rstd): (f32, f32)
     [mu, rstd, sdy / n, sdyx / n]
 }
 
+/// [`sum`] of a row, on AVX registers where the CPU has AVX (the same bits).
+#[inline(always)]
+fn row_sum(x: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if avx::available() {
+        // SAFETY: the CPU has AVX (checked just above).
+        return unsafe { avx::sum_map(x, |v| v, |v| v) };
+    }
+    sum(x)
+}
+
 /// The mean cross-entropy into `loss[0]` and its gradient `dl·(softmax(x) − onehot(t)) / N`
 /// into `grad`, the row's exponentials computed once for both: the bits of the
 /// `CrossEntropy` and `CrossEntropyGrad` ops (the same exponentials, sums and order).
@@ -268,12 +279,14 @@ pub(super) fn cross_entropy_and_grad(
                         for (o, &x) in o.iter_mut().zip(x) {
                             *o = fast_exp(x * 1.0 - m);
                         }
-                        let s = sum(o);
+                        let s = row_sum(o);
                         *l = (m + s.ln()) - x[t];
                         let inv = 1.0 / s;
-                        o.iter_mut().for_each(|o| *o *= inv);
-                        o[t] -= 1.0;
-                        o.iter_mut().for_each(|o| *o *= scale);
+                        // `o·inv`, `o[t] − 1`, `·scale` as one pass (the target's own
+                        // value fixed after it: the same operations on each element).
+                        let et = o[t];
+                        o.iter_mut().for_each(|o| *o = *o * inv * scale);
+                        o[t] = (et * inv - 1.0) * scale;
                     }
                 },
             )

@@ -154,12 +154,16 @@ pub(in crate::exec) fn gelu_grad_sum_run(
             let dy = &dy[r * w..][..w];
             if slope.is_empty() {
                 gelu_grad_run(&h[r * w..][..w], dy, o);
+                add_into(acc, o);
             } else {
-                for ((o, &d), &s) in o.iter_mut().zip(dy).zip(&slope[r * w..][..w]) {
-                    *o = d * s;
+                // One pass: the product and its column sum (memory-bound, so one walk).
+                let ins = dy.iter().zip(&slope[r * w..][..w]);
+                for ((o, (&d, &s)), a) in o.iter_mut().zip(ins).zip(acc.iter_mut()) {
+                    let v = d * s;
+                    *o = v;
+                    *a += v;
                 }
             }
-            add_into(acc, o);
         },
     );
     sums.pop().unwrap_or_default()
