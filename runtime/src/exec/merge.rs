@@ -9,12 +9,15 @@
 //!   gradient is then one product instead of a second rational `tanh` per element.
 //! - [`Merge::GeluGradSum`]: `dz = dy·gelu'(h)` and its column sum (the bias gradient),
 //!   each block of rows summed while it is still in cache.
-//! - [`Merge::NormAffine`]: a layer norm and its fused `x̂·γ + β`, per row.
+//! - [`Merge::NormAffine`]: a layer norm and its fused `x̂·γ + β`, per row; `x̂` is not
+//!   stored when the only other reader is the same norm's [`Merge::NormGrad`] run.
 //! - [`Merge::NormGrad`]: a layer norm's input gradient, with the fused group before it
 //!   that scales `dy` by `γ` and sums `Σ dy`, `Σ dy·x̂` (the β and γ gradients), the
 //!   residual gradient added and that sum's column sum (the next bias gradient); values
 //!   read only inside the run (`dy·γ`, the norm's gradient before the add) are never
-//!   stored.
+//!   stored, and `x̂` is recomputed from the norm's input (read anyway for the row's
+//!   moments: the forward's `(x − μ)·(1/σ)`, so the same bits) when its forward run left
+//!   it unstored.
 //! - [`Merge::CrossEntropy`]: the loss and its gradient, each row's exponentials computed
 //!   once for both.
 //!
