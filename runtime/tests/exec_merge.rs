@@ -152,6 +152,8 @@ fn a_gpt_step_merges_its_mlps_and_norms_with_the_same_bits() {
             ("merged layer_norm+affine", 5),
             ("merged layer_norm_grad (dy·γ, sums)", 5),
             ("merged cross_entropy+grad", 1),
+            ("merged add+self_attention", 2),
+            ("merged self_attention_grad+sum", 2),
         ]
         .into();
         assert_eq!(found, want);

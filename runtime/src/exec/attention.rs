@@ -22,6 +22,7 @@ mod tests;
 mod tiled;
 
 use rayon::prelude::*;
+use vibee_dsl::graph::fused::reduce::partial_rows;
 
 /// Shapes of one attention: batch, positions, width, heads, head width.
 #[derive(Debug, Clone, Copy)]
@@ -140,6 +141,16 @@ unsafe impl Send for Shared {}
 unsafe impl Sync for Shared {}
 
 impl Shared {
+    /// The `len` floats from `offset`.
+    ///
+    /// # Safety
+    /// They must lie inside the buffer and be touched by no other task.
+    #[allow(clippy::mut_from_ref)] // (reason: each task's own elements, see `Shared`)
+    unsafe fn row<'a>(self, offset: usize, len: usize) -> &'a mut [f32] {
+        // SAFETY: the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(offset), len) }
+    }
+
     /// Copies `src` (`T` rows of `hd`, contiguous) to the rows `stride` apart from `offset`.
     ///
     /// # Safety
@@ -147,9 +158,7 @@ impl Shared {
     unsafe fn write(self, offset: usize, stride: usize, src: &[f32], d: Dims) {
         for (r, row) in src.chunks_exact(d.hd).take(d.t).enumerate() {
             // SAFETY: row `r` of this task's columns (the caller's contract).
-            let dst =
-                unsafe { std::slice::from_raw_parts_mut(self.0.add(offset + r * stride), d.hd) };
-            dst.copy_from_slice(row);
+            unsafe { self.row(offset + r * stride, d.hd) }.copy_from_slice(row);
         }
     }
 }
@@ -173,14 +182,112 @@ fn forward_on(path: Path, qkv: &[f32], y: &mut [f32], d: Dims, scale: f32) {
     );
 }
 
-/// `dqkv = ∂attention(qkv)/∂qkv · dy`, `dqkv: [B, T, 3·C]`.
-pub(super) fn backward(qkv: &[f32], dy: &[f32], dqkv: &mut [f32], d: Dims, scale: f32) {
-    backward_on(Path::for_dims(d), (qkv, dy), dqkv, d, scale);
+/// `h = z + bias` (the bias over rows of `3·C`) and `y = attention(h)`: the `qkv`
+/// projection's bias added while each task reads its head (the tiled path: each head's
+/// `q`, `k` and `v` are summed into the task's scratch, contiguous, and copied into `h`
+/// for the gradient), else the sum and then [`forward`]. Each value has the bits of the
+/// two ops run one after the other.
+pub(super) fn bias_forward(
+    (z, bias): (&[f32], &[f32]),
+    h: &mut [f32],
+    y: &mut [f32],
+    d: Dims,
+    scale: f32,
+) {
+    let (n, w) = (d.b * d.t * 3 * d.c, 3 * d.c);
+    assert!(z.len() >= n && h.len() >= n && bias.len() == w && y.len() >= d.b * d.t * d.c);
+    #[cfg(target_arch = "x86_64")]
+    if Path::for_dims(d) == Path::Tiled {
+        let (hs, out) = (Shared(h.as_mut_ptr()), Shared(y.as_mut_ptr()));
+        let head = d.t * d.hd;
+        (0..d.b * d.heads).into_par_iter().for_each_init(
+            || vec![0.0f32; 3 * head + tiled::forward_scratch(d)],
+            |scratch, bh| {
+                let (b, hh) = (bh / d.heads, bh % d.heads);
+                let (parts, rest) = scratch.split_at_mut(3 * head);
+                for (p, part) in parts.chunks_exact_mut(head).enumerate() {
+                    let bias = &bias[p * d.c + hh * d.hd..][..d.hd];
+                    for (r, row) in part.chunks_exact_mut(d.hd).enumerate() {
+                        let src = &z[d.qkv(b, hh, p, r)..][..d.hd];
+                        for ((o, &x), &c) in row.iter_mut().zip(src).zip(bias) {
+                            *o = x + c;
+                        }
+                    }
+                    // SAFETY: this task's rows of part `p` of head `hh` in batch `b` of
+                    // `h` (checked above).
+                    unsafe { hs.write(d.qkv(b, hh, p, 0), w, part, d) };
+                }
+                // SAFETY: `Tiled` is only chosen where the CPU has AVX2 and FMA.
+                let yh = unsafe { tiled::forward_parts(parts, rest, d, scale) };
+                // SAFETY: this task's rows of head `hh` in batch `b` of `y` (checked above).
+                unsafe { out.write(d.y(b, hh, 0), d.c, yh, d) };
+            },
+        );
+        return;
+    }
+    h[..n]
+        .par_chunks_mut(w * 64)
+        .zip(z[..n].par_chunks(w * 64))
+        .for_each(|(h, z)| {
+            for (h, z) in h.chunks_exact_mut(w).zip(z.chunks_exact(w)) {
+                for ((o, &x), &c) in h.iter_mut().zip(z).zip(bias) {
+                    *o = x + c;
+                }
+            }
+        });
+    forward(h, y, d, scale);
 }
 
-fn backward_on(path: Path, (qkv, dy): (&[f32], &[f32]), dqkv: &mut [f32], d: Dims, scale: f32) {
+/// `dqkv = ∂attention(qkv)/∂qkv · dy`, `dqkv: [B, T, 3·C]`.
+pub(super) fn backward(qkv: &[f32], dy: &[f32], dqkv: &mut [f32], d: Dims, scale: f32) {
+    backward_on(Path::for_dims(d), (qkv, dy), dqkv, d, None, scale);
+}
+
+/// [`backward`], and the column sums of `dqkv` (the `qkv` projection's bias gradient) as
+/// the executor's column reduction sums them: blocks of `partial_rows(3·C)` rows, each
+/// summed in row order from zero; returns the blocks' sums (one row of `3·C` each, in
+/// order, for [`super::reduce::finish_columns`]). Each task sums the blocks that start in
+/// its batch row while its results are in cache, up to the batch row's end; a block that
+/// runs on into later batch rows is finished from `dqkv` afterwards, in order, so every
+/// sum has the reduction's bits.
+pub(super) fn backward_sums(
+    (qkv, dy): (&[f32], &[f32]),
+    dqkv: &mut [f32],
+    d: Dims,
+    scale: f32,
+) -> Vec<f32> {
+    let (w, rows) = (3 * d.c, d.b * d.t);
+    let group = partial_rows(w);
+    let mut sums = vec![0.0f32; rows.div_ceil(group) * w];
+    let path = Path::for_dims(d);
+    backward_on(path, (qkv, dy), dqkv, d, Some((&mut sums, group)), scale);
+    let dqkv = &dqkv[..rows * w];
+    sums.par_chunks_mut(w.max(1))
+        .enumerate()
+        .for_each(|(k, acc)| {
+            let (start, end) = (k * group, ((k + 1) * group).min(rows));
+            let from = (start / d.t + 1) * d.t;
+            for row in dqkv[..end * w].chunks_exact(w).skip(from) {
+                acc.iter_mut().zip(row).for_each(|(a, &x)| *a += x);
+            }
+        });
+    sums
+}
+
+fn backward_on(
+    path: Path,
+    (qkv, dy): (&[f32], &[f32]),
+    dqkv: &mut [f32],
+    d: Dims,
+    sums: Option<(&mut [f32], usize)>,
+    scale: f32,
+) {
     let n = d.b * d.t * 3 * d.c;
     assert!(qkv.len() >= n && dqkv.len() >= n && dy.len() >= d.b * d.t * d.c);
+    let sums = sums.map(|(s, group)| {
+        assert!(group > 0 && s.len() >= (d.b * d.t).div_ceil(group) * 3 * d.c);
+        (Shared(s.as_mut_ptr()), group)
+    });
     let out = Shared(dqkv.as_mut_ptr());
     (0..d.b * d.heads).into_par_iter().for_each_init(
         || vec![0.0f32; path.backward_scratch(d)],
@@ -191,6 +298,22 @@ fn backward_on(path: Path, (qkv, dy): (&[f32], &[f32]), dqkv: &mut [f32], d: Dim
                 // SAFETY: this task's rows of part `part` of head `h` in batch `b` of
                 // `dqkv` (checked above).
                 unsafe { out.write(d.qkv(b, h, part, 0), 3 * d.c, g, d) };
+                if let Some((sums, group)) = sums {
+                    // The blocks of rows that start in batch row `b`, up to its end.
+                    let (first, last) = (b * d.t, (b + 1) * d.t);
+                    for start in (first.next_multiple_of(group)..last).step_by(group) {
+                        let col = start / group * 3 * d.c + part * d.c + h * d.hd;
+                        // SAFETY: this task's columns of a block that starts in its batch
+                        // row (no other task's; inside `sums`, checked above).
+                        let acc = unsafe { sums.row(col, d.hd) };
+                        let end = (start + group).min(last);
+                        for row in
+                            g[(start - first) * d.hd..(end - first) * d.hd].chunks_exact(d.hd)
+                        {
+                            acc.iter_mut().zip(row).for_each(|(a, &x)| *a += x);
+                        }
+                    }
+                }
             }
         },
     );

@@ -443,6 +443,24 @@ impl Program {
                 self.put_slots([i, i + 1], [xhat, y]);
             }
             Merge::NormGrad(n) => self.run_norm_grad(i, n, feeds),
+            Merge::BiasAttention { heads, scale } => {
+                let [mut h, mut y] = self.take_slots([i, i + 1]);
+                let [a, b] = [ins[0], ins[1]].map(|j| self.value(j, feeds).f());
+                let (z, bias) = if a.len() == numel { (a, b) } else { (b, a) };
+                let d = super::attention::Dims::new(&self.graph.nodes[i].shape, heads);
+                let n = self.graph.nodes[i + 1].numel();
+                let outs = (&mut h[..numel], &mut y[..n]);
+                super::attention::bias_forward((z, bias), outs.0, outs.1, d, scale);
+                self.put_slots([i, i + 1], [h, y]);
+            }
+            Merge::AttentionGradSum { heads, scale, op } => {
+                let [mut out] = self.take_slots([i]);
+                let [qkv, dy] = [ins[0], ins[1]].map(|j| self.value(j, feeds).f());
+                let d = super::attention::Dims::new(self.graph.shape(ins[0]), heads);
+                let sums = super::attention::backward_sums((qkv, dy), &mut out[..numel], d, scale);
+                self.put_slots([i], [out]);
+                self.finish_sum(i + 1, op, &sums, d.b * d.t);
+            }
             Merge::CrossEntropy { width, dl } => {
                 let [mut loss, mut seed, mut grad] = self.take_slots([i, i + 1, i + 2]);
                 let (x, t) = (self.value(ins[0], feeds).f(), self.value(ins[1], feeds).u());

@@ -23,7 +23,7 @@ fn run(path: Path, d: Dims) -> (Vec<f32>, Vec<f32>) {
     let mut y = vec![f32::NAN; dy.len()];
     forward_on(path, &qkv, &mut y, d, scale);
     let mut dqkv = vec![f32::NAN; qkv.len()];
-    backward_on(path, (&qkv, &dy), &mut dqkv, d, scale);
+    backward_on(path, (&qkv, &dy), &mut dqkv, d, None, scale);
     (y, dqkv)
 }
 
@@ -162,7 +162,7 @@ fn attention_speed() {
                 pool.install(|| forward_on(path, &qkv, &mut y, d, 0.1));
                 times[k].push(cpu_ms() - start);
                 let start = cpu_ms();
-                pool.install(|| backward_on(path, (&qkv, &dy), &mut dq, d, 0.1));
+                pool.install(|| backward_on(path, (&qkv, &dy), &mut dq, d, None, 0.1));
                 times[2 + k].push(cpu_ms() - start);
             }
         }
