@@ -182,62 +182,6 @@ fn forward_on(path: Path, qkv: &[f32], y: &mut [f32], d: Dims, scale: f32) {
     );
 }
 
-/// `h = z + bias` (the bias over rows of `3·C`) and `y = attention(h)`: the `qkv`
-/// projection's bias added while each task reads its head (the tiled path: each head's
-/// `q`, `k` and `v` are summed into the task's scratch, contiguous, and copied into `h`
-/// for the gradient), else the sum and then [`forward`]. Each value has the bits of the
-/// two ops run one after the other.
-pub(super) fn bias_forward(
-    (z, bias): (&[f32], &[f32]),
-    h: &mut [f32],
-    y: &mut [f32],
-    d: Dims,
-    scale: f32,
-) {
-    let (n, w) = (d.b * d.t * 3 * d.c, 3 * d.c);
-    assert!(z.len() >= n && h.len() >= n && bias.len() == w && y.len() >= d.b * d.t * d.c);
-    #[cfg(target_arch = "x86_64")]
-    if Path::for_dims(d) == Path::Tiled {
-        let (hs, out) = (Shared(h.as_mut_ptr()), Shared(y.as_mut_ptr()));
-        let head = d.t * d.hd;
-        (0..d.b * d.heads).into_par_iter().for_each_init(
-            || vec![0.0f32; 3 * head + tiled::forward_scratch(d)],
-            |scratch, bh| {
-                let (b, hh) = (bh / d.heads, bh % d.heads);
-                let (parts, rest) = scratch.split_at_mut(3 * head);
-                for (p, part) in parts.chunks_exact_mut(head).enumerate() {
-                    let bias = &bias[p * d.c + hh * d.hd..][..d.hd];
-                    for (r, row) in part.chunks_exact_mut(d.hd).enumerate() {
-                        let src = &z[d.qkv(b, hh, p, r)..][..d.hd];
-                        for ((o, &x), &c) in row.iter_mut().zip(src).zip(bias) {
-                            *o = x + c;
-                        }
-                    }
-                    // SAFETY: this task's rows of part `p` of head `hh` in batch `b` of
-                    // `h` (checked above).
-                    unsafe { hs.write(d.qkv(b, hh, p, 0), w, part, d) };
-                }
-                // SAFETY: `Tiled` is only chosen where the CPU has AVX2 and FMA.
-                let yh = unsafe { tiled::forward_parts(parts, rest, d, scale) };
-                // SAFETY: this task's rows of head `hh` in batch `b` of `y` (checked above).
-                unsafe { out.write(d.y(b, hh, 0), d.c, yh, d) };
-            },
-        );
-        return;
-    }
-    h[..n]
-        .par_chunks_mut(w * 64)
-        .zip(z[..n].par_chunks(w * 64))
-        .for_each(|(h, z)| {
-            for (h, z) in h.chunks_exact_mut(w).zip(z.chunks_exact(w)) {
-                for ((o, &x), &c) in h.iter_mut().zip(z).zip(bias) {
-                    *o = x + c;
-                }
-            }
-        });
-    forward(h, y, d, scale);
-}
-
 /// `dqkv = ∂attention(qkv)/∂qkv · dy`, `dqkv: [B, T, 3·C]`.
 pub(super) fn backward(qkv: &[f32], dy: &[f32], dqkv: &mut [f32], d: Dims, scale: f32) {
     backward_on(Path::for_dims(d), (qkv, dy), dqkv, d, None, scale);

@@ -17,10 +17,10 @@
 //!   stored.
 //! - [`Merge::CrossEntropy`]: the loss and its gradient, each row's exponentials computed
 //!   once for both.
-//! - [`Merge::BiasAttention`]: the `qkv` projection's bias added while each attention task
-//!   reads its head ([`super::attention::bias_forward`]).
-//! - [`Merge::AttentionGradSum`]: the attention's gradient and its column sum (that bias's
-//!   gradient), each task's columns summed while they are in cache.
+//! - [`Merge::AttentionGradSum`]: the self-attention's gradient and its column sum (the
+//!   `qkv` projection's bias gradient), each task's columns summed while they are in
+//!   cache. (Adding that bias inside the attention's tasks measured slower than the add
+//!   on its own: each task then copies its head twice, into a scratch and into the sum.)
 //!
 //! Each value gets the bits of the unmerged ops: the same arithmetic per element, and
 //! column sums accumulated in the executor's blocks of rows ([`partial_rows`]) and combined
@@ -70,9 +70,6 @@ pub(super) enum Merge {
     /// The cross-entropy of logits in rows of `width` (node `i`), the constant seeding its
     /// gradient (node `i + 1`, `dl`) and that gradient (node `i + 2`).
     CrossEntropy { width: usize, dl: f32 },
-    /// `h = qkv + b` (node `i`, a bias over rows of `3·C`), then the self-attention of `h`
-    /// (node `i + 1`).
-    BiasAttention { heads: usize, scale: f32 },
     /// The self-attention's gradient (node `i`), then its sum or mean over the batch and
     /// position axes (node `i + 1`, `op`).
     AttentionGradSum {
@@ -125,7 +122,6 @@ impl Merge {
             Merge::BiasGelu { .. }
             | Merge::GeluGradSum { .. }
             | Merge::NormAffine(_)
-            | Merge::BiasAttention { .. }
             | Merge::AttentionGradSum { .. } => 1,
             Merge::CrossEntropy { .. } => 2,
             Merge::NormGrad(n) => n.norm_at() + usize::from(n.add) + usize::from(n.sum.is_some()),
@@ -141,7 +137,6 @@ impl Merge {
             Merge::NormGrad(n) if n.prologue.is_some() => "merged layer_norm_grad (dy·γ, sums)",
             Merge::NormGrad(_) => "merged layer_norm_grad+add",
             Merge::CrossEntropy { .. } => "merged cross_entropy+grad",
-            Merge::BiasAttention { .. } => "merged add+self_attention",
             Merge::AttentionGradSum { .. } => "merged self_attention_grad+sum",
         }
     }
@@ -167,7 +162,6 @@ pub(super) fn find(g: &Graph, keep_slope: bool) -> Vec<Option<Merge>> {
             .or_else(|| norm_affine(g, i))
             .or_else(|| norm_grad(g, i, &readers))
             .or_else(|| cross_entropy(g, i))
-            .or_else(|| bias_attention(g, i))
             .or_else(|| attention_grad_sum(g, i));
         runs[i] = run;
         i += 1 + run.map_or(0, Merge::extra);
@@ -223,7 +217,7 @@ fn reads_only(g: &Graph, j: usize, i: usize) -> bool {
 }
 
 /// Whether node `i` adds a bias over its rows (of its last axis) to a value of its own
-/// shape: a [`Merge::BiasGelu`] or [`Merge::BiasAttention`] run's first node.
+/// shape: a [`Merge::BiasGelu`] run's first node.
 fn adds_bias(g: &Graph, i: usize) -> bool {
     let node = &g.nodes[i];
     let Some(&width) = node.shape.last() else {
@@ -250,22 +244,6 @@ fn bias_gelu(g: &Graph, i: usize) -> Option<Merge> {
         width: *g.nodes[i].shape.last()?,
         keep_slope: false,
         store_h: true,
-    })
-}
-
-/// A bias added to `qkv: [B, T, 3·C]` (node `i`), then the self-attention of the sum.
-fn bias_attention(g: &Graph, i: usize) -> Option<Merge> {
-    let next = g.nodes.get(i + 1)?;
-    let Op::SelfAttention { heads, scale } = next.op else {
-        return None;
-    };
-    let ok = g.nodes[i].shape.len() == 3
-        && f32_node(g, i + 1)
-        && reads_only(g, i + 1, i)
-        && adds_bias(g, i);
-    ok.then_some(Merge::BiasAttention {
-        heads,
-        scale: scale as f32,
     })
 }
 

@@ -21,7 +21,8 @@ pub struct CompileOptions {
     /// compiles (the ops [`super::CPU_FUSION`] allows, see
     /// [`vibee_dsl::graph::passes::fuse::fuse_elementwise_with`]), and run the patterns
     /// that fusion leaves apart (bias + GELU, GELU's gradient + its bias gradient, a
-    /// norm's gradient + the residual's) as one pass each; off, every op runs on its own.
+    /// norm's gradient + the residual's, the attention's gradient + its `qkv` bias
+    /// gradient) as one pass each; off, every op runs on its own.
     /// The results are the same bits either way.
     pub fuse: bool,
 }
@@ -443,16 +444,6 @@ impl Program {
                 self.put_slots([i, i + 1], [xhat, y]);
             }
             Merge::NormGrad(n) => self.run_norm_grad(i, n, feeds),
-            Merge::BiasAttention { heads, scale } => {
-                let [mut h, mut y] = self.take_slots([i, i + 1]);
-                let [a, b] = [ins[0], ins[1]].map(|j| self.value(j, feeds).f());
-                let (z, bias) = if a.len() == numel { (a, b) } else { (b, a) };
-                let d = super::attention::Dims::new(&self.graph.nodes[i].shape, heads);
-                let n = self.graph.nodes[i + 1].numel();
-                let outs = (&mut h[..numel], &mut y[..n]);
-                super::attention::bias_forward((z, bias), outs.0, outs.1, d, scale);
-                self.put_slots([i, i + 1], [h, y]);
-            }
             Merge::AttentionGradSum { heads, scale, op } => {
                 let [mut out] = self.take_slots([i]);
                 let [qkv, dy] = [ins[0], ins[1]].map(|j| self.value(j, feeds).f());

@@ -264,3 +264,44 @@ fn row_kernels_match_f64_on_every_length() {
         }
     }
 }
+
+/// Not a check: the attention gradient with the `qkv` bias gradient summed inside its
+/// tasks (`backward_sums`) against the gradient and then the column reduction, on the
+/// anchor's shapes, interleaved on one thread; prints each one's best and median of 15.
+/// `cargo test --release -p vibee-runtime --lib bias_sum_speed -- --ignored --nocapture`
+#[test]
+#[ignore = "a timing, run by hand"]
+fn bias_sum_speed() {
+    use vibee_dsl::graph::ReduceOp;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build();
+    let Ok(pool) = pool else { return };
+    for (b, t, hd, heads) in [(16, 128, 32, 4), (8, 256, 64, 6)] {
+        let d = dims(b, t, hd, heads);
+        let w = 3 * d.c;
+        let (h, dy) = (values(b * t * w, 1), values(b * t * d.c, 2));
+        let (mut dq, mut db) = (vec![0.0; h.len()], vec![0.0; w]);
+        let mut times: [Vec<f64>; 2] = Default::default();
+        for _ in 0..15 {
+            let start = cpu_ms();
+            pool.install(|| {
+                super::backward(&h, &dy, &mut dq, d, 0.1);
+                super::super::reduce::reduce(ReduceOp::Sum, &dq, &[b, t, w], &[0, 1], &mut db);
+            });
+            times[0].push(cpu_ms() - start);
+            let start = cpu_ms();
+            pool.install(|| {
+                let sums = super::backward_sums((&h, &dy), &mut dq, d, 0.1);
+                super::super::reduce::finish_columns(ReduceOp::Sum, &sums, b * t, &mut db);
+            });
+            times[1].push(cpu_ms() - start);
+        }
+        for (k, name) in ["bwd, then sum", "bwd with sums"].iter().enumerate() {
+            let row = &mut times[k];
+            row.sort_by(f64::total_cmp);
+            println!(
+                "T {t} hd {hd} {name}: best {:.2} ms, median {:.2} ms",
+                row[0], row[7]
+            );
+        }
+    }
+}

@@ -114,34 +114,11 @@ pub(super) fn forward_head<'s>(
     bh: (usize, usize),
     scale: f32,
 ) -> &'s [f32] {
-    attend(head(qkv, d, bh), scratch, d, scale)
-}
-
-/// The output (`T × hd`, contiguous, in `scratch`) of the head whose queries, keys and
-/// values are the three contiguous `T × hd` blocks of `parts`.
-#[target_feature(enable = "avx2,fma")]
-pub(super) fn forward_parts<'s>(
-    parts: &[f32],
-    scratch: &'s mut [f32],
-    d: Dims,
-    scale: f32,
-) -> &'s [f32] {
-    let n = d.t * d.hd;
-    assert!(parts.len() >= 3 * n, "forward_parts");
-    let part = |p: usize| Mat {
-        data: &parts[p * n..][..n],
-        rs: d.hd,
-    };
-    attend([part(0), part(1), part(2)], scratch, d, scale)
-}
-
-/// The output of the head `[q, k, v]` (`T × hd`, contiguous), computed in `scratch`.
-#[target_feature(enable = "avx2,fma")]
-fn attend<'s>([q, k, v]: [Mat; 3], scratch: &'s mut [f32], d: Dims, scale: f32) -> &'s [f32] {
     let l = Layout::new(d);
     let (kt, rest) = scratch.split_at_mut(l.mat());
     let (s, rest) = rest.split_at_mut(l.block());
     let (o, pad) = rest.split_at_mut(l.mat());
+    let [q, k, v] = head(qkv, d, bh);
     pack_panels(k, d.t, d.hd, kt);
     for i0 in (0..d.t).step_by(BLOCK) {
         let rows = BLOCK.min(d.t - i0);
