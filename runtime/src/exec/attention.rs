@@ -96,37 +96,71 @@ impl Path {
         }
     }
 
-    /// Head `h` of batch `b`'s output (`T × hd`, contiguous).
-    fn forward_head<'s>(
+    /// Head `h` of batch `b`'s output into its columns of `y`.
+    ///
+    /// # Safety
+    /// `y` must hold `[B, T, C]` and this task's columns be touched by no other task.
+    unsafe fn forward_head(
         self,
         qkv: &[f32],
-        s: &'s mut [f32],
+        s: &mut [f32],
         d: Dims,
-        bh: (usize, usize),
+        (b, h): (usize, usize),
         scale: f32,
-    ) -> &'s [f32] {
+        y: Shared,
+    ) {
         match self {
-            Path::Gemm => gemm_path::forward_head(qkv, s, d, bh, scale),
-            // SAFETY: `Tiled` is only chosen where the CPU has AVX2 and FMA.
+            Path::Gemm => {
+                let yh = gemm_path::forward_head(qkv, s, d, (b, h), scale);
+                // SAFETY: this task's rows of head `h` in batch `b` (the contract).
+                unsafe { y.write(d.y(b, h, 0), d.c, yh, d) };
+            }
             #[cfg(target_arch = "x86_64")]
-            Path::Tiled => unsafe { tiled::forward_head(qkv, s, d, bh, scale) },
+            Path::Tiled => {
+                let out = tiled::Dst {
+                    ptr: y.0.wrapping_add(d.y(b, h, 0)),
+                    rs: d.c,
+                };
+                // SAFETY: `Tiled` is only chosen where the CPU has AVX2 and FMA; the
+                // head's `T` rows of `hd` in `y` are this task's (the contract).
+                unsafe { tiled::forward_head(qkv, s, d, (b, h), scale, out) };
+            }
         }
     }
 
-    /// Head `h` of batch `b`'s `dq`, `dk`, `dv` (each `T × hd`, contiguous).
-    fn backward_head<'s>(
+    /// Head `h` of batch `b`'s `dq`, `dk`, `dv` into its columns of `dqkv`.
+    ///
+    /// # Safety
+    /// `dqkv` must hold `[B, T, 3·C]` and this task's columns be touched by no other task.
+    unsafe fn backward_head(
         self,
         ins: (&[f32], &[f32]),
-        s: &'s mut [f32],
+        s: &mut [f32],
         d: Dims,
-        bh: (usize, usize),
+        (b, h): (usize, usize),
         scale: f32,
-    ) -> [&'s [f32]; 3] {
+        dqkv: Shared,
+    ) {
         match self {
-            Path::Gemm => gemm_path::backward_head(ins, s, d, bh, scale),
-            // SAFETY: `Tiled` is only chosen where the CPU has AVX2 and FMA.
+            Path::Gemm => {
+                let grads = gemm_path::backward_head(ins, s, d, (b, h), scale);
+                for (part, g) in grads.into_iter().enumerate() {
+                    // SAFETY: this task's rows of part `part` of head `h` in batch `b`
+                    // (the contract).
+                    unsafe { dqkv.write(d.qkv(b, h, part, 0), 3 * d.c, g, d) };
+                }
+            }
             #[cfg(target_arch = "x86_64")]
-            Path::Tiled => unsafe { tiled::backward_head(ins, s, d, bh, scale) },
+            Path::Tiled => {
+                let outs = [0, 1, 2].map(|part| tiled::Dst {
+                    ptr: dqkv.0.wrapping_add(d.qkv(b, h, part, 0)),
+                    rs: 3 * d.c,
+                });
+                // SAFETY: `Tiled` is only chosen where the CPU has AVX2 and FMA; the
+                // head's `T` rows of `hd` in each part of `dqkv` are this task's (the
+                // contract).
+                unsafe { tiled::backward_head(ins, s, d, (b, h), scale, outs) };
+            }
         }
     }
 }
@@ -175,9 +209,9 @@ fn forward_on(path: Path, qkv: &[f32], y: &mut [f32], d: Dims, scale: f32) {
         || vec![0.0f32; path.forward_scratch(d)],
         |scratch, bh| {
             let (b, h) = (bh / d.heads, bh % d.heads);
-            let yh = path.forward_head(qkv, scratch, d, (b, h), scale);
-            // SAFETY: this task's rows of head `h` in batch `b` of `y` (checked above).
-            unsafe { out.write(d.y(b, h, 0), d.c, yh, d) };
+            // SAFETY: `y` holds `[B, T, C]` (checked above) and the task for (b, h) is
+            // the only one with head `h` of batch `b`.
+            unsafe { path.forward_head(qkv, scratch, d, (b, h), scale, out) };
         },
     );
 }
@@ -237,25 +271,25 @@ fn backward_on(
         || vec![0.0f32; path.backward_scratch(d)],
         |scratch, bh| {
             let (b, h) = (bh / d.heads, bh % d.heads);
-            let grads = path.backward_head((qkv, dy), scratch, d, (b, h), scale);
-            for (part, g) in grads.into_iter().enumerate() {
-                // SAFETY: this task's rows of part `part` of head `h` in batch `b` of
-                // `dqkv` (checked above).
-                unsafe { out.write(d.qkv(b, h, part, 0), 3 * d.c, g, d) };
-                if let Some((sums, group)) = sums {
-                    // The blocks of rows that start in batch row `b`, up to its end.
-                    let (first, last) = (b * d.t, (b + 1) * d.t);
-                    for start in (first.next_multiple_of(group)..last).step_by(group) {
-                        let col = start / group * 3 * d.c + part * d.c + h * d.hd;
-                        // SAFETY: this task's columns of a block that starts in its batch
-                        // row (no other task's; inside `sums`, checked above).
-                        let acc = unsafe { sums.row(col, d.hd) };
-                        let end = (start + group).min(last);
-                        for row in
-                            g[(start - first) * d.hd..(end - first) * d.hd].chunks_exact(d.hd)
-                        {
-                            acc.iter_mut().zip(row).for_each(|(a, &x)| *a += x);
-                        }
+            // SAFETY: `dqkv` holds `[B, T, 3·C]` (checked above) and the task for (b, h)
+            // is the only one with head `h` of batch `b`.
+            unsafe { path.backward_head((qkv, dy), scratch, d, (b, h), scale, out) };
+            let Some((sums, group)) = sums else {
+                return;
+            };
+            // The blocks of rows that start in batch row `b`, up to its end.
+            let (first, last) = (b * d.t, (b + 1) * d.t);
+            for start in (first.next_multiple_of(group)..last).step_by(group) {
+                for part in 0..3 {
+                    let col = start / group * 3 * d.c + part * d.c + h * d.hd;
+                    // SAFETY: this task's columns of a block that starts in its batch row
+                    // (no other task's; inside `sums`, checked above).
+                    let acc = unsafe { sums.row(col, d.hd) };
+                    for i in start - first..(start + group).min(last) - first {
+                        // SAFETY: row `i` of this task's columns of `dqkv`, written above
+                        // (inside `dqkv`, checked above).
+                        let row = unsafe { out.row(d.qkv(b, h, part, i), d.hd) };
+                        acc.iter_mut().zip(&*row).for_each(|(a, &x)| *a += x);
                     }
                 }
             }

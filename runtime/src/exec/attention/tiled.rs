@@ -15,6 +15,7 @@
 //! forward's are not kept), then accumulates `dk` and `dv` over the blocks.
 
 use super::Dims;
+pub(super) use super::kernels::Dst;
 use super::kernels::{MR, Mat, NR, pack_panels, rows_times, scores, transposed_times};
 use super::softmax::{exp_row, grad_row, row_max};
 
@@ -33,8 +34,8 @@ pub(super) fn supported(hd: usize) -> bool {
         && !std::arch::is_x86_feature_detected!("avx512f")
 }
 
-/// Sizes of one task's panels and results (`W × hd`), score blocks (`BLOCK × W`) and
-/// padded tile (`4 × hd`).
+/// Sizes of one task's panels (`W × hd`), score blocks (`BLOCK × W`) and padded tile
+/// (`4 × hd`).
 #[derive(Debug, Clone, Copy)]
 struct Layout {
     w: usize,
@@ -62,18 +63,18 @@ impl Layout {
     }
 }
 
-/// Floats of scratch one forward task needs: keys' panels, output, a block of scores and
-/// a padded tile.
+/// Floats of scratch one forward task needs: keys' panels, a block of scores and a
+/// padded tile.
 pub(super) fn forward_scratch(d: Dims) -> usize {
     let l = Layout::new(d);
-    2 * l.mat() + l.block() + l.tile()
+    l.mat() + l.block() + l.tile()
 }
 
-/// Floats of scratch one backward task needs: keys' and values' panels, `dq`, `dk`, `dv`,
-/// two blocks (probabilities, their gradient) and a padded tile.
+/// Floats of scratch one backward task needs: keys' and values' panels, two blocks
+/// (probabilities, their gradient), a padded tile and the last tile of `dk` and of `dv`.
 pub(super) fn backward_scratch(d: Dims) -> usize {
     let l = Layout::new(d);
-    5 * l.mat() + 2 * l.block() + l.tile()
+    2 * l.mat() + 2 * l.block() + 3 * l.tile()
 }
 
 /// Rows `i..` of `m`.
@@ -105,19 +106,58 @@ fn head(qkv: &[f32], d: Dims, (b, h): (usize, usize)) -> [Mat<'_>; 3] {
     })
 }
 
-/// Head `h` of batch `b`'s output (`T × hd`, contiguous), computed in `scratch`.
+/// `T` rows of `hd` from `src` (rows `hd` apart) to `dst`'s first rows.
+///
+/// # Safety
+/// Those rows of `dst` must be writable and touched by no other thread.
+unsafe fn copy_rows(src: &[f32], dst: Dst, (t, hd): (usize, usize)) {
+    for (r, row) in src.chunks_exact(hd).take(t).enumerate() {
+        // SAFETY: row `r` of `dst` (the caller's contract); `row` is `hd` floats.
+        unsafe { std::ptr::copy_nonoverlapping(row.as_ptr(), dst.row(r).ptr, hd) };
+    }
+}
+
+/// Rows `i..i + 4` of `out` for a product's tile, through `pad` (its rows `hd` apart)
+/// where they run past `t`, then [`finish_tile`] copies the rows below `t` over.
+fn out_tile(out: Dst, (i, t, hd): (usize, usize, usize), pad: &mut [f32]) -> Dst {
+    if i + MR <= t {
+        out.row(i)
+    } else {
+        Dst {
+            ptr: pad.as_mut_ptr(),
+            rs: hd,
+        }
+    }
+}
+
+/// The rows below `t` of a tile that [`out_tile`] put in `pad`, to `out`'s rows `i..`.
+///
+/// # Safety
+/// Those rows of `out` must be writable and touched by no other thread.
+unsafe fn finish_tile(out: Dst, (i, t, hd): (usize, usize, usize), pad: &[f32]) {
+    if i + MR > t {
+        // SAFETY: the caller's contract.
+        unsafe { copy_rows(pad, out.row(i), (t - i, hd)) };
+    }
+}
+
+/// Head `h` of batch `b`'s output (`T × hd`) into `y`'s first `T` rows, computed with
+/// `scratch`.
+///
+/// # Safety
+/// `y`'s first `T` rows of `hd` floats must be writable and touched by no other thread.
 #[target_feature(enable = "avx2,fma")]
-pub(super) fn forward_head<'s>(
+pub(super) unsafe fn forward_head(
     qkv: &[f32],
-    scratch: &'s mut [f32],
+    scratch: &mut [f32],
     d: Dims,
     bh: (usize, usize),
     scale: f32,
-) -> &'s [f32] {
+    y: Dst,
+) {
     let l = Layout::new(d);
     let (kt, rest) = scratch.split_at_mut(l.mat());
-    let (s, rest) = rest.split_at_mut(l.block());
-    let (o, pad) = rest.split_at_mut(l.mat());
+    let (s, pad) = rest.split_at_mut(l.block());
     let [q, k, v] = head(qkv, d, bh);
     pack_panels(k, d.t, d.hd, kt);
     for i0 in (0..d.t).step_by(BLOCK) {
@@ -130,10 +170,15 @@ pub(super) fn forward_head<'s>(
                 rs: l.w,
             };
             let f = [norms[r], norms[r + 1], norms[r + 2], norms[r + 3]];
-            rows_times(p, v, (k, d.hd), f, &mut o[(i0 + r) * d.hd..], d.hd);
+            let at = (i0 + r, d.t, d.hd);
+            let out = out_tile(y, at, pad);
+            // SAFETY: rows i0 + r.. of `y` below `T` (the caller's contract), or `pad`.
+            unsafe {
+                rows_times(p, v, (k, d.hd), f, out);
+                finish_tile(y, at, pad);
+            }
         }
     }
-    &o[..d.t * d.hd]
 }
 
 /// Causal softmax numerators `e = 2^(log₂e·scale·s − max)` of the block of `rows` query
@@ -169,26 +214,31 @@ fn exponentials(
     norms
 }
 
-/// Head `h` of batch `b`'s gradients `dq`, `dk`, `dv` (each `T × hd`, contiguous),
-/// computed in `scratch`: per block of query rows, the probabilities again,
+/// Head `h` of batch `b`'s gradients `dq`, `dk`, `dv` into the first `T` rows of
+/// `outs`, computed with `scratch`: per block of query rows, the probabilities again,
 /// `dP = dy·vᵀ` and the softmax gradient over it in place, then `dq = ds·k` for the
-/// block's rows and `dk += dsᵀ·q`, `dv += Pᵀ·dy` for the keys up to its last row.
+/// block's rows and `dk += dsᵀ·q`, `dv += Pᵀ·dy` for the keys up to its last row (each
+/// 4-key tile overwritten by the first block that reaches it).
+///
+/// # Safety
+/// The first `T` rows of `hd` floats of each of `outs` must be writable, readable and
+/// touched by no other thread.
 #[target_feature(enable = "avx2,fma")]
-pub(super) fn backward_head<'s>(
+pub(super) unsafe fn backward_head(
     (qkv, dy): (&[f32], &[f32]),
-    scratch: &'s mut [f32],
+    scratch: &mut [f32],
     d: Dims,
     (b, h): (usize, usize),
     scale: f32,
-) -> [&'s [f32]; 3] {
+    [dq, dk, dv]: [Dst; 3],
+) {
     let l = Layout::new(d);
     let (kt, rest) = scratch.split_at_mut(l.mat());
     let (vt, rest) = rest.split_at_mut(l.mat());
     let (p, rest) = rest.split_at_mut(l.block());
     let (ds, rest) = rest.split_at_mut(l.block());
-    let (dq, rest) = rest.split_at_mut(l.mat());
-    let (dk, rest) = rest.split_at_mut(l.mat());
-    let (dv, pad) = rest.split_at_mut(l.mat());
+    let (pad, rest) = rest.split_at_mut(l.tile());
+    let (dk_end, dv_end) = rest.split_at_mut(l.tile());
     let [q, k, v] = head(qkv, d, (b, h));
     let g = Mat {
         data: &dy[d.y(b, h, 0)..],
@@ -196,8 +246,9 @@ pub(super) fn backward_head<'s>(
     };
     pack_panels(k, d.t, d.hd, kt);
     pack_panels(v, d.t, d.hd, vt);
-    dk.fill(0.0);
-    dv.fill(0.0);
+    // The last 4-key tile of `dk` and `dv`, where it runs past `T`.
+    let last = (d.t.saturating_sub(1) / MR * MR, d.t, d.hd);
+    let (dk_last, dv_last) = (out_tile(dk, last, dk_end), out_tile(dv, last, dv_end));
     for i0 in (0..d.t).step_by(BLOCK) {
         let rows = BLOCK.min(d.t - i0);
         let norms = exponentials((q, kt), (p, pad), l, (i0, rows, d.t), scale);
@@ -208,20 +259,38 @@ pub(super) fn backward_head<'s>(
                 rs: l.w,
             };
             let keys = (i0 + r + MR).min(d.t);
-            let out = &mut dq[(i0 + r) * d.hd..];
-            rows_times(a, k, (keys, d.hd), [1.0; MR], out, d.hd);
+            let at = (i0 + r, d.t, d.hd);
+            let out = out_tile(dq, at, pad);
+            // SAFETY: rows i0 + r.. of `dq` below `T` (the caller's contract), or `pad`.
+            unsafe {
+                rows_times(a, k, (keys, d.hd), [1.0; MR], out);
+                finish_tile(dq, at, pad);
+            }
         }
         let (qb, gb) = (from_row(q, i0), from_row(g, i0));
         for j0 in (0..i0 + rows).step_by(MR) {
             // Rows above key j0 contribute nothing (their entries are zero).
             let below = j0.saturating_sub(i0)..rows;
             let (ds, p) = (Mat { data: ds, rs: l.w }, Mat { data: p, rs: l.w });
-            transposed_times(ds, j0, below.clone(), qb, d.hd, &mut dk[j0 * d.hd..]);
-            transposed_times(p, j0, below, gb, d.hd, &mut dv[j0 * d.hd..]);
+            let fresh = j0 >= i0;
+            let (dk_j, dv_j) = if j0 == last.0 {
+                (dk_last, dv_last)
+            } else {
+                (dk.row(j0), dv.row(j0))
+            };
+            // SAFETY: rows j0..j0 + 4 ≤ T of `dk` and `dv` (the caller's contract), or
+            // the scratch's last tiles; each read after its first block wrote it.
+            unsafe {
+                transposed_times(ds, (j0, below.clone()), qb, d.hd, (dk_j, fresh));
+                transposed_times(p, (j0, below), gb, d.hd, (dv_j, fresh));
+            }
         }
     }
-    let n = d.t * d.hd;
-    [&dq[..n], &dk[..n], &dv[..n]]
+    // SAFETY: the rows of `dk` and `dv` below `T` (the caller's contract).
+    unsafe {
+        finish_tile(dk, last, dk_end);
+        finish_tile(dv, last, dv_end);
+    }
 }
 
 /// `ds = scale · P ∘ (dP − rowsum(P ∘ dP))` with `dP = dy·vᵀ` for the block of `rows`
