@@ -107,10 +107,11 @@ impl Path {
         d: Dims,
         (b, h): (usize, usize),
         scale: f32,
-        y: Shared,
+        (y, keep): (Shared, Option<&mut [f32]>),
     ) {
         match self {
             Path::Gemm => {
+                debug_assert!(keep.is_none(), "only the tiled path keeps numerators");
                 let yh = gemm_path::forward_head(qkv, s, d, (b, h), scale);
                 // SAFETY: this task's rows of head `h` in batch `b` (the contract).
                 unsafe { y.write(d.y(b, h, 0), d.c, yh, d) };
@@ -123,7 +124,7 @@ impl Path {
                 };
                 // SAFETY: `Tiled` is only chosen where the CPU has AVX2 and FMA; the
                 // head's `T` rows of `hd` in `y` are this task's (the contract).
-                unsafe { tiled::forward_head(qkv, s, d, (b, h), scale, out) };
+                unsafe { tiled::forward_head(qkv, s, d, (b, h), scale, (out, keep)) };
             }
         }
     }
@@ -139,10 +140,11 @@ impl Path {
         d: Dims,
         (b, h): (usize, usize),
         scale: f32,
-        dqkv: Shared,
+        (dqkv, kept): (Shared, Option<&[f32]>),
     ) {
         match self {
             Path::Gemm => {
+                debug_assert!(kept.is_none(), "only the tiled path keeps numerators");
                 let grads = gemm_path::backward_head(ins, s, d, (b, h), scale);
                 for (part, g) in grads.into_iter().enumerate() {
                     // SAFETY: this task's rows of part `part` of head `h` in batch `b`
@@ -159,7 +161,7 @@ impl Path {
                 // SAFETY: `Tiled` is only chosen where the CPU has AVX2 and FMA; the
                 // head's `T` rows of `hd` in each part of `dqkv` are this task's (the
                 // contract).
-                unsafe { tiled::backward_head(ins, s, d, (b, h), scale, outs) };
+                unsafe { tiled::backward_head(ins, s, d, (b, h), scale, (outs, kept)) };
             }
         }
     }
@@ -197,28 +199,65 @@ impl Shared {
     }
 }
 
-/// `y = attention(qkv)`, `y: [B, T, C]`.
-pub(super) fn forward(qkv: &[f32], y: &mut [f32], d: Dims, scale: f32) {
-    forward_on(Path::for_dims(d), qkv, y, d, scale);
+/// Floats [`forward`] can keep for [`backward`] (the tiled path's softmax numerators and
+/// normalising factors, per head), or `None` where this host and shape run the `gemm`
+/// path, which keeps nothing.
+pub(super) fn kept_len(d: Dims) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if Path::for_dims(d) == Path::Tiled {
+        return Some(d.b * d.heads * tiled::kept_len(d));
+    }
+    let _ = d;
+    None
 }
 
-fn forward_on(path: Path, qkv: &[f32], y: &mut [f32], d: Dims, scale: f32) {
+/// `y = attention(qkv)`, `y: [B, T, C]`; with `keep` ([`kept_len`] floats), the
+/// numerators the gradient would recompute are left there for [`backward`].
+pub(super) fn forward(qkv: &[f32], y: &mut [f32], d: Dims, scale: f32, keep: Option<&mut [f32]>) {
+    forward_on(Path::for_dims(d), qkv, y, d, scale, keep);
+}
+
+fn forward_on(
+    path: Path,
+    qkv: &[f32],
+    y: &mut [f32],
+    d: Dims,
+    scale: f32,
+    keep: Option<&mut [f32]>,
+) {
     assert!(qkv.len() >= d.b * d.t * 3 * d.c && y.len() >= d.b * d.t * d.c);
     let out = Shared(y.as_mut_ptr());
-    (0..d.b * d.heads).into_par_iter().for_each_init(
-        || vec![0.0f32; path.forward_scratch(d)],
-        |scratch, bh| {
-            let (b, h) = (bh / d.heads, bh % d.heads);
-            // SAFETY: `y` holds `[B, T, C]` (checked above) and the task for (b, h) is
-            // the only one with head `h` of batch `b`.
-            unsafe { path.forward_head(qkv, scratch, d, (b, h), scale, out) };
-        },
-    );
+    let task = |scratch: &mut Vec<f32>, bh: usize, keep: Option<&mut [f32]>| {
+        let (b, h) = (bh / d.heads, bh % d.heads);
+        // SAFETY: `y` holds `[B, T, C]` (checked above) and the task for (b, h) is the
+        // only one with head `h` of batch `b`.
+        unsafe { path.forward_head(qkv, scratch, d, (b, h), scale, (out, keep)) };
+    };
+    let scratch = || vec![0.0f32; path.forward_scratch(d)];
+    match keep {
+        Some(kept) => {
+            let per = kept_len(d).map_or(0, |n| n / (d.b * d.heads).max(1));
+            assert!(per > 0 && path == Path::for_dims(d) && kept.len() >= per * d.b * d.heads);
+            kept.par_chunks_mut(per)
+                .take(d.b * d.heads)
+                .enumerate()
+                .for_each_init(scratch, |s, (bh, kh)| task(s, bh, Some(kh)));
+        }
+        None => (0..d.b * d.heads)
+            .into_par_iter()
+            .for_each_init(scratch, |s, bh| task(s, bh, None)),
+    }
 }
 
-/// `dqkv = ∂attention(qkv)/∂qkv · dy`, `dqkv: [B, T, 3·C]`.
-pub(super) fn backward(qkv: &[f32], dy: &[f32], dqkv: &mut [f32], d: Dims, scale: f32) {
-    backward_on(Path::for_dims(d), (qkv, dy), dqkv, d, None, scale);
+/// `dqkv = ∂attention(qkv)/∂qkv · dy`, `dqkv: [B, T, 3·C]`; with `kept`, what
+/// [`forward`] kept of this `qkv` (instead of recomputing it: the same bits).
+pub(super) fn backward(
+    (qkv, dy, kept): (&[f32], &[f32], Option<&[f32]>),
+    dqkv: &mut [f32],
+    d: Dims,
+    scale: f32,
+) {
+    backward_on(Path::for_dims(d), (qkv, dy, kept), dqkv, d, None, scale);
 }
 
 /// [`backward`], and the column sums of `dqkv` (the `qkv` projection's bias gradient) as
@@ -229,7 +268,7 @@ pub(super) fn backward(qkv: &[f32], dy: &[f32], dqkv: &mut [f32], d: Dims, scale
 /// runs on into later batch rows is finished from `dqkv` afterwards, in order, so every
 /// sum has the reduction's bits.
 pub(super) fn backward_sums(
-    (qkv, dy): (&[f32], &[f32]),
+    (qkv, dy, kept): (&[f32], &[f32], Option<&[f32]>),
     dqkv: &mut [f32],
     d: Dims,
     scale: f32,
@@ -238,7 +277,14 @@ pub(super) fn backward_sums(
     let group = partial_rows(w);
     let mut sums = vec![0.0f32; rows.div_ceil(group) * w];
     let path = Path::for_dims(d);
-    backward_on(path, (qkv, dy), dqkv, d, Some((&mut sums, group)), scale);
+    backward_on(
+        path,
+        (qkv, dy, kept),
+        dqkv,
+        d,
+        Some((&mut sums, group)),
+        scale,
+    );
     let dqkv = &dqkv[..rows * w];
     sums.par_chunks_mut(w.max(1))
         .enumerate()
@@ -254,7 +300,7 @@ pub(super) fn backward_sums(
 
 fn backward_on(
     path: Path,
-    (qkv, dy): (&[f32], &[f32]),
+    (qkv, dy, kept): (&[f32], &[f32], Option<&[f32]>),
     dqkv: &mut [f32],
     d: Dims,
     sums: Option<(&mut [f32], usize)>,
@@ -266,14 +312,21 @@ fn backward_on(
         assert!(group > 0 && s.len() >= (d.b * d.t).div_ceil(group) * 3 * d.c);
         (Shared(s.as_mut_ptr()), group)
     });
+    let per = kept.map(|kept| {
+        let per = kept_len(d).map_or(0, |n| n / (d.b * d.heads).max(1));
+        assert!(per > 0 && path == Path::for_dims(d) && kept.len() >= per * d.b * d.heads);
+        per
+    });
     let out = Shared(dqkv.as_mut_ptr());
     (0..d.b * d.heads).into_par_iter().for_each_init(
         || vec![0.0f32; path.backward_scratch(d)],
         |scratch, bh| {
             let (b, h) = (bh / d.heads, bh % d.heads);
+            let kh = kept.zip(per).map(|(kept, per)| &kept[bh * per..][..per]);
+            let ins = (qkv, dy);
             // SAFETY: `dqkv` holds `[B, T, 3·C]` (checked above) and the task for (b, h)
             // is the only one with head `h` of batch `b`.
-            unsafe { path.backward_head((qkv, dy), scratch, d, (b, h), scale, out) };
+            unsafe { path.backward_head(ins, scratch, d, (b, h), scale, (out, kh)) };
             let Some((sums, group)) = sums else {
                 return;
             };

@@ -63,6 +63,26 @@ impl Layout {
     }
 }
 
+/// Floats a head's kept softmax numerators take ([`forward_head`]'s `keep`): per block of
+/// query rows, its numerators (`W` per row, its rows rounded up to a tile), then its
+/// `BLOCK` normalising factors.
+pub(super) fn kept_len(d: Dims) -> usize {
+    match d.t.div_ceil(BLOCK) {
+        0 => 0,
+        n => kept_at(d, n - 1) + kept_block(d, d.t - (n - 1) * BLOCK),
+    }
+}
+
+/// Where block `n` of a head's kept numerators starts (the blocks before it are whole).
+fn kept_at(d: Dims, n: usize) -> usize {
+    n * kept_block(d, BLOCK)
+}
+
+/// Floats block of `rows` query rows keeps: its numerators and normalising factors.
+fn kept_block(d: Dims, rows: usize) -> usize {
+    rows.next_multiple_of(MR) * Layout::new(d).w + BLOCK
+}
+
 /// Floats of scratch one forward task needs: keys' panels, a block of scores and a
 /// padded tile.
 pub(super) fn forward_scratch(d: Dims) -> usize {
@@ -70,11 +90,12 @@ pub(super) fn forward_scratch(d: Dims) -> usize {
     l.mat() + l.block() + l.tile()
 }
 
-/// Floats of scratch one backward task needs: keys' and values' panels, two blocks
-/// (probabilities, their gradient), a padded tile and the last tile of `dk` and of `dv`.
+/// Floats of scratch one backward task needs: keys' and values' panels, three blocks
+/// (numerators, probabilities, their gradient), a padded tile and the last tile of `dk`
+/// and of `dv`.
 pub(super) fn backward_scratch(d: Dims) -> usize {
     let l = Layout::new(d);
-    2 * l.mat() + 2 * l.block() + 3 * l.tile()
+    2 * l.mat() + 3 * l.block() + 3 * l.tile()
 }
 
 /// Rows `i..` of `m`.
@@ -142,7 +163,8 @@ unsafe fn finish_tile(out: Dst, (i, t, hd): (usize, usize, usize), pad: &[f32]) 
 }
 
 /// Head `h` of batch `b`'s output (`T × hd`) into `y`'s first `T` rows, computed with
-/// `scratch`.
+/// `scratch`; with `keep` ([`kept_len`] floats), each block's softmax numerators and
+/// normalising factors are computed there and left for [`backward_head`].
 ///
 /// # Safety
 /// `y`'s first `T` rows of `hd` floats must be writable and touched by no other thread.
@@ -153,16 +175,27 @@ pub(super) unsafe fn forward_head(
     d: Dims,
     bh: (usize, usize),
     scale: f32,
-    y: Dst,
+    (y, mut keep): (Dst, Option<&mut [f32]>),
 ) {
     let l = Layout::new(d);
     let (kt, rest) = scratch.split_at_mut(l.mat());
-    let (s, pad) = rest.split_at_mut(l.block());
+    let (block, pad) = rest.split_at_mut(l.block());
     let [q, k, v] = head(qkv, d, bh);
     pack_panels(k, d.t, d.hd, kt);
-    for i0 in (0..d.t).step_by(BLOCK) {
+    for (n, i0) in (0..d.t).step_by(BLOCK).enumerate() {
         let rows = BLOCK.min(d.t - i0);
+        let (s, kept_norms) = match keep.as_deref_mut() {
+            Some(kept) => {
+                let block = &mut kept[kept_at(d, n)..][..kept_block(d, rows)];
+                let (s, norms) = block.split_at_mut(kept_block(d, rows) - BLOCK);
+                (s, Some(norms))
+            }
+            None => (&mut *block, None),
+        };
         let norms = exponentials((q, kt), (s, pad), l, (i0, rows, d.t), scale);
+        if let Some(kept) = kept_norms {
+            kept.copy_from_slice(&norms);
+        }
         for r in (0..rows).step_by(MR) {
             let k = (i0 + r + MR).min(d.t);
             let p = Mat {
@@ -215,7 +248,8 @@ fn exponentials(
 }
 
 /// Head `h` of batch `b`'s gradients `dq`, `dk`, `dv` into the first `T` rows of
-/// `outs`, computed with `scratch`: per block of query rows, the probabilities again,
+/// `outs`, computed with `scratch`: per block of query rows, the probabilities again
+/// (or the numerators and factors [`forward_head`] kept, the same bits),
 /// `dP = dy·vᵀ` and the softmax gradient over it in place, then `dq = ds·k` for the
 /// block's rows and `dk += dsᵀ·q`, `dv += Pᵀ·dy` for the keys up to its last row (each
 /// 4-key tile overwritten by the first block that reaches it).
@@ -230,11 +264,12 @@ pub(super) unsafe fn backward_head(
     d: Dims,
     (b, h): (usize, usize),
     scale: f32,
-    [dq, dk, dv]: [Dst; 3],
+    ([dq, dk, dv], kept): ([Dst; 3], Option<&[f32]>),
 ) {
     let l = Layout::new(d);
     let (kt, rest) = scratch.split_at_mut(l.mat());
     let (vt, rest) = rest.split_at_mut(l.mat());
+    let (e, rest) = rest.split_at_mut(l.block());
     let (p, rest) = rest.split_at_mut(l.block());
     let (ds, rest) = rest.split_at_mut(l.block());
     let (pad, rest) = rest.split_at_mut(l.tile());
@@ -244,15 +279,27 @@ pub(super) unsafe fn backward_head(
         data: &dy[d.y(b, h, 0)..],
         rs: d.c,
     };
-    pack_panels(k, d.t, d.hd, kt);
+    if kept.is_none() {
+        pack_panels(k, d.t, d.hd, kt);
+    }
     pack_panels(v, d.t, d.hd, vt);
     // The last 4-key tile of `dk` and `dv`, where it runs past `T`.
     let last = (d.t.saturating_sub(1) / MR * MR, d.t, d.hd);
     let (dk_last, dv_last) = (out_tile(dk, last, dk_end), out_tile(dv, last, dv_end));
-    for i0 in (0..d.t).step_by(BLOCK) {
+    for (n, i0) in (0..d.t).step_by(BLOCK).enumerate() {
         let rows = BLOCK.min(d.t - i0);
-        let norms = exponentials((q, kt), (p, pad), l, (i0, rows, d.t), scale);
-        score_grads((g, vt), (p, norms), (ds, pad), l, (i0, rows, d.t), scale);
+        let (e, norms): (&[f32], _) = match kept {
+            Some(kept) => {
+                let block = &kept[kept_at(d, n)..][..kept_block(d, rows)];
+                let (e, norms) = block.split_at(kept_block(d, rows) - BLOCK);
+                (e, std::array::from_fn(|r| norms[r]))
+            }
+            None => {
+                let norms = exponentials((q, kt), (e, pad), l, (i0, rows, d.t), scale);
+                (e, norms)
+            }
+        };
+        score_grads((g, vt), (e, norms), (p, ds, pad), l, (i0, rows, d.t), scale);
         for r in (0..rows).step_by(MR) {
             let a = Mat {
                 data: &ds[r * l.w..],
@@ -295,12 +342,13 @@ pub(super) unsafe fn backward_head(
 
 /// `ds = scale · P ∘ (dP − rowsum(P ∘ dP))` with `dP = dy·vᵀ` for the block of `rows`
 /// query rows from `i0` (of `t`), zero past the diagonal up to the block's last panel;
-/// normalises the softmax numerators `p` (with their factors `norms`) on the way.
+/// the probabilities `p` from the softmax numerators `e` (and their factors `norms`) on
+/// the way.
 #[target_feature(enable = "avx2,fma")]
 fn score_grads(
     (g, vt): (Mat, &[f32]),
-    (p, norms): (&mut [f32], [f32; BLOCK]),
-    (ds, pad): (&mut [f32], &mut [f32]),
+    (e, norms): (&[f32], [f32; BLOCK]),
+    (p, ds, pad): (&mut [f32], &mut [f32], &mut [f32]),
     l: Layout,
     (i0, rows, t): (usize, usize, usize),
     scale: f32,
@@ -313,6 +361,6 @@ fn score_grads(
     let end = (i0 + rows).next_multiple_of(NR);
     for (r, &norm) in norms.iter().enumerate().take(rows) {
         let (pr, dr) = (&mut p[r * l.w..][..end], &mut ds[r * l.w..][..end]);
-        grad_row(pr, dr, i0 + r + 1, norm);
+        grad_row(&e[r * l.w..][..end], pr, dr, i0 + r + 1, norm);
     }
 }
