@@ -64,23 +64,22 @@ impl Layout {
 }
 
 /// Floats a head's kept softmax numerators take ([`forward_head`]'s `keep`): per block of
-/// query rows, its numerators (`W` per row, its rows rounded up to a tile), then its
-/// `BLOCK` normalising factors.
+/// query rows, its rows' numerators up to the block's last 16-key panel (the triangle,
+/// in steps of a block), then its `BLOCK` normalising factors.
 pub(super) fn kept_len(d: Dims) -> usize {
     match d.t.div_ceil(BLOCK) {
         0 => 0,
-        n => kept_at(d, n - 1) + kept_block(d, d.t - (n - 1) * BLOCK),
+        n => {
+            let (i0, last) = ((n - 1) * BLOCK, d.t - (n - 1) * BLOCK);
+            kept_at(n - 1) + last * (i0 + last).next_multiple_of(NR) + BLOCK
+        }
     }
 }
 
-/// Where block `n` of a head's kept numerators starts (the blocks before it are whole).
-fn kept_at(d: Dims, n: usize) -> usize {
-    n * kept_block(d, BLOCK)
-}
-
-/// Floats block of `rows` query rows keeps: its numerators and normalising factors.
-fn kept_block(d: Dims, rows: usize) -> usize {
-    rows.next_multiple_of(MR) * Layout::new(d).w + BLOCK
+/// Where block `n` of a head's kept numerators starts: the whole blocks before it, block
+/// `m` holding `BLOCK` rows of `(m + 1)·BLOCK` numerators and `BLOCK` factors.
+fn kept_at(n: usize) -> usize {
+    BLOCK * BLOCK * n * (n + 1) / 2 + n * BLOCK
 }
 
 /// Floats of scratch one forward task needs: keys' panels, a block of scores and a
@@ -184,17 +183,16 @@ pub(super) unsafe fn forward_head(
     pack_panels(k, d.t, d.hd, kt);
     for (n, i0) in (0..d.t).step_by(BLOCK).enumerate() {
         let rows = BLOCK.min(d.t - i0);
-        let (s, kept_norms) = match keep.as_deref_mut() {
-            Some(kept) => {
-                let block = &mut kept[kept_at(d, n)..][..kept_block(d, rows)];
-                let (s, norms) = block.split_at_mut(kept_block(d, rows) - BLOCK);
-                (s, Some(norms))
-            }
-            None => (&mut *block, None),
-        };
+        let s = &mut *block;
         let norms = exponentials((q, kt), (s, pad), l, (i0, rows, d.t), scale);
-        if let Some(kept) = kept_norms {
-            kept.copy_from_slice(&norms);
+        if let Some(kept) = keep.as_deref_mut() {
+            // The rows up to the block's last panel, packed, then the factors.
+            let end = (i0 + rows).next_multiple_of(NR);
+            let (e, factors) = kept[kept_at(n)..][..rows * end + BLOCK].split_at_mut(rows * end);
+            for (dst, src) in e.chunks_exact_mut(end).zip(s.chunks_exact(l.w)) {
+                dst.copy_from_slice(&src[..end]);
+            }
+            factors.copy_from_slice(&norms);
         }
         for r in (0..rows).step_by(MR) {
             let k = (i0 + r + MR).min(d.t);
@@ -288,15 +286,16 @@ pub(super) unsafe fn backward_head(
     let (dk_last, dv_last) = (out_tile(dk, last, dk_end), out_tile(dv, last, dv_end));
     for (n, i0) in (0..d.t).step_by(BLOCK).enumerate() {
         let rows = BLOCK.min(d.t - i0);
-        let (e, norms): (&[f32], _) = match kept {
+        let (e, norms) = match kept {
             Some(kept) => {
-                let block = &kept[kept_at(d, n)..][..kept_block(d, rows)];
-                let (e, norms) = block.split_at(kept_block(d, rows) - BLOCK);
-                (e, std::array::from_fn(|r| norms[r]))
+                let end = (i0 + rows).next_multiple_of(NR);
+                let (e, factors) = kept[kept_at(n)..][..rows * end + BLOCK].split_at(rows * end);
+                let e = Mat { data: e, rs: end };
+                (e, std::array::from_fn(|r| factors[r]))
             }
             None => {
                 let norms = exponentials((q, kt), (e, pad), l, (i0, rows, d.t), scale);
-                (e, norms)
+                (Mat { data: e, rs: l.w }, norms)
             }
         };
         score_grads((g, vt), (e, norms), (p, ds, pad), l, (i0, rows, d.t), scale);
@@ -347,7 +346,7 @@ pub(super) unsafe fn backward_head(
 #[target_feature(enable = "avx2,fma")]
 fn score_grads(
     (g, vt): (Mat, &[f32]),
-    (e, norms): (&[f32], [f32; BLOCK]),
+    (e, norms): (Mat, [f32; BLOCK]),
     (p, ds, pad): (&mut [f32], &mut [f32], &mut [f32]),
     l: Layout,
     (i0, rows, t): (usize, usize, usize),
@@ -361,6 +360,6 @@ fn score_grads(
     let end = (i0 + rows).next_multiple_of(NR);
     for (r, &norm) in norms.iter().enumerate().take(rows) {
         let (pr, dr) = (&mut p[r * l.w..][..end], &mut ds[r * l.w..][..end]);
-        grad_row(&e[r * l.w..][..end], pr, dr, i0 + r + 1, norm);
+        grad_row(&e.data[r * e.rs..][..end], pr, dr, i0 + r + 1, norm);
     }
 }
