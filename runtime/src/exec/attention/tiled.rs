@@ -190,7 +190,7 @@ pub(super) unsafe fn forward_head(
             let end = (i0 + rows).next_multiple_of(NR);
             let (e, factors) = kept[kept_at(n)..][..rows * end + BLOCK].split_at_mut(rows * end);
             for (dst, src) in e.chunks_exact_mut(end).zip(s.chunks_exact(l.w)) {
-                dst.copy_from_slice(&src[..end]);
+                stream_row(dst, &src[..end]);
             }
             factors.copy_from_slice(&norms);
         }
@@ -209,6 +209,28 @@ pub(super) unsafe fn forward_head(
                 finish_tile(y, at, pad);
             }
         }
+    }
+    if keep.is_some() {
+        // The kept numerators' non-temporal stores before the task ends.
+        std::arch::x86_64::_mm_sfence();
+    }
+}
+
+/// `dst = src` (lengths a multiple of 4) by non-temporal stores where `dst` is 16-byte
+/// aligned (the kept numerators are read back only by the gradient, much later: they need
+/// not pass through the cache); a plain copy elsewhere. The caller fences the stores.
+#[target_feature(enable = "avx2,fma")]
+fn stream_row(dst: &mut [f32], src: &[f32]) {
+    use std::arch::x86_64::{_mm_loadu_ps, _mm_stream_ps};
+    let n = dst.len().min(src.len());
+    if !(dst.as_ptr() as usize).is_multiple_of(16) || !n.is_multiple_of(4) {
+        dst[..n].copy_from_slice(&src[..n]);
+        return;
+    }
+    let (dp, sp) = (dst.as_mut_ptr(), src.as_ptr());
+    for c in (0..n).step_by(4) {
+        // SAFETY: c + 4 ≤ n, inside both rows; `dp + c` is 16-byte aligned (checked above).
+        unsafe { _mm_stream_ps(dp.add(c), _mm_loadu_ps(sp.add(c))) };
     }
 }
 
