@@ -1,8 +1,11 @@
 //! Fused causal self-attention ([`vibee_dsl::graph::Op::SelfAttention`]) and its gradient,
 //! straight from the `qkv: [B, T, 3·C]` projection: each (batch row, head) is one task
-//! that computes its `T × hd` results in a scratch and copies them into its columns of the
-//! output. Nothing moves the heads and nothing stores the probabilities between forward
-//! and backward (the backward recomputes them).
+//! that computes its `T × hd` results into its columns of the output (the tiled path
+//! directly, the `gemm` path through a scratch). Nothing moves the heads. The backward
+//! recomputes the softmax's numerators, unless the forward kept them for it ([`kept_len`]:
+//! the tiled path, when the program links the two, see `Program::kept_attention_floats`);
+//! either way the same bits. [`backward_sums`] also sums `dqkv`'s columns (the `qkv`
+//! bias gradient) while each task's rows are in cache.
 //!
 //! Two paths compute a head, picked once per call ([`Path::for_dims`]): [`tiled`], which
 //! packs the head's keys and values once and runs register-tiled AVX2 + FMA kernels with

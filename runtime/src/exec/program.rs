@@ -22,7 +22,8 @@ pub struct CompileOptions {
     /// [`vibee_dsl::graph::passes::fuse::fuse_elementwise_with`]), and run the patterns
     /// that fusion leaves apart (bias + GELU, GELU's gradient + its bias gradient, a
     /// norm's gradient + the residual's, the attention's gradient + its `qkv` bias
-    /// gradient) as one pass each; off, every op runs on its own.
+    /// gradient) as one pass each, and (with no recomputation) let a self-attention keep
+    /// its softmax numerators for its gradient; off, every op runs on its own.
     /// The results are the same bits either way.
     pub fuse: bool,
 }
