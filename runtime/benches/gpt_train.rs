@@ -135,6 +135,8 @@ fn count_ops(model: &mut CpuGpt, b: usize, t: usize) -> BenchResult<(usize, usiz
 struct Trainer {
     model: CpuGpt,
     opt: Adam<f32>,
+    /// The optimizer's threads: as many as the model's (rayon's global pool has one per core).
+    pool: rayon::ThreadPool,
     tokens: Vec<u32>,
     targets: Vec<u32>,
     grads: Vec<Vec<f32>>,
@@ -164,9 +166,14 @@ impl Trainer {
         let tokens = data.iter().flat_map(|r| r[..t].iter().copied()).collect();
         let targets = data.iter().flat_map(|r| r[1..].iter().copied()).collect();
         let grads = model.params().iter().map(|p| vec![0.0; p.len()]).collect();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| format!("a pool of {threads} threads: {e}"))?;
         Ok(Self {
             model,
             opt,
+            pool,
             tokens,
             targets,
             grads,
@@ -183,7 +190,9 @@ impl Trainer {
             .model
             .loss_and_grad(&self.tokens, &self.targets, b, t, &mut self.grads)?;
         let views: Vec<&[f32]> = self.grads.iter().map(Vec::as_slice).collect();
-        self.opt.step(&mut self.model.params_mut(), &views)?;
+        let (opt, model) = (&mut self.opt, &mut self.model);
+        self.pool
+            .install(|| opt.step(&mut model.params_mut(), &views))?;
         Ok(loss)
     }
 

@@ -1,8 +1,9 @@
 //! Runs of ops the executor computes in one pass (`exec/merge.rs`: bias + GELU, GELU's
 //! gradient + its bias gradient, a layer norm + its affine, a norm's gradient with its
-//! `dy·γ` sums, the residual add and the bias sum, the cross-entropy and its gradient)
-//! against the same program unfused: the same bits, on one thread and on several, and each
-//! run found where a GPT has it.
+//! `dy·γ` sums, the residual add and the bias sum, the cross-entropy and its gradient, the
+//! attention's gradient and its `qkv` bias gradient) against the same program unfused: the
+//! same bits, on one thread and on several, and each run found where a GPT has it (the
+//! attention's run on every tail in `exec_attention.rs`).
 
 // Helpers outside `#[test]` functions unwrap too: a broken invariant should fail loudly.
 #![allow(clippy::unwrap_used)]
@@ -157,6 +158,7 @@ fn a_gpt_step_merges_its_mlps_and_norms_with_the_same_bits() {
             ("merged layer_norm+affine", 5),
             ("merged layer_norm_grad (dy·γ, sums)", 5),
             ("merged cross_entropy+grad", 1),
+            ("merged self_attention_grad+sum", 2),
             // Each MLP's `h` (its gradient reads the kept `gelu'(h)`) and each norm's `x̂`
             // (its gradient recomputes it).
             ("unstored", 2 + 5),

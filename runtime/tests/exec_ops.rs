@@ -151,6 +151,35 @@ fn matmuls() {
 }
 
 #[test]
+fn long_products_in_row_blocks_match_a_plain_sum() {
+    // One thread, a short inner dimension and a wide output: `gemm_f32` runs op(a)'s rows
+    // in blocks (1100 rows: two whole blocks and a partial one), every transpose.
+    let (m, n, k) = (1100, 384, 96);
+    let mut rng = Rng(7);
+    let (a, b) = (rng.vec(m * k, -1.0, 1.0), rng.vec(k * n, -1.0, 1.0));
+    for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+        let mut c = vec![f32::NAN; m * n];
+        vibee_runtime::exec::gemm_f32(&mut c, &a, &b, m, n, k, ta, tb, 1);
+        for i in (0..m).step_by(37).chain([m - 1]) {
+            for j in (0..n).step_by(11).chain([n - 1]) {
+                let want: f64 = (0..k)
+                    .map(|p| {
+                        let x = if ta { a[p * m + i] } else { a[i * k + p] };
+                        let y = if tb { b[j * k + p] } else { b[p * n + j] };
+                        f64::from(x) * f64::from(y)
+                    })
+                    .sum();
+                let got = c[i * n + j];
+                assert!(
+                    (f64::from(got) - want).abs() < 1e-4,
+                    "ta {ta} tb {tb}: c[{i}, {j}] = {got}, want {want}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn reductions_and_movement() {
     for axes in [&[0][..], &[1], &[2], &[0, 1], &[1, 2], &[0, 2]] {
         check(&[&[3, 4, 5]], &[], |g, x, _| {

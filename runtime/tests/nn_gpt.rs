@@ -313,8 +313,12 @@ fn batch_of(rows: usize) -> (Vec<u32>, Vec<u32>) {
 
 /// Loss and gradients of one step of a fresh [`small`] model (seed 3) on `threads` threads.
 fn one_step(threads: usize, split: Split, batch: usize) -> (f32, Vec<Vec<f32>>) {
+    one_step_of(small(2), threads, split, batch)
+}
+
+fn one_step_of(cfg: GptConfig, threads: usize, split: Split, batch: usize) -> (f32, Vec<Vec<f32>>) {
     let (tokens, targets) = batch_of(batch);
-    let mut m = CpuGpt::new(small(2), 3, threads).unwrap();
+    let mut m = CpuGpt::new(cfg, 3, threads).unwrap();
     m.set_split(split);
     let mut grads: Vec<Vec<f32>> = m.params().iter().map(|p| vec![0.0; p.len()]).collect();
     let loss = m
@@ -342,6 +346,34 @@ fn a_batch_split_over_threads_gives_the_whole_batch_mean() {
         // Deterministic for a fixed thread count.
         let again = one_step(threads, Split::Batch, batch);
         assert_eq!((l_split, &g_split), (again.0, &again.1));
+    }
+    // Gradients longer than the chunk the shares are added in (the MLP's 192 × 48 weights).
+    let wide = GptConfig {
+        d_model: 48,
+        ..small(1)
+    };
+    let (tokens, targets) = batch_of(4);
+    let mut m = CpuGpt::new(wide.clone(), 3, 1).unwrap();
+    let mut grads: Vec<Vec<f32>> = m.params().iter().map(|p| vec![0.0; p.len()]).collect();
+    m.loss_and_grad(&tokens, &targets, 4, 8, &mut grads)
+        .unwrap();
+    assert!(grads.iter().any(|g| g.len() > 4096));
+    let program = m.training_program(4, 8).unwrap();
+    for (k, g) in grads.iter().enumerate() {
+        assert!(
+            g == program.output(1 + k),
+            "gradient {k} is not the program's"
+        );
+    }
+    let (_, g_split) = one_step_of(wide, 2, Split::Batch, 4);
+    for (k, (a, b)) in grads.iter().zip(&g_split).enumerate() {
+        let scale = a.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-5 * scale,
+                "gradient {k}[{i}]: {x} vs {y}"
+            );
+        }
     }
     // Splitting each op instead runs one program over the whole batch.
     let (l_ops, _) = one_step(2, Split::Ops, 4);

@@ -50,32 +50,47 @@ pub fn gemm_f32(
     } else {
         Parallelism::None
     };
-    // SAFETY: the asserts above keep every access of an m×k, k×n and m×n matrix with these
-    // strides inside its slice; `dst` is exclusively borrowed and does not alias `a`/`b`.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.as_ptr(),
-            a_cs,
-            a_rs,
-            b.as_ptr(),
-            b_cs,
-            b_rs,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        );
+    // A short inner dimension and a wide output on one thread: `gemm` packs all of op(a)'s
+    // rows for one pass over each block of output columns, more than L2 holds; blocks of
+    // `ROW_BLOCK` rows keep that packed panel in L2 (measured 4-5% faster on these shapes).
+    let rows = if threads == 1 && k <= 256 && n >= 384 {
+        ROW_BLOCK
+    } else {
+        m
+    };
+    for first in (0..m).step_by(rows.max(1)) {
+        let rows = rows.min(m - first);
+        // SAFETY: the asserts above keep every access of an m×k, k×n and m×n matrix with
+        // these strides inside its slice, and rows first..first + rows of op(a) and dst are
+        // inside those; `dst` is exclusively borrowed and does not alias `a`/`b`.
+        unsafe {
+            gemm::gemm(
+                rows,
+                n,
+                k,
+                dst.as_mut_ptr().add(first * n),
+                1,
+                n as isize,
+                false,
+                a.as_ptr().offset(first as isize * a_rs),
+                a_cs,
+                a_rs,
+                b.as_ptr(),
+                b_cs,
+                b_rs,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                par,
+            );
+        }
     }
 }
+
+/// Rows of op(a) per `gemm` call for short-`k`, wide-`n` products on one thread.
+const ROW_BLOCK: usize = 512;
 
 /// The instruction set `gemm` dispatches to on this CPU (what `x86-v4` adds is AVX-512).
 pub fn gemm_isa() -> &'static str {

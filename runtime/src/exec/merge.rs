@@ -20,11 +20,17 @@
 //!   it unstored.
 //! - [`Merge::CrossEntropy`]: the loss and its gradient, each row's exponentials computed
 //!   once for both.
+//! - [`Merge::AttentionGradSum`]: the self-attention's gradient and its column sum (the
+//!   `qkv` projection's bias gradient), each task's columns summed while they are in
+//!   cache. (Adding that bias inside the attention's tasks measured slower than the add
+//!   on its own: each task then copies its head twice, into a scratch and into the sum.)
 //!
 //! Each value gets the bits of the unmerged ops: the same arithmetic per element, and
 //! column sums accumulated in the executor's blocks of rows ([`partial_rows`]) and combined
 //! in block order ([`super::reduce::finish_columns`]), so results still do not depend on
-//! the thread count. Merging changes when a value is written (all of a run's values when
+//! the thread count (the attention's tasks, (batch row, head) pairs, sum the blocks that
+//! start in their batch row, and what of a block lies in later batch rows is added after
+//! them, in order: [`super::attention::backward_sums`]). Merging changes when a value is written (all of a run's values when
 //! its first node runs): the memory plan is told ([`written_at`]), so no value of the run
 //! shares a slot with anything alive then. The kept `gelu'(h)` buffers are the program's
 //! own, outside the plan, and only when nothing is recomputed to save memory.
@@ -67,6 +73,13 @@ pub(super) enum Merge {
     /// The cross-entropy of logits in rows of `width` (node `i`), the constant seeding its
     /// gradient (node `i + 1`, `dl`) and that gradient (node `i + 2`).
     CrossEntropy { width: usize, dl: f32 },
+    /// The self-attention's gradient (node `i`), then its sum or mean over the batch and
+    /// position axes (node `i + 1`, `op`).
+    AttentionGradSum {
+        heads: usize,
+        scale: f32,
+        op: ReduceOp,
+    },
 }
 
 /// The operands of a [`Merge::NormAffine`] run's fused group.
@@ -115,7 +128,10 @@ impl Merge {
     /// Nodes after the first that the run computes.
     pub(super) fn extra(self) -> usize {
         match self {
-            Merge::BiasGelu { .. } | Merge::GeluGradSum { .. } | Merge::NormAffine(_) => 1,
+            Merge::BiasGelu { .. }
+            | Merge::GeluGradSum { .. }
+            | Merge::NormAffine(_)
+            | Merge::AttentionGradSum { .. } => 1,
             Merge::CrossEntropy { .. } => 2,
             Merge::NormGrad(n) => n.norm_at() + usize::from(n.add) + usize::from(n.sum.is_some()),
         }
@@ -130,6 +146,7 @@ impl Merge {
             Merge::NormGrad(n) if n.prologue.is_some() => "merged layer_norm_grad (dy·γ, sums)",
             Merge::NormGrad(_) => "merged layer_norm_grad+add",
             Merge::CrossEntropy { .. } => "merged cross_entropy+grad",
+            Merge::AttentionGradSum { .. } => "merged self_attention_grad+sum",
         }
     }
 }
@@ -153,7 +170,8 @@ pub(super) fn find(g: &Graph, keep_slope: bool) -> Vec<Option<Merge>> {
             .or_else(|| gelu_grad_sum(g, i))
             .or_else(|| norm_affine(g, i))
             .or_else(|| norm_grad(g, i, &readers))
-            .or_else(|| cross_entropy(g, i));
+            .or_else(|| cross_entropy(g, i))
+            .or_else(|| attention_grad_sum(g, i));
         runs[i] = run;
         i += 1 + run.map_or(0, Merge::extra);
     }
@@ -235,27 +253,50 @@ fn reads_only(g: &Graph, j: usize, i: usize) -> bool {
     g.nodes[j].inputs.len() == 1 && g.nodes[j].inputs[0].index() == i
 }
 
-fn bias_gelu(g: &Graph, i: usize) -> Option<Merge> {
+/// Whether node `i` adds a bias over its rows (of its last axis) to a value of its own
+/// shape: a [`Merge::BiasGelu`] run's first node.
+fn adds_bias(g: &Graph, i: usize) -> bool {
     let node = &g.nodes[i];
-    if !matches!(node.op, Op::Binary(BinaryOp::Add)) || !f32_node(g, i) || !f32_node(g, i + 1) {
-        return None;
+    let Some(&width) = node.shape.last() else {
+        return false;
+    };
+    if !matches!(node.op, Op::Binary(BinaryOp::Add)) || !f32_node(g, i) || width == 0 {
+        return false;
     }
-    let next = &g.nodes[i + 1];
-    if !matches!(next.op, Op::Unary(UnaryOp::Gelu)) || !reads_only(g, i + 1, i) {
-        return None;
-    }
-    let width = *node.shape.last()?;
     let [a, b] = [node.inputs[0], node.inputs[1]].map(|j| g.node(j));
     let is_bias = |s: &[usize]| {
         let kept: Vec<usize> = s.iter().copied().skip_while(|&d| d == 1).collect();
         kept == [width]
     };
-    let full_and_bias = (a.shape == node.shape && is_bias(&b.shape))
-        || (b.shape == node.shape && is_bias(&a.shape));
-    (full_and_bias && width > 0).then_some(Merge::BiasGelu {
-        width,
+    (a.shape == node.shape && is_bias(&b.shape)) || (b.shape == node.shape && is_bias(&a.shape))
+}
+
+fn bias_gelu(g: &Graph, i: usize) -> Option<Merge> {
+    let next = g.nodes.get(i + 1)?;
+    let ok = matches!(next.op, Op::Unary(UnaryOp::Gelu))
+        && f32_node(g, i + 1)
+        && reads_only(g, i + 1, i)
+        && adds_bias(g, i);
+    ok.then_some(Merge::BiasGelu {
+        width: *g.nodes[i].shape.last()?,
         keep_slope: false,
         store_h: true,
+    })
+}
+
+/// The self-attention's gradient (node `i`), then its sum or mean over its batch and
+/// position axes.
+fn attention_grad_sum(g: &Graph, i: usize) -> Option<Merge> {
+    let Op::SelfAttentionGrad { heads, scale } = g.nodes[i].op else {
+        return None;
+    };
+    let shape = &g.nodes[i].shape;
+    let (op, width) = column_sum(g, i + 1, i)?;
+    let ok = f32_node(g, i) && shape.len() == 3 && width == shape[2];
+    ok.then_some(Merge::AttentionGradSum {
+        heads,
+        scale: scale as f32,
+        op,
     })
 }
 

@@ -21,7 +21,9 @@ pub struct CompileOptions {
     /// compiles (the ops [`super::CPU_FUSION`] allows, see
     /// [`vibee_dsl::graph::passes::fuse::fuse_elementwise_with`]), and run the patterns
     /// that fusion leaves apart (bias + GELU, GELU's gradient + its bias gradient, a
-    /// norm's gradient + the residual's) as one pass each; off, every op runs on its own.
+    /// norm's gradient + the residual's, the attention's gradient + its `qkv` bias
+    /// gradient) as one pass each, and (with no recomputation) let a self-attention keep
+    /// its softmax numerators for its gradient; off, every op runs on its own.
     /// The results are the same bits either way.
     pub fuse: bool,
 }
@@ -93,6 +95,11 @@ pub struct Program {
     merged: Vec<Option<Merge>>,
     /// Per bias + GELU run that keeps it, `gelu'(h)` for its gradient (empty elsewhere).
     slopes: Vec<Vec<f32>>,
+    /// Per self-attention that keeps them, its softmax numerators for its gradient
+    /// (empty elsewhere).
+    kept: Vec<Vec<f32>>,
+    /// Per self-attention gradient, the self-attention whose kept numerators it reads.
+    kept_by: Vec<Option<usize>>,
     /// Seconds spent in each node over the runs since profiling was turned on.
     profile: Option<Vec<f64>>,
 }
@@ -177,6 +184,8 @@ impl Program {
             None => vec![None; graph.nodes.len()],
         };
         let slopes = slope_buffers(&graph, &merged);
+        let kept_by = attention_links(&graph, merge == Some(true));
+        let kept = kept_buffers(&graph, &kept_by);
         let plan = plan_memory_with(&graph, &merge::written_at(&merged));
         let slots = plan.slot_len.iter().map(|&n| vec![0.0; n]).collect();
         let threads = threads.max(1);
@@ -211,6 +220,8 @@ impl Program {
             causal,
             merged,
             slopes,
+            kept,
+            kept_by,
             profile: None,
         })
     }
@@ -232,6 +243,8 @@ impl Program {
             causal: self.causal.clone(),
             merged: self.merged.clone(),
             slopes: slope_buffers(&self.graph, &self.merged),
+            kept: kept_buffers(&self.graph, &self.kept_by),
+            kept_by: self.kept_by.clone(),
             profile: None,
         })
     }
@@ -307,6 +320,14 @@ impl Program {
                     ..
                 }))
         )
+    }
+
+    /// Floats the program keeps outside its memory plan for self-attention gradients: each
+    /// self-attention's softmax numerators and normalising factors, when its gradient
+    /// reads them instead of recomputing them (fusion on, nothing recomputed to save
+    /// memory, the tiled kernels, and at most twice the floats of `qkv`).
+    pub fn kept_attention_floats(&self) -> usize {
+        self.kept.iter().map(Vec::len).sum()
     }
 
     /// How many nodes node `i` computes when it runs: the length of the run it starts
@@ -404,15 +425,33 @@ impl Program {
         let s = self.plan.slot[i].expect("the memory plan gives every computed node a slot");
         let started = self.profile.is_some().then(std::time::Instant::now);
         let mut out = std::mem::take(&mut self.slots[s]);
+        let mut keep = std::mem::take(&mut self.kept[i]);
         let ins: Vec<Val<'_>> = node.inputs.iter().map(|&j| self.value(j, feeds)).collect();
-        let result = run_node(
-            &self.graph,
-            node,
-            &ins,
-            &mut out[..node.numel()],
-            step,
-            (self.threads, self.causal[i]),
-        );
+        let result = match (&node.op, self.kept_by[i]) {
+            // The self-attention that keeps its numerators for its gradient, and that
+            // gradient.
+            (&Op::SelfAttention { heads, scale }, _) if !keep.is_empty() => {
+                let d = super::attention::Dims::new(self.graph.shape(node.inputs[0]), heads);
+                let y = &mut out[..node.numel()];
+                super::attention::forward(ins[0].f(), y, d, scale as f32, Some(&mut keep));
+                Ok(())
+            }
+            (&Op::SelfAttentionGrad { heads, scale }, Some(f)) => {
+                let d = super::attention::Dims::new(self.graph.shape(node.inputs[0]), heads);
+                let ins = (ins[0].f(), ins[1].f(), Some(&self.kept[f][..]));
+                super::attention::backward(ins, &mut out[..node.numel()], d, scale as f32);
+                Ok(())
+            }
+            _ => run_node(
+                &self.graph,
+                node,
+                &ins,
+                &mut out[..node.numel()],
+                step,
+                (self.threads, self.causal[i]),
+            ),
+        };
+        self.kept[i] = keep;
         if matches!(node.dtype, DType::BF16 | DType::F16) {
             super::elementwise::round_to(node.dtype, &mut out[..node.numel()]);
         }
@@ -460,6 +499,16 @@ impl Program {
                 self.put_slots([i, i + 1], [xhat, y]);
             }
             Merge::NormGrad(n) => self.run_norm_grad(i, n, feeds),
+            Merge::AttentionGradSum { heads, scale, op } => {
+                let [mut out] = self.take_slots([i]);
+                let [qkv, dy] = [ins[0], ins[1]].map(|j| self.value(j, feeds).f());
+                let d = super::attention::Dims::new(self.graph.shape(ins[0]), heads);
+                let kept = self.kept_by[i].map(|f| &self.kept[f][..]);
+                let ins = (qkv, dy, kept);
+                let sums = super::attention::backward_sums(ins, &mut out[..numel], d, scale);
+                self.put_slots([i], [out]);
+                self.finish_sum(i + 1, op, &sums, d.b * d.t);
+            }
             Merge::CrossEntropy { width, dl } => {
                 let [mut loss, mut seed, mut grad] = self.take_slots([i, i + 1, i + 2]);
                 let (x, t) = (self.value(ins[0], feeds).f(), self.value(ins[1], feeds).u());
@@ -627,6 +676,54 @@ fn slope_buffers(g: &Graph, runs: &[Option<Merge>]) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// Per self-attention gradient, the self-attention before it of the same `qkv`, heads and
+/// scale, when `keep` and that attention can keep its softmax numerators
+/// ([`super::attention::kept_len`]) in at most twice the floats of `qkv` (at `T` up to
+/// about six head widths): the gradient then reads them instead of recomputing them.
+fn attention_links(g: &Graph, keep: bool) -> Vec<Option<usize>> {
+    let mut forward_of: std::collections::HashMap<(usize, usize, u64), usize> = Default::default();
+    let mut links = vec![None; g.nodes.len()];
+    if !keep {
+        return links;
+    }
+    for (i, node) in g.nodes.iter().enumerate() {
+        let (forward, heads, scale) = match node.op {
+            Op::SelfAttention { heads, scale } => (true, heads, scale),
+            Op::SelfAttentionGrad { heads, scale } => (false, heads, scale),
+            _ => continue,
+        };
+        let Some(&qkv) = node.inputs.first() else {
+            continue;
+        };
+        let key = (qkv.index(), heads, scale.to_bits());
+        if forward {
+            let shape = g.shape(qkv);
+            let d = super::attention::Dims::new(shape, heads);
+            let numel: usize = shape.iter().product();
+            let fits = super::attention::kept_len(d).is_some_and(|n| n > 0 && n <= 2 * numel);
+            if fits && shape.len() == 3 && node.dtype == DType::F32 {
+                forward_of.insert(key, i);
+            }
+        } else if node.dtype == DType::F32 {
+            links[i] = forward_of.get(&key).copied();
+        }
+    }
+    links
+}
+
+/// The numerators' buffers of the self-attentions that `links` points at.
+fn kept_buffers(g: &Graph, links: &[Option<usize>]) -> Vec<Vec<f32>> {
+    let mut kept = vec![Vec::new(); g.nodes.len()];
+    for &f in links.iter().flatten() {
+        let node = &g.nodes[f];
+        if let (Op::SelfAttention { heads, .. }, true) = (&node.op, kept[f].is_empty()) {
+            let d = super::attention::Dims::new(g.shape(node.inputs[0]), *heads);
+            kept[f] = vec![0.0; super::attention::kept_len(d).unwrap_or(0)];
+        }
+    }
+    kept
+}
+
 /// A program's own pool of `threads` workers.
 fn worker_pool(threads: usize) -> Result<std::sync::Arc<rayon::ThreadPool>, ExecError> {
     rayon::ThreadPoolBuilder::new()
@@ -731,11 +828,11 @@ fn run_node(
         Op::Cast { .. } => out.copy_from_slice(ins[0].f()),
         Op::SelfAttention { heads, scale } => {
             let d = super::attention::Dims::new(shape_of(0), *heads);
-            super::attention::forward(ins[0].f(), out, d, *scale as f32)
+            super::attention::forward(ins[0].f(), out, d, *scale as f32, None)
         }
         Op::SelfAttentionGrad { heads, scale } => {
             let d = super::attention::Dims::new(shape_of(0), *heads);
-            super::attention::backward(ins[0].f(), ins[1].f(), out, d, *scale as f32)
+            super::attention::backward((ins[0].f(), ins[1].f(), None), out, d, *scale as f32)
         }
         Op::Rope { theta, inverse } => {
             super::rope::rope(ins[0].f(), shape_of(0), *theta, *inverse, out)

@@ -335,16 +335,24 @@ fn weight(part: &Part, batch: usize) -> f32 {
 }
 
 /// `grads[k] += Σ weight · gradient k` over the shares, in share order (a single share's
-/// gradients added as they are), the parameters split over `threads` scoped threads.
+/// gradients added as they are), the parameters split over `threads` scoped threads. The
+/// shares are added a chunk at a time, so each chunk of `grads` is read and written once.
 fn accumulate(grads: &mut [Vec<f32>], parts: &[Part], batch: usize, threads: usize) {
+    const CHUNK: usize = 2048;
     let add = |k: usize, g: &mut [f32]| {
-        for p in parts {
-            let d = p.compiled.program.output(1 + k);
-            if parts.len() == 1 {
-                g.iter_mut().zip(d).for_each(|(g, d)| *g += d);
-            } else {
-                let w = weight(p, batch);
-                g.iter_mut().zip(d).for_each(|(g, d)| *g += w * d);
+        let shares: Vec<(f32, &[f32])> = parts
+            .iter()
+            .map(|p| (weight(p, batch), p.compiled.program.output(1 + k)))
+            .collect();
+        for (c, g) in g.chunks_mut(CHUNK).enumerate() {
+            let at = c * CHUNK;
+            for &(w, d) in &shares {
+                let d = d.get(at..).unwrap_or_default();
+                if parts.len() == 1 {
+                    g.iter_mut().zip(d).for_each(|(g, d)| *g += d);
+                } else {
+                    g.iter_mut().zip(d).for_each(|(g, d)| *g += w * d);
+                }
             }
         }
     };

@@ -29,6 +29,24 @@ pub(super) struct Mat<'a> {
     pub rs: usize,
 }
 
+/// Where a product's tile goes: rows `rs` apart from `ptr` (a task's scratch, or its own
+/// columns of the attention's output, which other tasks' columns sit between).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Dst {
+    pub ptr: *mut f32,
+    pub rs: usize,
+}
+
+impl Dst {
+    /// Rows `i..`.
+    pub(super) fn row(self, i: usize) -> Self {
+        Self {
+            ptr: self.ptr.wrapping_add(i * self.rs),
+            rs: self.rs,
+        }
+    }
+}
+
 /// Scores of 4 rows against `panels` panels of 16 keys, times `factor`:
 /// `out[r, 16p + l] = factor · Σ_d a[r, d] · panel_p[d, l]` for `d < hd`, where `kt` holds
 /// the panels one after the other, each `hd × 16` (the keys transposed).
@@ -72,14 +90,16 @@ pub(super) fn scores(
 /// `out[r, c] = f_r · Σ_{j < k} a[r, j] · b[j, c]` for 4 rows and every column `c < width`
 /// (a multiple of 16), `f = row_scale`: unnormalised probabilities times values (`f` the
 /// rows' normalising factors), score gradients times keys (`f` all ones).
+///
+/// # Safety
+/// `out`'s 4 rows of `width` floats must be writable and touched by no other thread.
 #[target_feature(enable = "avx2,fma")]
-pub(super) fn rows_times(
+pub(super) unsafe fn rows_times(
     a: Mat,
     b: Mat,
     (k, width): (usize, usize),
     row_scale: [f32; MR],
-    out: &mut [f32],
-    ors: usize,
+    out: Dst,
 ) {
     if k == 0 || width == 0 {
         return;
@@ -87,12 +107,11 @@ pub(super) fn rows_times(
     assert!(width.is_multiple_of(NR), "rows_times: width");
     assert!((MR - 1) * a.rs + k <= a.data.len(), "rows_times: a");
     assert!((k - 1) * b.rs + width <= b.data.len(), "rows_times: b");
-    assert!((MR - 1) * ors + width <= out.len(), "rows_times: out");
-    let (ap, bp, op) = (a.data.as_ptr(), b.data.as_ptr(), out.as_mut_ptr());
+    let (ap, bp, op, ors) = (a.data.as_ptr(), b.data.as_ptr(), out.ptr, out.rs);
     for c in (0..width).step_by(NR) {
         let mut acc = [[_mm256_setzero_ps(); 2]; MR];
-        // SAFETY: the asserts above bound rows < MR of `a` below column k, rows < k of `b`
-        // below column width, and the tile in `out`.
+        // SAFETY: the asserts above bound rows < MR of `a` below column k and rows < k of
+        // `b` below column width; the tile in `out` is the caller's contract.
         unsafe {
             for j in 0..k {
                 let row = bp.add(j * b.rs + c);
@@ -110,15 +129,19 @@ pub(super) fn rows_times(
 
 /// `out[jj, c] += Σ_{r ∈ rows} a[r, j0 + jj] · b[r, c]` for the 4 columns `j0..j0 + 4` of
 /// `a` and every column `c < width` of `b` (a multiple of 16): the transposed products
-/// `dsᵀ·q` and `Pᵀ·dy`, accumulated over the blocks of rows.
+/// `dsᵀ·q` and `Pᵀ·dy`, accumulated over the blocks of rows; with `fresh`, `out` is
+/// overwritten instead (its first block).
+///
+/// # Safety
+/// `out`'s 4 rows of `width` floats must be readable (unless `fresh`), writable and
+/// touched by no other thread.
 #[target_feature(enable = "avx2,fma")]
-pub(super) fn transposed_times(
+pub(super) unsafe fn transposed_times(
     a: Mat,
-    j0: usize,
-    rows: std::ops::Range<usize>,
+    (j0, rows): (usize, std::ops::Range<usize>),
     b: Mat,
     width: usize,
-    out: &mut [f32],
+    (out, fresh): (Dst, bool),
 ) {
     if rows.is_empty() || width == 0 {
         return;
@@ -132,16 +155,16 @@ pub(super) fn transposed_times(
         (rows.end - 1) * b.rs + width <= b.data.len(),
         "transposed_times: b"
     );
-    assert!(
-        (MR - 1) * width + width <= out.len(),
-        "transposed_times: out"
-    );
-    let (ap, bp, op) = (a.data.as_ptr(), b.data.as_ptr(), out.as_mut_ptr());
+    let (ap, bp, op) = (a.data.as_ptr(), b.data.as_ptr(), out.ptr);
     for c in (0..width).step_by(NR) {
         // SAFETY: the asserts above bound rows < rows.end of `a` (columns j0..j0 + 4) and
-        // of `b` (below column width), and `out`'s 4 rows of `width`.
+        // of `b` (below column width); `out`'s 4 rows of `width` are the caller's contract.
         unsafe {
-            let mut acc = load(op.add(c), width);
+            let mut acc = if fresh {
+                [[_mm256_setzero_ps(); 2]; MR]
+            } else {
+                load(op.add(c), out.rs)
+            };
             for r in rows.clone() {
                 let row = bp.add(r * b.rs + c);
                 let y = [_mm256_loadu_ps(row), _mm256_loadu_ps(row.add(8))];
@@ -150,7 +173,7 @@ pub(super) fn transposed_times(
                     fma2(acc, x, y);
                 }
             }
-            store(op.add(c), width, &acc);
+            store(op.add(c), out.rs, &acc);
         }
     }
 }

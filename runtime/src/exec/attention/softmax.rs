@@ -137,17 +137,20 @@ pub(super) fn exp_row(row: &mut [f32], live: usize, max: f32) -> f32 {
 }
 
 /// One row's probabilities and score gradients from its softmax numerators `e` (zero from
-/// `live` on), their normalising factor `norm` and `ds = scale·dP`:
-/// `p = norm·e` (written over `e`) and `ds = p ∘ (ds − Σ p ∘ ds)`, which is
-/// `scale · P ∘ (dP − Σ P ∘ dP)`. `ds` is set to zero from `live` to the row's end.
+/// `live` on), their normalising factor `norm` and `ds = scale·dP`: `p = norm·e` and
+/// `ds = p ∘ (ds − Σ p ∘ ds)`, which is `scale · P ∘ (dP − Σ P ∘ dP)`. `p` and `ds` are
+/// set to zero from `live` to the row's end (`p`'s length).
 #[target_feature(enable = "avx2,fma")]
-pub(super) fn grad_row(e: &mut [f32], ds: &mut [f32], live: usize, norm: f32) {
+pub(super) fn grad_row(e: &[f32], p: &mut [f32], ds: &mut [f32], live: usize, norm: f32) {
     let n = live.next_multiple_of(LANES);
-    assert!(live > 0 && n <= e.len() && n <= ds.len(), "grad_row");
-    let (ep, dp) = (e.as_mut_ptr(), ds.as_mut_ptr());
+    assert!(
+        live > 0 && n <= e.len() && n <= p.len() && p.len() <= ds.len(),
+        "grad_row"
+    );
+    let (ep, pp, dp) = (e.as_ptr(), p.as_mut_ptr(), ds.as_mut_ptr());
     let mut acc = _mm256_setzero_ps();
-    // SAFETY: every chunk lies below `n`, inside both rows (asserted above). `e` is zero
-    // past `live` in the last chunk, so those lanes add nothing and come out zero.
+    // SAFETY: every chunk lies below `n`, inside all three rows (asserted above). `e` is
+    // zero past `live` in the last chunk, so those lanes add nothing and come out zero.
     unsafe {
         // Two sums (even and odd chunks), so the FMAs' latency overlaps.
         let mut odd = _mm256_setzero_ps();
@@ -162,12 +165,14 @@ pub(super) fn grad_row(e: &mut [f32], ds: &mut [f32], live: usize, norm: f32) {
         let dot = _mm256_mul_ps(_mm256_set1_ps(lane_sum(_mm256_add_ps(acc, odd))), norm);
         for c in (0..n).step_by(LANES) {
             let p = _mm256_mul_ps(norm, _mm256_loadu_ps(ep.add(c)));
-            _mm256_storeu_ps(ep.add(c), p);
+            _mm256_storeu_ps(pp.add(c), p);
             let g = _mm256_mul_ps(p, _mm256_sub_ps(_mm256_loadu_ps(dp.add(c)), dot));
             _mm256_storeu_ps(dp.add(c), g);
         }
     }
-    zero_chunks(&mut ds[n..]);
+    let end = p.len();
+    zero_chunks(&mut p[n..]);
+    zero_chunks(&mut ds[n..end]);
 }
 
 /// `x.fill(0.0)` for `x` a whole number of chunks, a few at most: as stores in line

@@ -21,9 +21,9 @@ fn run(path: Path, d: Dims) -> (Vec<f32>, Vec<f32>) {
     let qkv = values(d.b * d.t * 3 * d.c, 0x9E37_79B9_7F4A_7C15);
     let dy = values(d.b * d.t * d.c, 0x2545_F491_4F6C_DD1D);
     let mut y = vec![f32::NAN; dy.len()];
-    forward_on(path, &qkv, &mut y, d, scale);
+    forward_on(path, &qkv, &mut y, d, scale, None);
     let mut dqkv = vec![f32::NAN; qkv.len()];
-    backward_on(path, (&qkv, &dy), &mut dqkv, d, scale);
+    backward_on(path, (&qkv, &dy, None), &mut dqkv, d, None, scale);
     (y, dqkv)
 }
 
@@ -72,6 +72,52 @@ fn tiled_matches_gemm_on_every_tail() {
             run(path_tiled(), d),
             "T {t}, hd {hd}: not deterministic"
         );
+    }
+}
+
+/// The gradient from the numerators the forward kept has the bits of the one that
+/// recomputes them, on every tail of `T` and both head widths, on one thread and two.
+#[test]
+fn kept_numerators_give_the_recomputed_bits() {
+    for (t, hd, heads) in [
+        (1, 32, 2),
+        (3, 64, 1),
+        (17, 32, 2),
+        (33, 64, 1),
+        (77, 32, 3),
+        (130, 64, 2),
+    ] {
+        let d = dims(3, t, hd, heads);
+        let Some(n) = super::kept_len(d) else {
+            eprintln!("this host runs the gemm path only; nothing is kept");
+            return;
+        };
+        let scale = 1.0 / (hd as f32).sqrt();
+        let qkv = values(d.b * d.t * 3 * d.c, 0x9E37_79B9_7F4A_7C15);
+        let dy = values(d.b * d.t * d.c, 0x2545_F491_4F6C_DD1D);
+        let (y0, g0) = run(path_tiled(), d);
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build();
+            let Ok(pool) = pool else { return };
+            let (mut y, mut g, mut kept) = (
+                vec![f32::NAN; y0.len()],
+                vec![f32::NAN; g0.len()],
+                vec![f32::NAN; n],
+            );
+            pool.install(|| {
+                super::forward(&qkv, &mut y, d, scale, Some(&mut kept));
+                super::backward((&qkv, &dy, Some(&kept)), &mut g, d, scale);
+            });
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert!(
+                bits(&y) == bits(&y0),
+                "y: T {t}, hd {hd}, {threads} threads"
+            );
+            assert!(
+                bits(&g) == bits(&g0),
+                "dqkv: T {t}, hd {hd}, {threads} threads"
+            );
+        }
     }
 }
 
@@ -159,10 +205,10 @@ fn attention_speed() {
                     continue;
                 }
                 let start = cpu_ms();
-                pool.install(|| forward_on(path, &qkv, &mut y, d, 0.1));
+                pool.install(|| forward_on(path, &qkv, &mut y, d, 0.1, None));
                 times[k].push(cpu_ms() - start);
                 let start = cpu_ms();
-                pool.install(|| backward_on(path, (&qkv, &dy), &mut dq, d, 0.1));
+                pool.install(|| backward_on(path, (&qkv, &dy, None), &mut dq, d, None, 0.1));
                 times[2 + k].push(cpu_ms() - start);
             }
         }
@@ -246,13 +292,14 @@ fn row_kernels_match_f64_on_every_length() {
         // SAFETY (all three): the host has AVX2 and FMA (checked above).
         let max = unsafe { row_max(&row, live) };
         let norm = unsafe { exp_row(&mut row, live, max) };
-        unsafe { grad_row(&mut row, &mut ds, live, norm) };
+        let mut p32 = vec![f32::NAN; row.len()];
+        unsafe { grad_row(&row, &mut p32, &mut ds, live, norm) };
         for j in 0..end {
             let (want_p, want_g) = match p.get(j) {
                 Some(&pj) => (pj, scale * pj * (dp[j] - dot)),
                 None => (0.0, 0.0),
             };
-            let (got_p, got_g) = (f64::from(row[j]), f64::from(ds[j]));
+            let (got_p, got_g) = (f64::from(p32[j]), f64::from(ds[j]));
             assert!(
                 (got_p - want_p).abs() <= 1e-6,
                 "live {live}: p[{j}] {got_p} vs {want_p}"
@@ -260,6 +307,89 @@ fn row_kernels_match_f64_on_every_length() {
             assert!(
                 (got_g - want_g).abs() <= 1e-6,
                 "live {live}: ds[{j}] {got_g} vs {want_g}"
+            );
+        }
+    }
+}
+
+/// Not a check: the attention gradient with the `qkv` bias gradient summed inside its
+/// tasks (`backward_sums`) against the gradient and then the column reduction, on the
+/// anchor's shapes, interleaved on one thread; prints each one's best and median of 15.
+/// `cargo test --release -p vibee-runtime --lib bias_sum_speed -- --ignored --nocapture`
+#[test]
+#[ignore = "a timing, run by hand"]
+fn bias_sum_speed() {
+    use vibee_dsl::graph::ReduceOp;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build();
+    let Ok(pool) = pool else { return };
+    for (b, t, hd, heads) in [(16, 128, 32, 4), (8, 256, 64, 6)] {
+        let d = dims(b, t, hd, heads);
+        let w = 3 * d.c;
+        let (h, dy) = (values(b * t * w, 1), values(b * t * d.c, 2));
+        let (mut dq, mut db) = (vec![0.0; h.len()], vec![0.0; w]);
+        let mut times: [Vec<f64>; 2] = Default::default();
+        for _ in 0..15 {
+            let start = cpu_ms();
+            pool.install(|| {
+                super::backward((&h, &dy, None), &mut dq, d, 0.1);
+                super::super::reduce::reduce(ReduceOp::Sum, &dq, &[b, t, w], &[0, 1], &mut db);
+            });
+            times[0].push(cpu_ms() - start);
+            let start = cpu_ms();
+            pool.install(|| {
+                let sums = super::backward_sums((&h, &dy, None), &mut dq, d, 0.1);
+                super::super::reduce::finish_columns(ReduceOp::Sum, &sums, b * t, &mut db);
+            });
+            times[1].push(cpu_ms() - start);
+        }
+        for (k, name) in ["bwd, then sum", "bwd with sums"].iter().enumerate() {
+            let row = &mut times[k];
+            row.sort_by(f64::total_cmp);
+            println!(
+                "T {t} hd {hd} {name}: best {:.2} ms, median {:.2} ms",
+                row[0], row[7]
+            );
+        }
+    }
+}
+
+/// Not a check: forward and gradient with the numerators kept between them against both
+/// recomputing them, on the anchor's shapes, interleaved on one thread; prints each one's
+/// best and median of 15 (forward, gradient).
+/// `cargo test --release -p vibee-runtime --lib kept_speed -- --ignored --nocapture`
+#[test]
+#[ignore = "a timing, run by hand"]
+fn kept_speed() {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build();
+    let Ok(pool) = pool else { return };
+    for (b, t, hd, heads) in [(16, 128, 32, 4), (8, 256, 64, 6)] {
+        let d = dims(b, t, hd, heads);
+        let Some(n) = super::kept_len(d) else { return };
+        let (qkv, dy) = (values(b * t * 3 * d.c, 1), values(b * t * d.c, 2));
+        let (mut y, mut dq, mut kept) = (vec![0.0; dy.len()], vec![0.0; qkv.len()], vec![0.0; n]);
+        let mut times: [Vec<f64>; 4] = Default::default();
+        for _ in 0..15 {
+            for keep in [false, true] {
+                let k = usize::from(keep);
+                let start = cpu_ms();
+                let into = keep.then_some(&mut kept[..]);
+                pool.install(|| super::forward(&qkv, &mut y, d, 0.1, into));
+                times[k].push(cpu_ms() - start);
+                let start = cpu_ms();
+                let from = keep.then_some(&kept[..]);
+                pool.install(|| super::backward((&qkv, &dy, from), &mut dq, d, 0.1));
+                times[2 + k].push(cpu_ms() - start);
+            }
+        }
+        for (k, name) in ["fwd", "fwd keeping", "bwd recomputing", "bwd from kept"]
+            .iter()
+            .enumerate()
+        {
+            let row = &mut times[k];
+            row.sort_by(f64::total_cmp);
+            println!(
+                "T {t} hd {hd} {name}: best {:.2} ms, median {:.2} ms",
+                row[0], row[7]
             );
         }
     }
