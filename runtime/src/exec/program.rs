@@ -351,6 +351,15 @@ impl Program {
         &self.graph
     }
 
+    /// Bytes the program keeps for its gradients outside its memory plan: the GELU slopes
+    /// of bias + GELU runs and the self-attentions' kept numerators
+    /// ([`Program::kept_attention_floats`]); live for the whole run, so they add to
+    /// [`Program::planned_peak_bytes`].
+    pub fn kept_bytes(&self) -> usize {
+        let floats: usize = self.slopes.iter().chain(&self.kept).map(Vec::len).sum();
+        floats * std::mem::size_of::<f32>()
+    }
+
     /// Bytes of intermediate storage the plan allocates (the planned peak).
     pub fn planned_peak_bytes(&self) -> usize {
         self.plan.peak_bytes

@@ -154,14 +154,16 @@ impl CpuGpt {
 
     /// The planned intermediate storage of the training programs for `[batch, seq]`
     /// (compiling them if needed), all shares of a split batch together, and the bytes
-    /// without reuse.
+    /// without reuse; both count what the programs keep outside their plans for the
+    /// gradients ([`Program::kept_bytes`]).
     pub fn planned_memory(&mut self, batch: usize, seq: usize) -> ModelResult<(usize, usize)> {
         let parts = self.parts(batch, seq, true)?;
         Ok(parts.iter().fold((0, 0), |(p, u), part| {
             let program = &part.compiled.program;
+            let kept = program.kept_bytes();
             (
-                p + program.planned_peak_bytes(),
-                u + program.unplanned_bytes(),
+                p + program.planned_peak_bytes() + kept,
+                u + program.unplanned_bytes() + kept,
             )
         }))
     }
