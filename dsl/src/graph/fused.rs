@@ -21,6 +21,8 @@ pub mod kernel;
 pub mod reduce;
 mod scalar;
 
+pub use scalar::{GELU_CUBIC, SQRT_2_OVER_PI, TANH_CLAMP, TANH_P, TANH_Q};
+
 use serde::{Deserialize, Serialize};
 
 use super::ir::{BinaryOp, DType, ReduceOp, UnaryOp};

@@ -13,10 +13,8 @@ use super::math::{TANH_LANES, fast_tanh, fast_tanh_lanes, wide};
 /// Elements per parallel task: large enough to amortise scheduling, small enough to split.
 const CHUNK: usize = 1 << 14;
 
-/// `√(2/π)`.
-const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-/// GELU's cubic coefficient.
-const GELU_CUBIC: f32 = 0.044_715;
+// GELU's constants, the fused kernels' own.
+use vibee_dsl::graph::fused::{GELU_CUBIC, SQRT_2_OVER_PI};
 
 #[inline(always)]
 fn gelu(x: f32) -> f32 {

@@ -4,20 +4,8 @@
 //! ([`sum`], [`dot`], [`max`]: independent lanes, so they vectorise too) and [`wide`],
 //! which compiles a loop for AVX2 where the CPU has it.
 
-/// `tanh` saturates (to f32 precision) beyond this magnitude: inputs are clamped to it.
-const TANH_CLAMP: f32 = 7.905_311;
-/// Numerator of the rational `tanh`, highest power of `x²` first (times `x`).
-const TANH_P: [f32; 7] = [
-    -2.760_768_5e-16,
-    2.000_188e-13,
-    -8.604_672e-11,
-    5.122_297e-8,
-    1.485_722_4e-5,
-    6.372_619_3e-4,
-    4.893_524_6e-3,
-];
-/// Denominator of the rational `tanh`, highest power of `x²` first.
-const TANH_Q: [f32; 4] = [1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_6e-3, 4.893_525e-3];
+// The rational `tanh`'s clamp and coefficients: the fused kernels' own, so both agree bit for bit.
+use vibee_dsl::graph::fused::{TANH_CLAMP, TANH_P, TANH_Q};
 
 /// `tanh` as a rational function (odd degree-13 over even degree-6, the minimax fit
 /// Eigen uses), each Horner step one fused multiply-add (`f32::mul_add`, correctly

@@ -9,14 +9,15 @@ use crate::graph::ir::{BinaryOp as GBin, UnaryOp as GUn};
 use crate::kernel::{BinaryOp, Elem, Expr, ExprKind, Lit, Local, MathFn, SpanId, Stmt};
 use crate::kernel::{StmtKind, Ty, UnaryOp, VarId};
 
-/// `√(2/π)`, as the executor spells it.
-const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+/// `√(2/π)`, as GELU's tanh form uses it (the CPU executor imports these constants, so the
+/// fused kernels and the executor's loops agree bit for bit).
+pub const SQRT_2_OVER_PI: f32 = 0.797_884_6;
 /// GELU's cubic coefficient.
-const GELU_CUBIC: f32 = 0.044_715;
+pub const GELU_CUBIC: f32 = 0.044_715;
 /// `tanh` saturates (to f32 precision) beyond this magnitude.
-const TANH_CLAMP: f32 = 7.905_311;
+pub const TANH_CLAMP: f32 = 7.905_311;
 /// Numerator of the rational `tanh`, highest power of `x²` first (times `x`).
-const TANH_P: [f32; 7] = [
+pub const TANH_P: [f32; 7] = [
     -2.760_768_5e-16,
     2.000_188e-13,
     -8.604_672e-11,
@@ -26,7 +27,7 @@ const TANH_P: [f32; 7] = [
     4.893_524_6e-3,
 ];
 /// Denominator of the rational `tanh`, highest power first.
-const TANH_Q: [f32; 4] = [1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_6e-3, 4.893_525e-3];
+pub const TANH_Q: [f32; 4] = [1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_6e-3, 4.893_525e-3];
 
 /// Straight-line code under construction: every bound value is an immutable local.
 #[derive(Debug, Default)]
