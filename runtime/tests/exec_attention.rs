@@ -84,6 +84,17 @@ fn assert_near(got: &[Vec<f32>], want: &[Vec<f64>], tol: f64, what: &str) {
     }
 }
 
+/// `g`'s outputs from the f64 reference evaluator, input `names[k]` bound to `inputs[k]`.
+fn reference(g: &Graph, names: &[&str], inputs: &[Vec<f32>]) -> Vec<Vec<f64>> {
+    let feeds64: HashMap<String, Vec<f64>> = names
+        .iter()
+        .zip(inputs)
+        .map(|(n, v)| (n.to_string(), v.iter().map(|&x| f64::from(x)).collect()))
+        .collect();
+    let all = evaluate(g, &feeds64, 0).unwrap();
+    g.outputs.iter().map(|o| all[o.index()].clone()).collect()
+}
+
 /// The shapes `(batch, T, head width, heads)` every test covers.
 const SHAPES: [(usize, usize, usize, usize); 8] = [
     (2, 1, 32, 2),
@@ -101,13 +112,7 @@ fn fused_attention_matches_the_f64_reference() {
     for (b, t, hd, heads) in SHAPES {
         let g = graph(b, t, hd, heads);
         let inputs = feeds(b, t, hd, heads);
-        let f64s = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<_>>();
-        let feeds64 = HashMap::from([
-            ("qkv".to_string(), f64s(&inputs[0])),
-            ("r".to_string(), f64s(&inputs[1])),
-        ]);
-        let all = evaluate(&g, &feeds64, 0).unwrap();
-        let want: Vec<Vec<f64>> = g.outputs.iter().map(|o| all[o.index()].clone()).collect();
+        let want = reference(&g, &["qkv", "r"], &inputs);
         for threads in [1, 2] {
             let what = format!("B {b}, T {t}, hd {hd}, {heads} heads, {threads} threads");
             assert_near(&run(&g, &inputs, threads), &want, 2e-5, &what);
@@ -247,13 +252,7 @@ fn the_qkv_bias_gradient_merges_into_the_attention_gradient_with_the_same_bits()
                 assert!(bits(m) == bits(a), "{what}, {threads} threads: output {k}");
             }
         }
-        let f64s = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<_>>();
-        let names = ["qkv", "r", "bias"];
-        let feeds64: HashMap<String, Vec<f64>> = (0..3)
-            .map(|k| (names[k].to_string(), f64s(&inputs[k])))
-            .collect();
-        let all = evaluate(&g, &feeds64, 0).unwrap();
-        let want: Vec<Vec<f64>> = g.outputs.iter().map(|o| all[o.index()].clone()).collect();
+        let want = reference(&g, &["qkv", "r", "bias"], &inputs);
         assert_near(&alone, &want, 2e-5, &what);
     }
 }
