@@ -166,19 +166,28 @@ pub(super) mod avx {
         std::arch::is_x86_feature_detected!("avx")
     }
 
+    /// The 8 lanes of `v` added pairwise: the halves (4 + 4), then pairs, then the last two.
+    ///
+    /// # Safety
+    /// The CPU must have AVX.
+    #[inline(always)]
+    pub unsafe fn lane_sum(v: __m256) -> f32 {
+        // SAFETY: AVX (the caller's promise); register operations only.
+        unsafe {
+            let v = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+            let v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+            _mm_cvtss_f32(_mm_add_ss(v, _mm_shuffle_ps::<1>(v, v)))
+        }
+    }
+
     /// [`super::pairwise`] of the lanes `a` (0–7) and `b` (8–15).
     ///
     /// # Safety
     /// The CPU must have AVX.
     #[inline(always)]
     unsafe fn fold(a: __m256, b: __m256) -> f32 {
-        // SAFETY: AVX (the caller's promise); register operations only.
-        unsafe {
-            let v = _mm256_add_ps(a, b);
-            let v = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-            let v = _mm_add_ps(v, _mm_movehl_ps(v, v));
-            _mm_cvtss_f32(_mm_add_ss(v, _mm_shuffle_ps::<1>(v, v)))
-        }
+        // SAFETY: AVX (the caller's promise).
+        unsafe { lane_sum(_mm256_add_ps(a, b)) }
     }
 
     /// [`super::sum_map`]: `f` maps 8 values, `one` a single value the same way.

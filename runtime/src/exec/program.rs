@@ -690,11 +690,11 @@ fn slope_buffers(g: &Graph, runs: &[Option<Merge>]) -> Vec<Vec<f32>> {
 /// ([`super::attention::kept_len`]) in at most twice the floats of `qkv` (at `T` up to
 /// about six head widths): the gradient then reads them instead of recomputing them.
 fn attention_links(g: &Graph, keep: bool) -> Vec<Option<usize>> {
-    let mut forward_of: std::collections::HashMap<(usize, usize, u64), usize> = Default::default();
     let mut links = vec![None; g.nodes.len()];
     if !keep {
         return links;
     }
+    let mut forward_of: std::collections::HashMap<(usize, usize, u64), usize> = Default::default();
     for (i, node) in g.nodes.iter().enumerate() {
         let (forward, heads, scale) = match node.op {
             Op::SelfAttention { heads, scale } => (true, heads, scale),
@@ -707,10 +707,12 @@ fn attention_links(g: &Graph, keep: bool) -> Vec<Option<usize>> {
         let key = (qkv.index(), heads, scale.to_bits());
         if forward {
             let shape = g.shape(qkv);
+            if shape.len() != 3 || node.dtype != DType::F32 {
+                continue;
+            }
             let d = super::attention::Dims::new(shape, heads);
             let numel: usize = shape.iter().product();
-            let fits = super::attention::kept_len(d).is_some_and(|n| n > 0 && n <= 2 * numel);
-            if fits && shape.len() == 3 && node.dtype == DType::F32 {
+            if super::attention::kept_len(d).is_some_and(|n| n > 0 && n <= 2 * numel) {
                 forward_of.insert(key, i);
             }
         } else if node.dtype == DType::F32 {

@@ -9,12 +9,11 @@
 //! deterministic.
 
 use std::arch::x86_64::{
-    __m256, __m256i, _mm_add_ps, _mm_add_ss, _mm_cvtss_f32, _mm_max_ps, _mm_max_ss,
-    _mm_movehdup_ps, _mm_movehl_ps, _mm256_add_ps, _mm256_and_ps, _mm256_blendv_ps,
-    _mm256_castps_si256, _mm256_castps256_ps128, _mm256_castsi256_ps, _mm256_cmpgt_epi32,
-    _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_max_ps, _mm256_mul_ps,
-    _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32, _mm256_setzero_ps, _mm256_slli_epi32,
-    _mm256_storeu_ps, _mm256_sub_ps,
+    __m256, __m256i, _mm_cvtss_f32, _mm_max_ps, _mm_max_ss, _mm_movehdup_ps, _mm_movehl_ps,
+    _mm256_add_ps, _mm256_and_ps, _mm256_blendv_ps, _mm256_castps_si256, _mm256_castps256_ps128,
+    _mm256_castsi256_ps, _mm256_cmpgt_epi32, _mm256_extractf128_ps, _mm256_fmadd_ps,
+    _mm256_loadu_ps, _mm256_max_ps, _mm256_mul_ps, _mm256_set1_epi32, _mm256_set1_ps,
+    _mm256_setr_epi32, _mm256_setzero_ps, _mm256_slli_epi32, _mm256_storeu_ps, _mm256_sub_ps,
 };
 
 /// Lanes of a step.
@@ -62,13 +61,12 @@ fn first_lanes(n: usize) -> __m256 {
     _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), iota))
 }
 
-/// The 8 lanes added pairwise (4 + 4, 2 + 2, 1 + 1).
+/// The 8 lanes added pairwise (4 + 4, 2 + 2, 1 + 1): the row sums' shared fold.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 fn lane_sum(v: __m256) -> f32 {
-    let v = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    let v = _mm_add_ps(v, _mm_movehl_ps(v, v));
-    _mm_cvtss_f32(_mm_add_ss(v, _mm_movehdup_ps(v)))
+    // SAFETY: this function runs only where AVX2 is enabled, so AVX is present.
+    unsafe { super::super::math::avx::lane_sum(v) }
 }
 
 /// The largest of the 8 lanes.
