@@ -8,7 +8,10 @@
 //! the medians are printed.
 //!
 //! Prints tokens/s of both, the ratio (targets: ≥ 1.5× on the small shape, ≥ 1.2× on the
-//! larger), the fraction of the machine's measured sgemm peak the training step reaches, and
+//! larger), the fraction of the machine's measured sgemm peak the training step reaches (with
+//! the usual FLOP count, attention's whole `T×T` square), the ceiling this machine puts on
+//! the ratio (the step's unavoidable FLOPs — attention's causal half — all at that peak) and
+//! the fraction of the peak each target needs, and
 //! the planned peak of the step's intermediate memory (with buffer reuse, and without; and
 //! with selective and full activation recomputation), and tokens/s, planned peak and op
 //! count without elementwise fusion (the same steps again, timed right after; fusion is
@@ -104,6 +107,8 @@ struct Measured {
     /// Tokens/s of each round (fusion on, the default).
     rounds: Vec<f64>,
     flops_per_token: f64,
+    /// The FLOPs a step cannot avoid, per token: attention's causal half only.
+    least_flops_per_token: f64,
     planned_peak: usize,
     unplanned: usize,
     /// Planned peaks with selective and with full activation recomputation.
@@ -209,8 +214,10 @@ impl Trainer {
     }
 
     /// Matrix-product parameters (all but the embedding tables), 6 FLOPs each per token
-    /// (forward, two backward products), plus attention's scores and mixing (12·L·T·d).
-    fn flops_per_token(&self, shape: &Shape) -> f64 {
+    /// (forward, two backward products), plus attention's scores and mixing over the whole
+    /// `T×T` square (12·L·T·d, the usual count) and over its causal half (6·L·T·d, what a
+    /// step that skips the masked half must still do).
+    fn flops_per_token(&self, shape: &Shape) -> (f64, f64) {
         let matmul_params: usize = self
             .model
             .param_specs()
@@ -218,7 +225,9 @@ impl Trainer {
             .filter(|s| !matches!(s.name.as_str(), "wte.weight" | "wpe.weight"))
             .map(|s| s.shape.iter().product::<usize>())
             .sum();
-        6.0 * matmul_params as f64 + 12.0 * (shape.layers * self.t * shape.dim) as f64
+        let attention = 6.0 * (shape.layers * self.t * shape.dim) as f64;
+        let products = 6.0 * matmul_params as f64;
+        (products + 2.0 * attention, products + attention)
     }
 }
 
@@ -275,9 +284,11 @@ fn measure(
         tr.model.set_recompute(policy);
         recomputed[k] = tr.model.planned_memory(b, t)?.0;
     }
+    let (flops_per_token, least_flops_per_token) = tr.flops_per_token(shape);
     let measured = Measured {
         rounds: vibee_rounds,
-        flops_per_token: tr.flops_per_token(shape),
+        flops_per_token,
+        least_flops_per_token,
         planned_peak,
         unplanned,
         recomputed,
@@ -363,27 +374,59 @@ fn torch(shape: &Shape, threads: usize, steps: usize) -> Result<f64, String> {
         .ok_or_else(|| "no tokens_per_s in the anchor's output".into())
 }
 
-/// Best sgemm GFLOP/s over training-sized products on `threads` threads.
+/// The machine's sgemm peak on `threads` threads, in GFLOP/s: training-sized products, each
+/// thread running its own on its own operands at the same time (how the batch split runs
+/// them), the fastest of 15 repetitions of each (one clean repetition is enough, so a
+/// busy moment does not lower it), the best shape.
 fn sgemm_peak(threads: usize) -> f64 {
-    [
+    use std::sync::Barrier;
+    const REPS: usize = 15;
+    let shapes = [
         (2048, 512, 128),
         (2048, 128, 512),
         (2048, 1536, 384),
         (2048, 384, 1536),
-    ]
-    .into_iter()
-    .map(|(m, n, k)| {
-        let (a, b) = (vec![0.5f32; m * k], vec![0.25f32; k * n]);
-        let mut c = vec![0.0f32; m * n];
-        gemm_f32(&mut c, &a, &b, m, n, k, false, false, threads);
-        let reps = 10;
-        let started = Instant::now();
-        for _ in 0..reps {
-            gemm_f32(&mut c, &a, &b, m, n, k, false, false, threads);
-        }
-        2.0 * (m * n * k * reps) as f64 / started.elapsed().as_secs_f64() / 1e9
-    })
-    .fold(0.0, f64::max)
+    ];
+    shapes
+        .into_iter()
+        .map(|(m, n, k)| {
+            let barrier = Barrier::new(threads);
+            let fastest = std::thread::scope(|s| {
+                let each: Vec<_> = (0..threads)
+                    .map(|_| {
+                        let barrier = &barrier;
+                        s.spawn(move || {
+                            let (a, b) = (vec![0.5f32; m * k], vec![0.25f32; k * n]);
+                            let mut c = vec![0.0f32; m * n];
+                            gemm_f32(&mut c, &a, &b, m, n, k, false, false, 1);
+                            (0..REPS)
+                                .map(|_| {
+                                    barrier.wait();
+                                    let started = Instant::now();
+                                    gemm_f32(&mut c, &a, &b, m, n, k, false, false, 1);
+                                    started.elapsed().as_secs_f64()
+                                })
+                                .collect::<Vec<f64>>()
+                        })
+                    })
+                    .collect();
+                // A repetition lasts until its slowest thread is done.
+                let times: Vec<Vec<f64>> = each
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_default())
+                    .collect();
+                (0..REPS)
+                    .map(|r| {
+                        times
+                            .iter()
+                            .map(|t| t.get(r).copied().unwrap_or(f64::INFINITY))
+                            .fold(0.0, f64::max)
+                    })
+                    .fold(f64::INFINITY, f64::min)
+            });
+            2.0 * (m * n * k * threads) as f64 / fastest / 1e9
+        })
+        .fold(0.0, f64::max)
 }
 
 /// The median of `xs` (the mean of the middle two when even).
@@ -445,22 +488,29 @@ fn report(shape: &Shape, v: &Measured, torch: &Result<Vec<f64>, String>, peak: f
             tps / each
         );
     }
-    let target = if shape.name == "small" {
-        "1.5x"
-    } else {
-        "1.2x"
-    };
+    let target = if shape.name == "small" { 1.5 } else { 1.2 };
     match torch {
         Ok(t) => {
             let ratios: Vec<f64> = v.rounds.iter().zip(t).map(|(v, t)| v / t).collect();
             let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
             println!(
-                "{:<5} torch  {:>9.0} tokens/s median of [{}]  (eager)   ratio vibee/torch = {:.2}x median of rounds [{}] (target {target})",
+                "{:<5} torch  {:>9.0} tokens/s median of [{}]  (eager)   ratio vibee/torch = {:.2}x median of rounds [{}] (target {target}x)",
                 shape.name,
                 median(t),
                 list(t),
                 median(&ratios),
                 shown.join(" ")
+            );
+            // What this machine allows at all: a step doing nothing but its unavoidable
+            // FLOPs, every one at the measured sgemm peak.
+            let ceiling = peak * 1e9 / v.least_flops_per_token;
+            let needed = target * median(t) * v.least_flops_per_token / 1e9;
+            println!(
+                "{:<5}        ceiling: the step's unavoidable FLOPs (attention's causal half) at the sgemm peak = {ceiling:.0} tokens/s = {:.2}x torch; the target {target}x needs {:.0}% of the peak over the whole step, vibee reaches {:.0}%",
+                shape.name,
+                ceiling / median(t),
+                100.0 * needed / peak,
+                100.0 * tps * v.least_flops_per_token / 1e9 / peak
             );
         }
         Err(why) => println!("{:<5} torch  skipped: {why}", shape.name),
