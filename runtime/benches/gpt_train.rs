@@ -413,7 +413,10 @@ fn sgemm_peak(threads: usize) -> f64 {
                 // A repetition lasts until its slowest thread is done.
                 let times: Vec<Vec<f64>> = each
                     .into_iter()
-                    .map(|h| h.join().unwrap_or_default())
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    })
                     .collect();
                 (0..REPS)
                     .map(|r| {
