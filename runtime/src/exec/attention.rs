@@ -214,6 +214,14 @@ pub(super) fn kept_len(d: Dims) -> Option<usize> {
     None
 }
 
+/// Floats of each head's task in a buffer of `len` kept floats, after checking the buffer
+/// is [`kept_len`]'s whole and `path` the one that keeps them.
+fn kept_per_head(path: Path, d: Dims, len: usize) -> usize {
+    let per = kept_len(d).map_or(0, |n| n / (d.b * d.heads).max(1));
+    assert!(per > 0 && path == Path::for_dims(d) && len >= per * d.b * d.heads);
+    per
+}
+
 /// `y = attention(qkv)`, `y: [B, T, C]`; with `keep` ([`kept_len`] floats), the
 /// numerators the gradient would recompute are left there for [`backward`].
 pub(super) fn forward(qkv: &[f32], y: &mut [f32], d: Dims, scale: f32, keep: Option<&mut [f32]>) {
@@ -239,8 +247,7 @@ fn forward_on(
     let scratch = || vec![0.0f32; path.forward_scratch(d)];
     match keep {
         Some(kept) => {
-            let per = kept_len(d).map_or(0, |n| n / (d.b * d.heads).max(1));
-            assert!(per > 0 && path == Path::for_dims(d) && kept.len() >= per * d.b * d.heads);
+            let per = kept_per_head(path, d, kept.len());
             kept.par_chunks_mut(per)
                 .take(d.b * d.heads)
                 .enumerate()
@@ -315,11 +322,7 @@ fn backward_on(
         assert!(group > 0 && s.len() >= (d.b * d.t).div_ceil(group) * 3 * d.c);
         (Shared(s.as_mut_ptr()), group)
     });
-    let per = kept.map(|kept| {
-        let per = kept_len(d).map_or(0, |n| n / (d.b * d.heads).max(1));
-        assert!(per > 0 && path == Path::for_dims(d) && kept.len() >= per * d.b * d.heads);
-        per
-    });
+    let per = kept.map(|kept| kept_per_head(path, d, kept.len()));
     let out = Shared(dqkv.as_mut_ptr());
     (0..d.b * d.heads).into_par_iter().for_each_init(
         || vec![0.0f32; path.backward_scratch(d)],

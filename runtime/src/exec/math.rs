@@ -16,18 +16,8 @@ use vibee_dsl::graph::fused::{TANH_CLAMP, TANH_P, TANH_Q};
 pub fn fast_tanh(x: f32) -> f32 {
     let x = x.clamp(-TANH_CLAMP, TANH_CLAMP);
     let x2 = x * x;
-    let mut p = TANH_P[0];
-    p = p.mul_add(x2, TANH_P[1]);
-    p = p.mul_add(x2, TANH_P[2]);
-    p = p.mul_add(x2, TANH_P[3]);
-    p = p.mul_add(x2, TANH_P[4]);
-    p = p.mul_add(x2, TANH_P[5]);
-    p = p.mul_add(x2, TANH_P[6]);
-    let mut q = TANH_Q[0];
-    q = q.mul_add(x2, TANH_Q[1]);
-    q = q.mul_add(x2, TANH_Q[2]);
-    q = q.mul_add(x2, TANH_Q[3]);
-    x * p / q
+    let horner = |c: &[f32]| c[1..].iter().fold(c[0], |acc, &k| acc.mul_add(x2, k));
+    x * horner(&TANH_P) / horner(&TANH_Q)
 }
 
 /// Values per [`fast_tanh_lanes`] call.
@@ -178,6 +168,16 @@ pub(super) mod avx {
             let v = _mm_add_ps(v, _mm_movehl_ps(v, v));
             _mm_cvtss_f32(_mm_add_ss(v, _mm_shuffle_ps::<1>(v, v)))
         }
+    }
+
+    /// [`super::sum`] of `x`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX.
+    #[inline(always)]
+    pub unsafe fn sum(x: &[f32]) -> f32 {
+        // SAFETY: AVX (the caller's promise).
+        unsafe { sum_map(x, |v| v, |v| v) }
     }
 
     /// [`super::pairwise`] of the lanes `a` (0–7) and `b` (8–15).
@@ -365,7 +365,7 @@ mod tests {
             let (s, q, d) = unsafe {
                 let m = _mm256_set1_ps(mu);
                 (
-                    super::avx::sum_map(&x, |v| v, |v| v),
+                    super::avx::sum(&x),
                     super::avx::sum_map(
                         &x,
                         |v| _mm256_mul_ps(_mm256_sub_ps(v, m), _mm256_sub_ps(v, m)),

@@ -172,7 +172,7 @@ unsafe fn moments_avx(x: &[f32], eps: f64) -> (f32, f32) {
     let n = x.len() as f32;
     // SAFETY: AVX (the caller's promise).
     unsafe {
-        let mu = avx::sum_map(x, |v| v, |v| v) / n;
+        let mu = avx::sum(x) / n;
         let m = _mm256_set1_ps(mu);
         let var = avx::sum_map(
             x,
@@ -224,7 +224,7 @@ pub(super) fn layer_norm_grad_sums(x: &[f32], dy: &[f32], (mu, rstd): (f32, f32)
         let (sdy, sdyx) = unsafe {
             let (m, r) = (_mm256_set1_ps(mu), _mm256_set1_ps(rstd));
             (
-                avx::sum_map(dy, |v| v, |v| v),
+                avx::sum(dy),
                 avx::sum_zip(
                     x,
                     dy,
@@ -246,7 +246,7 @@ fn row_sum(x: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if avx::available() {
         // SAFETY: the CPU has AVX (checked just above).
-        return unsafe { avx::sum_map(x, |v| v, |v| v) };
+        return unsafe { avx::sum(x) };
     }
     sum(x)
 }
